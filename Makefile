@@ -1,0 +1,50 @@
+# dolbom — the integrated care desk. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: help run test check lint typecheck messages browser demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP) ## create .venv, install, migrate and start `dolbom serve` (SQLite by default)
+	$(BIN)/dolbom migrate
+	$(BIN)/dolbom serve
+
+test: $(STAMP) browser ## install what the tests need and run the whole suite
+	$(BIN)/python -m pytest
+
+check: $(STAMP) lint typecheck test ## ruff, mypy and the tests
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy dolbom care storage bot console jobs
+
+browser: ## Debian's chromium and Korean fonts for the browser tests (never `playwright install`)
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; fi; \
+	fi
+
+messages: $(STAMP) ## extract msgids and merge them into locales/ko and locales/en
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _ -k N_ -k ngettext:1,2 \
+		--no-location --sort-output --ignore-dirs=".venv tests build" -o locales/messages.pot --project dolbom .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+
+demo: $(STAMP) ## load the demo district into the default database
+	$(BIN)/dolbom migrate
+	$(BIN)/dolbom demo
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""The catalog as the desk edited it: a service's price and cap for a district and year."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from care.catalog import ANNUAL_SUPPORT_LIMIT, DEFAULTS, default_for
+from care.fees import Price
+from storage.models import ServiceCatalog, SupportLimit
+
+
+async def get(session: AsyncSession, *, district_id: int, year: int, service_code: str) -> Price:
+    """Return the unit price and cap in force, falling back to the shipped default."""
+    row = (
+        await session.execute(
+            select(ServiceCatalog).where(
+                ServiceCatalog.district_id == district_id,
+                ServiceCatalog.year == year,
+                ServiceCatalog.code == service_code,
+            )
+        )
+    ).scalar_one_or_none()
+    if row is not None:
+        return Price(unit_price=row.unit_price, cap_units=row.cap_units)
+    default = default_for(service_code)
+    return Price(unit_price=default.unit_price, cap_units=default.cap_units)
+
+
+async def get_annual_limit(session: AsyncSession, *, district_id: int, year: int) -> int:
+    """Return the annual support limit per person in 원 for a district and year."""
+    row = (
+        await session.execute(
+            select(SupportLimit).where(
+                SupportLimit.district_id == district_id, SupportLimit.year == year
+            )
+        )
+    ).scalar_one_or_none()
+    return row.annual_limit if row is not None else ANNUAL_SUPPORT_LIMIT
+
+
+async def create_defaults(session: AsyncSession, *, district_id: int, year: int) -> int:
+    """Add the shipped defaults for a district and year where missing; return how many rows."""
+    existing = set(
+        (
+            await session.execute(
+                select(ServiceCatalog.code).where(
+                    ServiceCatalog.district_id == district_id, ServiceCatalog.year == year
+                )
+            )
+        ).scalars()
+    )
+    added = 0
+    for d in DEFAULTS:
+        if d.code.value in existing:
+            continue
+        session.add(
+            ServiceCatalog(
+                district_id=district_id,
+                year=year,
+                code=d.code.value,
+                name=d.name,
+                unit_label=d.unit_label,
+                unit_price=d.unit_price,
+                cap_units=d.cap_units,
+            )
+        )
+        added += 1
+    limit = (
+        await session.execute(
+            select(SupportLimit).where(
+                SupportLimit.district_id == district_id, SupportLimit.year == year
+            )
+        )
+    ).scalar_one_or_none()
+    if limit is None:
+        session.add(SupportLimit(district_id=district_id, year=year, annual_limit=ANNUAL_SUPPORT_LIMIT))
+    await session.flush()
+    return added

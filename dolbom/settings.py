@@ -1,0 +1,52 @@
+"""All settings, from DOLBOM_* environment variables. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOLBOM_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./dolbom.db"
+    # Only the test suite reads this: the database the tests may wipe.
+    test_database_url: str | None = None
+
+    telegram_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    webhook_secret: str | None = None
+
+    console_host: str = "127.0.0.1"
+    console_port: int = 8000
+    secret_key: str = DEV_SECRET_KEY
+    # dev allows the built-in secret key; anything else refuses it.
+    env: Literal["dev", "production"] = "dev"
+
+    timezone: str = "Asia/Seoul"
+
+    # Operational knobs with sensible defaults for one district.
+    session_idle_minutes: int = 30
+    assignment_deadline_hours: int = 4
+    outbox_rate_per_second: float = 30.0
+    retention_days: int = 5 * 365
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_outside_dev(self) -> "Settings":
+        if self.env != "dev" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("DOLBOM_SECRET_KEY must be set outside dev mode")
+        if self.telegram_mode == "webhook" and self.telegram_token and not self.webhook_secret:
+            raise ValueError("DOLBOM_WEBHOOK_SECRET is required in webhook mode")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,69 @@
+"""Alembic environment: async engines, batch mode on SQLite, the tables of storage.models."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from sqlmodel.sql.sqltypes import AutoString
+
+from storage import models
+from storage.db import is_sqlite, make_engine
+from storage.types import UTCDateTime
+
+config = context.config
+target_metadata = models.metadata
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Render our column types by their import path, and SQLModel's AutoString as a plain
+    # String, so the migration files depend on nothing but sqlalchemy and storage.types.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import storage.types")
+        return "storage.types.UTCDateTime()"
+    if type_ == "type" and isinstance(obj, AutoString):
+        return "sa.String()"
+    return False
+
+
+def _configure(connection: Connection | None = None, **kw: Any) -> None:
+    url = config.get_main_option("sqlalchemy.url") or ""
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=is_sqlite(url),
+        compare_type=True,
+        render_item=_render_item,
+        **kw,
+    )
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    given = config.attributes.get("connection")
+    if given is not None:
+        await given.run_sync(_run_sync)
+        return
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_run_sync)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    _configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_async())

@@ -1,0 +1,512 @@
+"""The tables of dolbom: one store for every district of Seoul.
+
+Status and kind columns hold plain strings; their allowed values and meaning
+live in `care/` (e.g. `care.lifecycle.Status`), so a new value needs no
+migration. Datetimes are aware UTC (`UTCDateTime`); money is integer 원.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, MetaData, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dolbom import clock
+from storage.types import UTCDateTime
+
+# Named constraints, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+def Moment(**kw: Any) -> Any:  # noqa: N802 - reads like a type in the table bodies
+    """Return a Field for an aware UTC datetime column."""
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def Created() -> Any:  # noqa: N802
+    """Return a Field for a creation time, filled in by the clock."""
+    return Field(default_factory=_now, sa_type=UTCDateTime, nullable=False)
+
+
+# ---------------------------------------------------------------- places
+
+
+class District(SQLModel, table=True):
+    """자치구 — a district; every other place belongs to one."""
+
+    __tablename__ = "districts"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    name: str
+
+
+class Region(SQLModel, table=True):
+    """권역 — a region of a district, with a lead provider."""
+
+    __tablename__ = "regions"
+    __table_args__ = (UniqueConstraint("district_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    name: str
+
+
+class Dong(SQLModel, table=True):
+    """행정동 — an administrative neighbourhood, in one region."""
+
+    __tablename__ = "dongs"
+    __table_args__ = (UniqueConstraint("district_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    region_id: int = Field(foreign_key="regions.id", index=True)
+    name: str
+
+
+# ---------------------------------------------------------------- catalog
+
+
+class ServiceCatalog(SQLModel, table=True):
+    """One service's unit, price and per-person cap for a district and year."""
+
+    __tablename__ = "service_catalog"
+    __table_args__ = (UniqueConstraint("district_id", "year", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    year: int
+    code: str
+    name: str
+    unit_label: str
+    unit_price: int = 0
+    cap_units: int | None = None
+    active: bool = True
+
+
+class SupportLimit(SQLModel, table=True):
+    """The annual public support limit per person for a district and year."""
+
+    __tablename__ = "support_limits"
+    __table_args__ = (UniqueConstraint("district_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    year: int
+    annual_limit: int
+
+
+# ---------------------------------------------------------------- people
+
+
+class Resident(SQLModel, table=True):
+    """이용자 — a person the desk serves."""
+
+    __tablename__ = "residents"
+    __table_args__ = (Index("ix_residents_district_name", "district_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    dong_id: int | None = Field(default=None, foreign_key="dongs.id", index=True)
+    name: str
+    phone: str | None = Field(default=None, index=True)
+    address: str | None = None
+    birth_year: int | None = None
+    disabled: bool | None = None
+    lives_alone: bool | None = None
+    # The three 돌봄SOS situations; None while unknown.
+    cannot_manage_alone: bool | None = None
+    no_public_service: bool | None = None
+    no_family_care: bool | None = None
+    income_tier: str = "unknown"
+    needs_phone_call: bool = False
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+    last_active_at: datetime = Created()
+    purged_at: datetime | None = Moment(default=None)
+
+
+class ResidentChannel(SQLModel, table=True):
+    """A messenger account through which a resident can be reached."""
+
+    __tablename__ = "resident_channels"
+    __table_args__ = (UniqueConstraint("channel", "user_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    channel: str
+    user_key: str
+    language: str = "ko"
+    reachable: bool = True
+    created_at: datetime = Created()
+
+
+class Consent(SQLModel, table=True):
+    """개인정보 수집·이용 동의 — one consent as given: items, purpose, retention, text version."""
+
+    __tablename__ = "consents"
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    items: list[str] = Field(default_factory=list, sa_type=JSON)
+    purpose: str
+    retention: str
+    text_version: str
+    sensitive: bool = False
+    channel: str
+    operator_id: int | None = Field(default=None, foreign_key="operators.id")
+    given_at: datetime = Created()
+
+
+class FamilyContact(SQLModel, table=True):
+    """가족·보호자 — someone told when check-ins go unanswered."""
+
+    __tablename__ = "family_contacts"
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    name: str
+    relation: str | None = None
+    phone: str | None = None
+    channel: str | None = None
+    user_key: str | None = None
+    notify: bool = True
+
+
+class CareManager(SQLModel, table=True):
+    """동 돌봄매니저 — a dong's care manager who refers residents."""
+
+    __tablename__ = "care_managers"
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    dong_id: int = Field(foreign_key="dongs.id", index=True)
+    name: str
+    phone: str | None = None
+    active: bool = True
+    created_at: datetime = Created()
+
+
+class Provider(SQLModel, table=True):
+    """제공기관 — an organisation that delivers services."""
+
+    __tablename__ = "providers"
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    name: str
+    kind: str = "social_enterprise"
+    phone: str | None = None
+    weekly_capacity: int = 20
+    active: bool = True
+    contact_channel: str | None = None
+    contact_user_key: str | None = None
+    created_at: datetime = Created()
+
+
+class ProviderService(SQLModel, table=True):
+    """A service a provider offers."""
+
+    __tablename__ = "provider_services"
+    provider_id: int = Field(foreign_key="providers.id", primary_key=True)
+    service_code: str = Field(primary_key=True)
+
+
+class ProviderRegion(SQLModel, table=True):
+    """A region a provider serves; is_lead marks the region's 권역별 책임기업."""
+
+    __tablename__ = "provider_regions"
+    provider_id: int = Field(foreign_key="providers.id", primary_key=True)
+    region_id: int = Field(foreign_key="regions.id", primary_key=True)
+    is_lead: bool = False
+
+
+class ChannelBinding(SQLModel, table=True):
+    """A messenger account bound to a care manager or a provider's staff member."""
+
+    __tablename__ = "channel_bindings"
+    __table_args__ = (Index("ix_channel_bindings_key", "channel", "user_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    user_key: str
+    role: str  # care_manager | provider_staff
+    care_manager_id: int | None = Field(default=None, foreign_key="care_managers.id")
+    provider_id: int | None = Field(default=None, foreign_key="providers.id")
+    display_name: str | None = None
+    created_at: datetime = Created()
+    revoked_at: datetime | None = Moment(default=None)
+
+
+class InviteCode(SQLModel, table=True):
+    """A one-time code that binds a messenger account to a role."""
+
+    __tablename__ = "invite_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    role: str  # care_manager | provider_staff
+    care_manager_id: int | None = Field(default=None, foreign_key="care_managers.id")
+    provider_id: int | None = Field(default=None, foreign_key="providers.id")
+    created_by: int | None = Field(default=None, foreign_key="operators.id")
+    created_at: datetime = Created()
+    expires_at: datetime = Moment()
+    used_at: datetime | None = Moment(default=None)
+    used_by_key: str | None = None
+
+
+# ---------------------------------------------------------------- orders
+
+
+class Referral(SQLModel, table=True):
+    """의뢰 — a care manager's service plan for a resident; one order per service."""
+
+    __tablename__ = "referrals"
+    id: int | None = Field(default=None, primary_key=True)
+    care_manager_id: int = Field(foreign_key="care_managers.id", index=True)
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    urgency: str = "normal"
+    notes: str | None = None
+    consent_confirmed: bool = False
+    created_at: datetime = Created()
+
+
+class Order(SQLModel, table=True):
+    """신청 — one request for one service for one resident."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_queue", "district_id", "status", "created_at"),
+        Index("ix_orders_resident", "resident_id", "service_code"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_no: str = Field(unique=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    referral_id: int | None = Field(default=None, foreign_key="referrals.id", index=True)
+    service_code: str
+    units: int = 1
+    delivered_units: int | None = None
+    requested_date: date | None = None
+    urgency: str = "normal"
+    source: str = "resident"
+    status: str = "received"
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    notes: str | None = None
+    requested_by_channel: str | None = None
+    requested_by_key: str | None = Field(default=None, index=True)
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+    status_changed_at: datetime = Created()
+    # Optimistic concurrency: every change is UPDATE ... WHERE version = :seen.
+    version: int = 1
+
+
+class OrderHistory(SQLModel, table=True):
+    """One step in an order's life: who, when, from → to, why. Append-only."""
+
+    __tablename__ = "order_history"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    at: datetime = Created()
+    action: str
+    from_status: str | None = None
+    to_status: str | None = None
+    reason: str | None = None
+    actor_kind: str  # operator | resident | care_manager | provider | system
+    actor_id: int | None = None
+    actor_name: str | None = None
+    channel: str | None = None  # console | telegram | webchat | phone | jobs
+
+
+class Assignment(SQLModel, table=True):
+    """배정 — an order given to a provider, with the deadline to accept."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_provider_status", "provider_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    provider_id: int = Field(foreign_key="providers.id")
+    status: str = "pending"  # pending | accepted | declined | expired | withdrawn | done
+    assigned_at: datetime = Created()
+    deadline: datetime = Moment()
+    decided_at: datetime | None = Moment(default=None)
+    decline_reason: str | None = None
+    assigned_by: int | None = Field(default=None, foreign_key="operators.id")
+    note: str | None = None
+
+
+# ---------------------------------------------------------------- desk
+
+
+class Operator(SQLModel, table=True):
+    """A desk operator who signs in to the console."""
+
+    __tablename__ = "operators"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True)
+    display_name: str | None = None
+    password_hash: str
+    role: str = "operator"  # admin | operator | viewer
+    district_id: int | None = Field(default=None, foreign_key="districts.id")
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Moment(default=None)
+    created_at: datetime = Created()
+    last_login_at: datetime | None = Moment(default=None)
+
+
+class OperatorSession(SQLModel, table=True):
+    """A console sign-in, kept on the server so sign-out really ends it."""
+
+    __tablename__ = "operator_sessions"
+    id: str = Field(primary_key=True)
+    operator_id: int = Field(foreign_key="operators.id", index=True)
+    csrf_token: str
+    ip: str | None = None
+    created_at: datetime = Created()
+    last_seen_at: datetime = Created()
+    revoked_at: datetime | None = Moment(default=None)
+
+
+class AccessLog(SQLModel, table=True):
+    """접근기록 — every view, change and export of personal data, and every sign-in."""
+
+    __tablename__ = "access_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Created()
+    operator_id: int | None = Field(default=None, foreign_key="operators.id", index=True)
+    username: str | None = None
+    ip: str | None = None
+    resident_id: int | None = Field(default=None, index=True)
+    action: str
+    detail: str | None = None
+
+
+# ---------------------------------------------------------------- messaging
+
+
+class Conversation(SQLModel, table=True):
+    """Where one person is in a bot flow, per (channel, user key)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "user_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    user_key: str
+    language: str = "ko"
+    state: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    version: int = 1
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """An incoming update already handled; Telegram redelivers."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (UniqueConstraint("bot_id", "update_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bot_id: int
+    update_id: int
+    at: datetime = Created()
+
+
+class DeskThread(SQLModel, table=True):
+    """A conversation with the desk (inbox), opened by a person or by a check-in."""
+
+    __tablename__ = "desk_threads"
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    user_key: str
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
+    district_id: int | None = Field(default=None, foreign_key="districts.id")
+    reason: str = "talk"  # talk | checkin_help | no_consent_callback
+    status: str = "open"
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+
+
+class DeskMessage(SQLModel, table=True):
+    """One message in a desk thread."""
+
+    __tablename__ = "desk_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="desk_threads.id", index=True)
+    at: datetime = Created()
+    direction: str  # in | out
+    text: str
+    operator_id: int | None = Field(default=None, foreign_key="operators.id")
+
+
+class Outbox(SQLModel, table=True):
+    """A message the system sends on its own, written with the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    chat_id: str
+    text: str
+    buttons: list[Any] | None = Field(default=None, sa_type=JSON)
+    kind: str = "notice"
+    ref: str | None = None
+    status: str = "pending"  # pending | sending | sent | dead | cancelled
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Created()
+    not_before: datetime = Created()
+    claimed_until: datetime | None = Moment(default=None)
+    sent_at: datetime | None = Moment(default=None)
+
+
+# ---------------------------------------------------------------- check-ins
+
+
+class CheckinSchedule(SQLModel, table=True):
+    """안부확인 일정 — when to ask a resident how they are, and whom to alert."""
+
+    __tablename__ = "checkin_schedules"
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="residents.id", unique=True)
+    weekdays: list[int] = Field(default_factory=list, sa_type=JSON)  # 0 = Monday
+    at_minute: int = 600  # minutes after local midnight: 600 = 10:00
+    paused_until: date | None = None
+    alert_family: bool = True
+    alert_care_manager: bool = True
+    active: bool = True
+    created_at: datetime = Created()
+
+
+class CheckinSlot(SQLModel, table=True):
+    """One scheduled check-in; the unique key makes a slot happen once."""
+
+    __tablename__ = "checkin_slots"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "scheduled_at"),
+        Index("ix_checkin_slots_status", "status", "scheduled_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="residents.id")
+    scheduled_at: datetime = Moment()
+    status: str = "pending"  # pending|sent|reminded|answered|missed|escalated|unreachable|skipped
+    answer: str | None = None  # ok | help
+    sent_at: datetime | None = Moment(default=None)
+    reminded_at: datetime | None = Moment(default=None)
+    escalated_at: datetime | None = Moment(default=None)
+    answered_at: datetime | None = Moment(default=None)
+    all_clear_sent: bool = False
+
+
+class Survey(SQLModel, table=True):
+    """만족도 조사 — one satisfaction question after a completed order."""
+
+    __tablename__ = "surveys"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", unique=True)
+    channel: str | None = None
+    chat_id: str | None = None
+    sent_at: datetime | None = Moment(default=None)
+    score: int | None = None
+    comment: str | None = None
+    answered_at: datetime | None = Moment(default=None)
