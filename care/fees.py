@@ -52,9 +52,7 @@ def check_cap(*, cap_units: int | None, used_units: int, new_units: int) -> None
         raise CapExceeded(detail=f"cap {cap_units}, used {used_units}, asked {new_units}")
 
 
-def split(
-    *, total: int, tier: str, annual_limit: int, supported_so_far: int
-) -> Fee:
+def split(*, total: int, tier: str, annual_limit: int, supported_so_far: int) -> Fee:
     """Return who pays what: 수급/차상위 are supported up to the annual limit, 일반 pays in full."""
     if IncomeTier(tier) not in PUBLICLY_SUPPORTED:
         return Fee(total=total, public=0, resident=total)
@@ -66,6 +64,4 @@ def split(
 def check_annual_limit(*, annual_limit: int, supported_so_far: int, new_public: int) -> None:
     """Raise CapExceeded when public support would pass the annual limit per person."""
     if supported_so_far + new_public > annual_limit:
-        raise CapExceeded(
-            detail=f"annual limit {annual_limit}, used {supported_so_far}, asked {new_public}"
-        )
+        raise CapExceeded(detail=f"annual limit {annual_limit}, used {supported_so_far}, asked {new_public}")

@@ -54,12 +54,8 @@ TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.REJECT: {S.RECEIVED: S.REJECTED, S.SCREENING: S.REJECTED},
 }
 
-REASON_REQUIRED: frozenset[Action] = frozenset(
-    {Action.REASSIGN, Action.RETURN, Action.CANCEL, Action.REJECT}
-)
-OPEN: frozenset[Status] = frozenset(
-    {S.RECEIVED, S.SCREENING, S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS}
-)
+REASON_REQUIRED: frozenset[Action] = frozenset({Action.REASSIGN, Action.RETURN, Action.CANCEL, Action.REJECT})
+OPEN: frozenset[Status] = frozenset({S.RECEIVED, S.SCREENING, S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS})
 FINAL: frozenset[Status] = frozenset({S.DONE, S.CANCELLED, S.REJECTED})
 
 # What the target of an impossible action would have been, for the error message.

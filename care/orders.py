@@ -17,8 +17,8 @@ from care.actors import Actor
 from care.catalog import BY_CODE
 from care.lifecycle import Action, Status
 from dolbom import clock
-from dolbom.i18n import N_
 from dolbom.errors import ConflictError, InvalidInput, NotFound, RuleViolation
+from dolbom.i18n import N_
 from dolbom.settings import get_settings
 from storage import orders as store
 from storage.models import (
@@ -59,9 +59,7 @@ async def list_history(session: AsyncSession, *, order_id: int) -> list[OrderHis
     return await store.list_history(session, order_id)
 
 
-async def list_for_requester(
-    session: AsyncSession, *, channel: str, user_key: str, limit: int = 20
-) -> list[Order]:
+async def list_for_requester(session: AsyncSession, *, channel: str, user_key: str, limit: int = 20) -> list[Order]:
     """Return the orders a messenger account asked for, newest first."""
     result = await session.execute(
         select(Order)
@@ -171,9 +169,7 @@ async def _move(
     changes: dict[str, Any] = {"status": after.value, "updated_at": now, **(values or {})}
     if after.value != before:
         changes["status_changed_at"] = now
-    if not await store.update_versioned(
-        session, order_id=order_id, expected_version=seen, values=changes
-    ):
+    if not await store.update_versioned(session, order_id=order_id, expected_version=seen, values=changes):
         raise ConflictError()
     order = await get(session, order_id=order_id)
     _history(
@@ -189,13 +185,9 @@ async def _move(
     return order
 
 
-async def screen(
-    session: AsyncSession, *, order_id: int, actor: Actor, expected_version: int | None = None
-) -> Order:
+async def screen(session: AsyncSession, *, order_id: int, actor: Actor, expected_version: int | None = None) -> Order:
     """Move an order from 접수 to 검토 and return it."""
-    return await _move(
-        session, order_id=order_id, action=Action.SCREEN, actor=actor, expected_version=expected_version
-    )
+    return await _move(session, order_id=order_id, action=Action.SCREEN, actor=actor, expected_version=expected_version)
 
 
 async def cancel(
@@ -289,9 +281,7 @@ async def list_candidates(session: AsyncSession, *, order_id: int) -> list[propo
     if region_id is not None:
         for pid, is_lead in (
             await session.execute(
-                select(ProviderRegion.provider_id, ProviderRegion.is_lead).where(
-                    ProviderRegion.region_id == region_id
-                )
+                select(ProviderRegion.provider_id, ProviderRegion.is_lead).where(ProviderRegion.region_id == region_id)
             )
         ).all():
             regions[pid] = is_lead
@@ -335,8 +325,7 @@ async def _new_assignment(
     assignment = Assignment(
         order_id=order.id,
         provider_id=provider_id,
-        deadline=deadline
-        or clock.now() + timedelta(hours=get_settings().assignment_deadline_hours),
+        deadline=deadline or clock.now() + timedelta(hours=get_settings().assignment_deadline_hours),
         assigned_by=actor.id if actor.kind == "operator" else None,
         note=note,
     )
@@ -414,16 +403,12 @@ async def return_to_desk(
     return order
 
 
-async def accept(
-    session: AsyncSession, *, order_id: int, provider_id: int, actor: Actor
-) -> Order:
+async def accept(session: AsyncSession, *, order_id: int, provider_id: int, actor: Actor) -> Order:
     """Record that the assigned provider accepts (수락) and return the order."""
     current = await store.current_assignment(session, order_id)
     if current is None or current.provider_id != provider_id or current.status != "pending":
         raise RuleViolation(N_("This assignment is not waiting for your answer."))
-    order = await _move(
-        session, order_id=order_id, action=Action.ACCEPT, actor=actor, expected_version=None
-    )
+    order = await _move(session, order_id=order_id, action=Action.ACCEPT, actor=actor, expected_version=None)
     current.status = "accepted"
     current.decided_at = clock.now()
     session.add(current)

@@ -16,8 +16,8 @@ from typing import Final
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-from dolbom.i18n import N_
 from dolbom.errors import InvalidInput, RegistrationNumberRefused
+from dolbom.i18n import N_
 
 __all__ = [
     "MSG_BIRTH_YEAR",
@@ -153,13 +153,9 @@ _NATIVE_DAY_COUNTS: Final = {
 
 _RE_WEEKDAY = re.compile(rf"(?P<week>이번주|금주|이번|다음주|담주|차주|다다음주)?{_WD}")
 _RE_AFTER = re.compile(
-    r"(?:(?P<n>\d{1,3})(?P<unit>일|주일|주)|(?P<native>"
-    + "|".join(_NATIVE_DAY_COUNTS)
-    + r"))(?:후|뒤|있다가|지나서)"
+    r"(?:(?P<n>\d{1,3})(?P<unit>일|주일|주)|(?P<native>" + "|".join(_NATIVE_DAY_COUNTS) + r"))(?:후|뒤|있다가|지나서)"
 )
-_RE_YMD = re.compile(
-    r"(?P<y>\d{4})(?:년|\s*[-./]\s*|\s+)(?P<m>\d{1,2})(?:월|\s*[-./]\s*|\s+)(?P<d>\d{1,2})일?"
-)
+_RE_YMD = re.compile(r"(?P<y>\d{4})(?:년|\s*[-./]\s*|\s+)(?P<m>\d{1,2})(?:월|\s*[-./]\s*|\s+)(?P<d>\d{1,2})일?")
 _RE_YMD_COMPACT = re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})")
 _RE_MD = re.compile(r"(?P<m>\d{1,2})(?:월|\s*[-./]\s*)(?P<d>\d{1,2})일?")
 _RE_MONTH_DAY = re.compile(r"(?P<which>이번달|금월|다음달|담달|내달)(?P<d>\d{1,2})일")

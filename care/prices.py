@@ -31,9 +31,7 @@ async def get_annual_limit(session: AsyncSession, *, district_id: int, year: int
     """Return the annual support limit per person in 원 for a district and year."""
     row = (
         await session.execute(
-            select(SupportLimit).where(
-                SupportLimit.district_id == district_id, SupportLimit.year == year
-            )
+            select(SupportLimit).where(SupportLimit.district_id == district_id, SupportLimit.year == year)
         )
     ).scalar_one_or_none()
     return row.annual_limit if row is not None else ANNUAL_SUPPORT_LIMIT
@@ -68,9 +66,7 @@ async def create_defaults(session: AsyncSession, *, district_id: int, year: int)
         added += 1
     limit = (
         await session.execute(
-            select(SupportLimit).where(
-                SupportLimit.district_id == district_id, SupportLimit.year == year
-            )
+            select(SupportLimit).where(SupportLimit.district_id == district_id, SupportLimit.year == year)
         )
     ).scalar_one_or_none()
     if limit is None:

@@ -38,14 +38,15 @@ class Proposal:
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
     """Return the providers that fit, best first: lead, then lowest load, then most room."""
-    fit = [
-        c
-        for c in candidates
-        if c.active and c.offers_service and c.serves_region and c.capacity_left > 0
-    ]
+    fit = [c for c in candidates if c.active and c.offers_service and c.serves_region and c.capacity_left > 0]
     return sorted(
         fit,
-        key=lambda c: (not c.is_lead, c.load_this_week / max(c.weekly_capacity, 1), -c.capacity_left, c.provider_id),
+        key=lambda c: (
+            not c.is_lead,
+            c.load_this_week / max(c.weekly_capacity, 1),
+            -c.capacity_left,
+            c.provider_id,
+        ),
     )
 
 

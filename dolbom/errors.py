@@ -42,10 +42,7 @@ class InvalidInput(AppError):
 
 
 class RegistrationNumberRefused(InvalidInput):
-    msgid = N_(
-        "Please do not send a resident registration number. "
-        "We do not collect it, and nothing of it was saved."
-    )
+    msgid = N_("Please do not send a resident registration number. We do not collect it, and nothing of it was saved.")
 
 
 class NotFound(AppError):

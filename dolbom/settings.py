@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     retention_days: int = 5 * 365
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_outside_dev(self) -> "Settings":
+    def _refuse_dev_secret_outside_dev(self) -> Settings:
         if self.env != "dev" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("DOLBOM_SECRET_KEY must be set outside dev mode")
         if self.telegram_mode == "webhook" and self.telegram_token and not self.webhook_secret:

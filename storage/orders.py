@@ -66,15 +66,11 @@ async def current_assignment(session: AsyncSession, order_id: int) -> Assignment
 
 async def list_assignments(session: AsyncSession, order_id: int) -> list[Assignment]:
     """Return every assignment of an order, oldest first."""
-    result = await session.execute(
-        select(Assignment).where(Assignment.order_id == order_id).order_by(Assignment.id)
-    )
+    result = await session.execute(select(Assignment).where(Assignment.order_id == order_id).order_by(Assignment.id))
     return list(result.scalars())
 
 
-async def provider_load(
-    session: AsyncSession, *, since: datetime, provider_ids: list[int]
-) -> dict[int, int]:
+async def provider_load(session: AsyncSession, *, since: datetime, provider_ids: list[int]) -> dict[int, int]:
     """Return the number of live assignments per provider made since a moment."""
     if not provider_ids:
         return {}

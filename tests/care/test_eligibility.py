@@ -7,8 +7,12 @@ YEAR = 2026
 
 def screen(**kw: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = {
-        "birth_year": 1944, "disabled": False, "cannot_manage_alone": None,
-        "no_public_service": None, "no_family_care": None, "this_year": YEAR,
+        "birth_year": 1944,
+        "disabled": False,
+        "cannot_manage_alone": None,
+        "no_public_service": None,
+        "no_family_care": None,
+        "this_year": YEAR,
     }
     values.update(kw)
     return prescreen(**values)  # type: ignore[arg-type]

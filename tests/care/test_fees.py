@@ -30,8 +30,16 @@ def test_the_31st_meal_is_refused_by_the_cap() -> None:
 
 @pytest.mark.parametrize(
     ("code", "price", "cap"),
-    [("home_care", 46_130, 20), ("short_stay", 55_710, 14), ("escort", 14_000, 36),
-     ("housing", 14_000, 8), ("meals", 7_200, 30), ("checkin", 0, None), ("health", 0, None), ("info", 0, None)],
+    [
+        ("home_care", 46_130, 20),
+        ("short_stay", 55_710, 14),
+        ("escort", 14_000, 36),
+        ("housing", 14_000, 8),
+        ("meals", 7_200, 30),
+        ("checkin", 0, None),
+        ("health", 0, None),
+        ("info", 0, None),
+    ],
 )
 def test_shipped_defaults_match_the_manual(code: str, price: int, cap: int | None) -> None:
     d = default_for(code)

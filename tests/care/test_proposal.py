@@ -8,8 +8,14 @@ from dolbom.errors import NoProviderAvailable
 
 def cand(pid: int, **kw: object) -> Candidate:
     values: dict[str, object] = {
-        "provider_id": pid, "name": f"기관{pid}", "active": True, "offers_service": True,
-        "serves_region": True, "is_lead": False, "weekly_capacity": 10, "load_this_week": 0,
+        "provider_id": pid,
+        "name": f"기관{pid}",
+        "active": True,
+        "offers_service": True,
+        "serves_region": True,
+        "is_lead": False,
+        "weekly_capacity": 10,
+        "load_this_week": 0,
     }
     values.update(kw)
     return Candidate(**values)  # type: ignore[arg-type]
@@ -22,11 +28,13 @@ def test_the_region_lead_comes_first_even_when_busier() -> None:
 
 
 def test_a_full_lead_gives_way_to_the_least_loaded() -> None:
-    chosen = propose([
-        cand(1, is_lead=True, load_this_week=10),
-        cand(2, load_this_week=5),
-        cand(3, load_this_week=2),
-    ])
+    chosen = propose(
+        [
+            cand(1, is_lead=True, load_this_week=10),
+            cand(2, load_this_week=5),
+            cand(3, load_this_week=2),
+        ]
+    )
     assert chosen.provider_id == 3
     assert "부하" in chosen.reason()
 

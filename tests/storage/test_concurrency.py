@@ -30,7 +30,10 @@ async def test_two_sessions_reassigning_at_once_one_wins_one_conflicts(db: Datab
                     current = await orders.get(s, order_id=order.id)  # type: ignore[arg-type]
                     await both_read.wait()
                     await orders.reassign(
-                        s, order_id=order.id, provider_id=to, reason=f"{who}의 재배정",  # type: ignore[arg-type]
+                        s,
+                        order_id=order.id,
+                        provider_id=to,
+                        reason=f"{who}의 재배정",  # type: ignore[arg-type]
                         actor=Actor(kind="operator", name=who, channel="console"),
                         expected_version=current.version,
                     )

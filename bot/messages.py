@@ -1,0 +1,46 @@
+"""What flows exchange with channels: channel-neutral incoming events and replies.
+
+Telegram, the web chat and (later) KakaoTalk adapters turn their updates into
+`Incoming` and render `Reply`; the flows never see a channel's own types.
+The outbox stores buttons in the same shape: [[{"text": ..., "data": ...}, ...], ...].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["command", "text", "callback", "contact", "unsupported", "edited"]
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str  # telegram | webchat | ...
+    user_key: str  # the channel's user id as text
+    kind: Kind
+    text: str | None = None  # typed text, command argument, or shared phone number
+    data: str | None = None  # callback data of a pressed button
+    language: str | None = None  # the person's language code as the channel reports it
+    message_id: str | None = None  # the channel's id of the message (edits refer to it)
+    display_name: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    # Ask for the phone number with the channel's share-contact button (Telegram: request_contact).
+    contact_button: str | None = None
+    remove_keyboard: bool = False
+
+    def buttons_json(self) -> list[list[dict[str, Any]]] | None:
+        """Return the buttons in the outbox's JSON shape (None when there are none)."""
+        if not self.buttons:
+            return None
+        return [[{"text": b.text, "data": b.data} for b in row] for row in self.buttons]

@@ -1,0 +1,63 @@
+"""The words people see for codes: statuses, services, sources, urgency, income tiers.
+
+Values are msgids; translate them at the edge with `dolbom.i18n.gettext`.
+"""
+
+from __future__ import annotations
+
+from dolbom.i18n import N_, gettext
+
+STATUS = {
+    "received": N_("Received"),
+    "screening": N_("Screening"),
+    "assigned": N_("Assigned"),
+    "accepted": N_("Accepted"),
+    "in_progress": N_("In progress"),
+    "done": N_("Done"),
+    "cancelled": N_("Cancelled"),
+    "rejected": N_("Rejected"),
+}
+ACTION = {
+    "create": N_("Request received"),
+    "screen": N_("Screen"),
+    "assign": N_("Assign"),
+    "reassign": N_("Reassign"),
+    "return": N_("Back to the desk"),
+    "accept": N_("Accept"),
+    "start": N_("Start"),
+    "complete": N_("Complete"),
+    "cancel": N_("Cancel"),
+    "reject": N_("Reject"),
+    "note": N_("Note"),
+}
+SERVICE = {
+    "home_care": N_("Temporary home care"),
+    "short_stay": N_("Short facility stay"),
+    "escort": N_("Escort and outings"),
+    "housing": N_("Small home repairs"),
+    "meals": N_("Meal delivery"),
+    "checkin": N_("Safety check-in"),
+    "health": N_("Health support"),
+    "info": N_("Information and counselling"),
+}
+SOURCE = {
+    "resident": N_("Resident"),
+    "family": N_("Family or neighbour"),
+    "care_manager": N_("Care manager"),
+    "desk_phone": N_("Phone call to the desk"),
+}
+URGENCY = {"urgent": N_("Urgent"), "normal": N_("Normal")}
+INCOME_TIER = {
+    "basic": N_("Basic livelihood recipient"),
+    "near_poor": N_("Near-poverty group"),
+    "general": N_("General"),
+    "unknown": N_("Not sure"),
+}
+ROLE = {"admin": N_("Administrator"), "operator": N_("Operator"), "viewer": N_("Viewer")}
+
+
+def label(table: dict[str, str], code: str | None, locale: str | None = None) -> str:
+    """Return the translated word for a code (the code itself when unknown)."""
+    if code is None:
+        return ""
+    return gettext(table[code], locale) if code in table else code

@@ -1,0 +1,5 @@
+import sys
+
+from dolbom.cli import main
+
+sys.exit(main())
