@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from dolbom.errors import DuplicateError, InvalidInput, NotFound
 from dolbom.i18n import N_
@@ -30,7 +30,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 async def get_by_username(session: AsyncSession, *, username: str) -> Operator | None:
     """Return the operator with this username, or None."""
-    result = await session.execute(select(Operator).where(Operator.username == username.strip()))
+    result = await session.execute(select(Operator).where(col(Operator.username) == username.strip()))
     return result.scalar_one_or_none()
 
 
@@ -54,7 +54,7 @@ async def create(
     if district_code:
         district = (
             await session.execute(
-                select(District).where((District.code == district_code) | (District.name == district_code))
+                select(District).where((col(District.code) == district_code) | (col(District.name) == district_code))
             )
         ).scalar_one_or_none()
         if district is None:

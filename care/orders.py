@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from care import fees, lifecycle, prices, proposal
 from care.actors import Actor
@@ -63,8 +63,8 @@ async def list_for_requester(session: AsyncSession, *, channel: str, user_key: s
     """Return the orders a messenger account asked for, newest first."""
     result = await session.execute(
         select(Order)
-        .where(Order.requested_by_channel == channel, Order.requested_by_key == user_key)
-        .order_by(Order.created_at.desc(), Order.id.desc())  # type: ignore[attr-defined]
+        .where(col(Order.requested_by_channel) == channel, col(Order.requested_by_key) == user_key)
+        .order_by(col(Order.created_at).desc(), col(Order.id).desc())
         .limit(limit)
     )
     return list(result.scalars())
@@ -262,7 +262,7 @@ async def list_candidates(session: AsyncSession, *, order_id: int) -> list[propo
     providers = list(
         (
             await session.execute(
-                select(Provider).where(Provider.district_id == order.district_id).order_by(Provider.id)
+                select(Provider).where(col(Provider.district_id) == order.district_id).order_by(col(Provider.id))
             )
         ).scalars()
     )
@@ -271,8 +271,8 @@ async def list_candidates(session: AsyncSession, *, order_id: int) -> list[propo
         (
             await session.execute(
                 select(ProviderService.provider_id).where(
-                    ProviderService.service_code == order.service_code,
-                    ProviderService.provider_id.in_(ids),  # type: ignore[attr-defined]
+                    col(ProviderService.service_code) == order.service_code,
+                    col(ProviderService.provider_id).in_(ids),
                 )
             )
         ).scalars()
@@ -281,7 +281,9 @@ async def list_candidates(session: AsyncSession, *, order_id: int) -> list[propo
     if region_id is not None:
         for pid, is_lead in (
             await session.execute(
-                select(ProviderRegion.provider_id, ProviderRegion.is_lead).where(ProviderRegion.region_id == region_id)
+                select(ProviderRegion.provider_id, ProviderRegion.is_lead).where(
+                    col(ProviderRegion.region_id) == region_id
+                )
             )
         ).all():
             regions[pid] = is_lead

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from care.catalog import ANNUAL_SUPPORT_LIMIT, DEFAULTS, default_for
 from care.fees import Price
@@ -15,9 +15,9 @@ async def get(session: AsyncSession, *, district_id: int, year: int, service_cod
     row = (
         await session.execute(
             select(ServiceCatalog).where(
-                ServiceCatalog.district_id == district_id,
-                ServiceCatalog.year == year,
-                ServiceCatalog.code == service_code,
+                col(ServiceCatalog.district_id) == district_id,
+                col(ServiceCatalog.year) == year,
+                col(ServiceCatalog.code) == service_code,
             )
         )
     ).scalar_one_or_none()
@@ -31,7 +31,7 @@ async def get_annual_limit(session: AsyncSession, *, district_id: int, year: int
     """Return the annual support limit per person in 원 for a district and year."""
     row = (
         await session.execute(
-            select(SupportLimit).where(SupportLimit.district_id == district_id, SupportLimit.year == year)
+            select(SupportLimit).where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) == year)
         )
     ).scalar_one_or_none()
     return row.annual_limit if row is not None else ANNUAL_SUPPORT_LIMIT
@@ -43,7 +43,7 @@ async def create_defaults(session: AsyncSession, *, district_id: int, year: int)
         (
             await session.execute(
                 select(ServiceCatalog.code).where(
-                    ServiceCatalog.district_id == district_id, ServiceCatalog.year == year
+                    col(ServiceCatalog.district_id) == district_id, col(ServiceCatalog.year) == year
                 )
             )
         ).scalars()
@@ -66,7 +66,7 @@ async def create_defaults(session: AsyncSession, *, district_id: int, year: int)
         added += 1
     limit = (
         await session.execute(
-            select(SupportLimit).where(SupportLimit.district_id == district_id, SupportLimit.year == year)
+            select(SupportLimit).where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) == year)
         )
     ).scalar_one_or_none()
     if limit is None:

@@ -6,8 +6,9 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from storage.models import Assignment, Order, OrderHistory
 
@@ -19,7 +20,7 @@ async def get(session: AsyncSession, order_id: int) -> Order | None:
 
 async def get_by_receipt(session: AsyncSession, receipt_no: str) -> Order | None:
     """Return the order with this receipt number or None."""
-    result = await session.execute(select(Order).where(Order.receipt_no == receipt_no))
+    result = await session.execute(select(Order).where(col(Order.receipt_no) == receipt_no))
     return result.scalar_one_or_none()
 
 
@@ -38,17 +39,17 @@ async def update_versioned(
     """Apply values when the order is still at expected_version; return False when it is not."""
     result = await session.execute(
         update(Order)
-        .where(Order.id == order_id, Order.version == expected_version)  # type: ignore[arg-type]
+        .where(col(Order.id) == order_id, col(Order.version) == expected_version)
         .values(version=Order.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult at run time
 
 
 async def list_history(session: AsyncSession, order_id: int) -> list[OrderHistory]:
     """Return an order's history, oldest first."""
     result = await session.execute(
-        select(OrderHistory).where(OrderHistory.order_id == order_id).order_by(OrderHistory.id)
+        select(OrderHistory).where(col(OrderHistory.order_id) == order_id).order_by(col(OrderHistory.id))
     )
     return list(result.scalars())
 
@@ -57,8 +58,8 @@ async def current_assignment(session: AsyncSession, order_id: int) -> Assignment
     """Return the order's pending or accepted assignment, if any."""
     result = await session.execute(
         select(Assignment)
-        .where(Assignment.order_id == order_id, Assignment.status.in_(["pending", "accepted"]))  # type: ignore[attr-defined]
-        .order_by(Assignment.id.desc())  # type: ignore[union-attr]
+        .where(col(Assignment.order_id) == order_id, col(Assignment.status).in_(["pending", "accepted"]))
+        .order_by(col(Assignment.id).desc())
         .limit(1)
     )
     return result.scalar_one_or_none()
@@ -66,7 +67,9 @@ async def current_assignment(session: AsyncSession, order_id: int) -> Assignment
 
 async def list_assignments(session: AsyncSession, order_id: int) -> list[Assignment]:
     """Return every assignment of an order, oldest first."""
-    result = await session.execute(select(Assignment).where(Assignment.order_id == order_id).order_by(Assignment.id))
+    result = await session.execute(
+        select(Assignment).where(col(Assignment.order_id) == order_id).order_by(col(Assignment.id))
+    )
     return list(result.scalars())
 
 
@@ -77,11 +80,11 @@ async def provider_load(session: AsyncSession, *, since: datetime, provider_ids:
     result = await session.execute(
         select(Assignment.provider_id, func.count())
         .where(
-            Assignment.provider_id.in_(provider_ids),  # type: ignore[attr-defined]
-            Assignment.assigned_at >= since,
-            Assignment.status.in_(["pending", "accepted", "done"]),  # type: ignore[attr-defined]
+            col(Assignment.provider_id).in_(provider_ids),
+            col(Assignment.assigned_at) >= since,
+            col(Assignment.status).in_(["pending", "accepted", "done"]),
         )
-        .group_by(Assignment.provider_id)
+        .group_by(col(Assignment.provider_id))
     )
     return {pid: n for pid, n in result.all()}
 
@@ -91,9 +94,9 @@ async def used_units(session: AsyncSession, *, resident_id: int, service_code: s
     units = func.coalesce(Order.delivered_units, Order.units)
     result = await session.execute(
         select(func.coalesce(func.sum(units), 0)).where(
-            Order.resident_id == resident_id,
-            Order.service_code == service_code,
-            Order.status.in_(statuses),  # type: ignore[attr-defined]
+            col(Order.resident_id) == resident_id,
+            col(Order.service_code) == service_code,
+            col(Order.status).in_(statuses),
         )
     )
     return int(result.scalar_one())

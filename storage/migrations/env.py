@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -17,7 +17,7 @@ config = context.config
 target_metadata = models.metadata
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Render our column types by their import path, and SQLModel's AutoString as a plain
     # String, so the migration files depend on nothing but sqlalchemy and storage.types.
     if type_ == "type" and isinstance(obj, UTCDateTime):
