@@ -15,11 +15,39 @@ log = logging.getLogger(__name__)
 
 def web_routers(*, database: Database, settings: Settings) -> list[APIRouter]:
     """Return the routes the bot adds to the web app (webhook, web chat)."""
-    return []
+    from bot import webchat
+
+    routers = [webchat.router(database=database)]
+    if settings.telegram_token and settings.telegram_mode == "webhook":
+        from bot import telegram
+
+        routers.append(telegram.webhook_router(database=database, settings=settings))
+    return routers
 
 
 async def run(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Run the bot until stop is set."""
     if not settings.telegram_token:
         log.info("DOLBOM_TELEGRAM_TOKEN is not set: Telegram is off")
-    await stop.wait()
+        await stop.wait()
+        return
+    from bot import telegram
+
+    if settings.telegram_mode == "webhook":
+        if settings.webhook_url:
+            bot = telegram.make_bot(settings)
+            try:
+                await bot.set_webhook(
+                    settings.webhook_url,
+                    secret_token=settings.webhook_secret,
+                    allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
+                )
+                log.info("Telegram webhook registered")
+            finally:
+                await bot.session.close()
+        else:
+            log.warning("webhook mode without DOLBOM_WEBHOOK_URL: register the webhook by hand")
+        await stop.wait()
+        return
+
+    await telegram.run_polling(database=database, settings=settings, stop=stop)

@@ -61,3 +61,29 @@ def label(table: dict[str, str], code: str | None, locale: str | None = None) ->
     if code is None:
         return ""
     return gettext(table[code], locale) if code in table else code
+
+# How an amount of a service is said: 10식, 2시간, 3일; home care counts 3-hour visits.
+QUANTITY = {
+    "meals": N_("{n} meals"),
+    "short_stay": N_("{n} days"),
+    "escort": N_("{n} hours"),
+    "housing": N_("{n} hours"),
+    "home_care": N_("{n} visits of 3 hours ({hours} hours)"),
+}
+QUANTITY_DEFAULT = N_("{n} times")
+CHANNEL = {
+    "console": N_("console"),
+    "telegram": N_("Telegram"),
+    "webchat": N_("web chat"),
+    "phone": N_("phone"),
+    "jobs": N_("automatic"),
+    "cli": N_("command line"),
+}
+
+
+def quantity(service_code: str, units: int | None, locale: str | None = None) -> str:
+    """Return an amount of a service as people say it, e.g. '10식' or '2시간'."""
+    if units is None:
+        return ""
+    msgid = QUANTITY.get(service_code, QUANTITY_DEFAULT)
+    return gettext(msgid, locale, n=units, hours=units * 3)

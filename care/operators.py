@@ -70,3 +70,40 @@ async def create(
     session.add(operator)
     await session.flush()
     return operator
+
+
+async def list_operators(session: AsyncSession, *, district_id: int | None = None) -> list[Operator]:
+    """Return the operators (of one district and the unbound ones, when given), by username."""
+    q = select(Operator).order_by(Operator.username)
+    if district_id is not None:
+        q = q.where((Operator.district_id == district_id) | (Operator.district_id.is_(None)))  # type: ignore[union-attr]
+    return list((await session.execute(q)).scalars())
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    operator_id: int,
+    role: str,
+    active: bool,
+    unlock: bool = False,
+    password: str | None = None,
+) -> Operator:
+    """Change an operator's role, active flag, lock or password; return the operator."""
+    if role not in ROLES:
+        raise InvalidInput(N_("Unknown role."))
+    operator = await session.get(Operator, operator_id)
+    if operator is None:
+        raise NotFound()
+    operator.role = role
+    operator.active = active
+    if unlock:
+        operator.failed_logins = 0
+        operator.locked_until = None
+    if password:
+        if len(password) < 8:
+            raise InvalidInput(N_("A password needs at least 8 characters."))
+        operator.password_hash = hash_password(password)
+    session.add(operator)
+    await session.flush()
+    return operator

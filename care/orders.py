@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import fees, lifecycle, prices, proposal
+from care import fees, lifecycle, order_notices, prices, proposal
 from care.actors import Actor
 from care.catalog import BY_CODE
 from care.lifecycle import Action, Status
@@ -182,6 +182,7 @@ async def _move(
         reason=reason.strip() if reason else None,
     )
     await session.flush()
+    await order_notices.order_moved(session, order=order, action=action.value, actor=actor, reason=reason)
     return order
 
 
@@ -350,9 +351,11 @@ async def assign(
     order = await _move(
         session, order_id=order_id, action=Action.ASSIGN, actor=actor, expected_version=expected_version
     )
-    return await _new_assignment(
+    assignment = await _new_assignment(
         session, order=order, provider_id=provider_id, actor=actor, deadline=deadline, note=note
     )
+    await order_notices.assigned(session, order=order, assignment=assignment)
+    return assignment
 
 
 async def reassign(
@@ -377,10 +380,12 @@ async def reassign(
         expected_version=expected_version,
         reason=reason,
     )
-    await _close_assignment(session, order_id=order_id, status="withdrawn", reason=reason)
-    return await _new_assignment(
+    withdrawn = await _close_assignment(session, order_id=order_id, status="withdrawn", reason=reason)
+    assignment = await _new_assignment(
         session, order=order, provider_id=provider_id, actor=actor, deadline=deadline, note=reason
     )
+    await order_notices.assigned(session, order=order, assignment=assignment, withdrawn=withdrawn)
+    return assignment
 
 
 async def return_to_desk(

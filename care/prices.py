@@ -7,6 +7,8 @@ from sqlmodel import col, select
 
 from care.catalog import ANNUAL_SUPPORT_LIMIT, DEFAULTS, default_for
 from care.fees import Price
+from dolbom.errors import InvalidInput, NotFound
+from dolbom.i18n import N_
 from storage.models import ServiceCatalog, SupportLimit
 
 
@@ -73,3 +75,33 @@ async def create_defaults(session: AsyncSession, *, district_id: int, year: int)
         session.add(SupportLimit(district_id=district_id, year=year, annual_limit=ANNUAL_SUPPORT_LIMIT))
     await session.flush()
     return added
+
+
+async def list_catalog(session: AsyncSession, *, district_id: int, year: int) -> list[ServiceCatalog]:
+    """Return the district's catalog rows for a year, in the shipped order."""
+    rows = list(
+        (
+            await session.execute(
+                select(ServiceCatalog).where(
+                    col(ServiceCatalog.district_id) == district_id, col(ServiceCatalog.year) == year
+                )
+            )
+        ).scalars()
+    )
+    order = {d.code.value: i for i, d in enumerate(DEFAULTS)}
+    return sorted(rows, key=lambda r: order.get(r.code, 99))
+
+
+async def update_entry(
+    session: AsyncSession, *, entry_id: int, unit_price: int, cap_units: int | None, active: bool
+) -> ServiceCatalog:
+    """Set a catalog row's unit price (원), cap (units, None = none) and active flag; return it."""
+    row = await session.get(ServiceCatalog, entry_id)
+    if row is None:
+        raise NotFound()
+    if unit_price < 0 or (cap_units is not None and cap_units < 0):
+        raise InvalidInput(N_("Prices and caps cannot be negative."))
+    row.unit_price, row.cap_units, row.active = unit_price, cap_units, active
+    session.add(row)
+    await session.flush()
+    return row

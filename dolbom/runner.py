@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import Depends
 
+from dolbom.i18n import N_
 from dolbom.settings import Settings
 from storage import migrate
 from storage.db import Database
@@ -38,6 +39,8 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
         needs_operator = getattr(router, "operators_only", False)
         deps = [Depends(guard)] if needs_operator and guard is not None else []
         app.include_router(router, dependencies=deps)
+        if any(getattr(route, "path", None) == "/chat" for route in router.routes):
+            app.state.nav.append(("/chat", N_("Web chat"), ("admin", "operator", "viewer")))
     return app
 
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     webhook_secret: str | None = None
+    # The public HTTPS URL Telegram posts to (ending in /telegram/webhook); set in webhook mode.
+    webhook_url: str | None = None
 
     console_host: str = "127.0.0.1"
     console_port: int = 8000
@@ -36,6 +38,15 @@ class Settings(BaseSettings):
     assignment_deadline_hours: int = 4
     outbox_rate_per_second: float = 30.0
     retention_days: int = 5 * 365
+    # Jobs (issue 6): check-in escalation steps, chasers, surveys, digest, outbox sender.
+    checkin_reminder_minutes: int = 60
+    checkin_missed_minutes: int = 120
+    checkin_skip_holidays: bool = False
+    intake_overdue_hours: int = 24
+    survey_delay_hours: int = 24
+    digest_at_minute: int = 8 * 60
+    outbox_max_attempts: int = 8
+    outbox_concurrency: int = 8
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_dev(self) -> Settings:

@@ -30,6 +30,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     """Return an async engine for the URL (default: DOLBOM_DATABASE_URL)."""
     url = url or get_settings().database_url
+    # SQL errors must never carry names or phone numbers into the logs.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 15})
     else:

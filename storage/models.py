@@ -451,12 +451,13 @@ class Outbox(SQLModel, table=True):
     buttons: list[Any] | None = Field(default=None, sa_type=JSON)
     kind: str = "notice"
     ref: str | None = None
-    status: str = "pending"  # pending | sending | sent | dead | cancelled
+    status: str = "pending"  # pending | claimed | sending | sent | unconfirmed | dead | cancelled
     attempts: int = 0
     last_error: str | None = None
     created_at: datetime = Created()
     not_before: datetime = Created()
     claimed_until: datetime | None = Moment(default=None)
+    claimed_by: str | None = None  # the sender instance holding the claim (jobs)
     sent_at: datetime | None = Moment(default=None)
 
 
@@ -496,6 +497,12 @@ class CheckinSlot(SQLModel, table=True):
     escalated_at: datetime | None = Moment(default=None)
     answered_at: datetime | None = Moment(default=None)
     all_clear_sent: bool = False
+    # Where the question went, the moment it was declared missed, who was alerted, and why it was skipped.
+    channel: str | None = None
+    chat_id: str | None = None
+    missed_at: datetime | None = Moment(default=None)
+    alerted: list[Any] | None = Field(default=None, sa_type=JSON)
+    note: str | None = None
 
 
 class Survey(SQLModel, table=True):
@@ -510,3 +517,18 @@ class Survey(SQLModel, table=True):
     score: int | None = None
     comment: str | None = None
     answered_at: datetime | None = Moment(default=None)
+
+
+class DeskNotice(SQLModel, table=True):
+    """알림 — something the jobs tell the desk: an assignment deadline missed, a late intake, the daily digest."""
+
+    __tablename__ = "desk_notices"
+    __table_args__ = (Index("ix_desk_notices_district", "district_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int | None = Field(default=None, foreign_key="districts.id")
+    kind: str  # assignment_expired | digest
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+    title: str
+    body: str = ""
+    created_at: datetime = Created()
+    read_at: datetime | None = Moment(default=None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from dolbom import clock
 from storage.models import Outbox
@@ -35,3 +37,187 @@ async def enqueue(
     session.add(row)
     await session.flush()
     return row
+
+
+# ---------------------------------------------------------------- the sender's side
+#
+# A row moves pending → claimed (a batch, with a lease, nothing sent yet) → sending (committed
+# just before the one HTTP call) → sent. A claimed row whose sender died goes back to pending
+# (it was never attempted). A row left in "sending" may or may not have reached the chat, so it
+# is never sent again automatically: it becomes "unconfirmed" and the console shows it for review.
+# Failures that certainly did not deliver (429, 5xx, no connection) go back to pending with a
+# not_before; after the attempt limit the row is "dead" (dead letter, shown on the console).
+
+SENDABLE = ("pending",)
+REVIEW_STATUSES = ("dead", "unconfirmed")
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    sender_id: str,
+    limit: int,
+    lease: timedelta = timedelta(minutes=5),
+    channel: str = "telegram",
+) -> list[Outbox]:
+    """Claim up to limit due rows of a channel for this sender and return them, oldest first.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so several senders never claim the same row.
+    SQLite: a guarded UPDATE (only rows still unclaimed change), one writer at a time.
+    """
+    now = clock.now()
+    due = and_(
+        col(Outbox.channel) == channel,
+        or_(
+            and_(col(Outbox.status) == "pending", col(Outbox.not_before) <= now),
+            and_(col(Outbox.status) == "claimed", col(Outbox.claimed_until) < now),
+        ),
+    )
+    query = select(col(Outbox.id)).where(due).order_by(col(Outbox.id)).limit(limit)
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await session.execute(query)).scalars())
+    if not ids:
+        return []
+    await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(ids), due)
+        .values(status="claimed", claimed_by=sender_id, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        select(Outbox)
+        .where(col(Outbox.id).in_(ids), col(Outbox.claimed_by) == sender_id, col(Outbox.status) == "claimed")
+        .order_by(col(Outbox.id))
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def begin_send(session: AsyncSession, *, row_id: int, sender_id: str) -> bool:
+    """Mark a claimed row as being sent now; return False when the claim was lost (do not send)."""
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id) == row_id, col(Outbox.status) == "claimed", col(Outbox.claimed_by) == sender_id)
+        .values(status="sending")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _set(session: AsyncSession, row_id: int, **values: Any) -> None:
+    await session.execute(
+        update(Outbox).where(col(Outbox.id) == row_id).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+async def mark_sent(session: AsyncSession, *, row_id: int) -> None:
+    """Record that the row was delivered."""
+    await _set(session, row_id, status="sent", sent_at=clock.now(), claimed_until=None, last_error=None)
+
+
+async def retry_later(
+    session: AsyncSession, *, row_id: int, not_before: datetime, error: str, count_attempt: bool = True
+) -> None:
+    """Put a row that was certainly not delivered back to pending, due again at not_before."""
+    values: dict[str, Any] = {
+        "status": "pending",
+        "not_before": not_before,
+        "last_error": error[:500],
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    if count_attempt:
+        values["attempts"] = col(Outbox.attempts) + 1
+    await _set(session, row_id, **values)
+
+
+async def mark_dead(session: AsyncSession, *, row_id: int, error: str) -> None:
+    """Move a row to the dead letters (shown on the console)."""
+    await _set(
+        session, row_id, status="dead", last_error=error[:500], attempts=col(Outbox.attempts) + 1, claimed_until=None
+    )
+
+
+async def mark_unconfirmed(session: AsyncSession, *, row_id: int, error: str) -> None:
+    """Record that a row may or may not have been delivered; it is never sent again on its own."""
+    await _set(session, row_id, status="unconfirmed", last_error=error[:500], claimed_until=None)
+
+
+async def cancel_chat(session: AsyncSession, *, channel: str, chat_id: str, reason: str) -> int:
+    """Cancel every unsent row to a chat (it blocked us); return how many."""
+    result = await session.execute(
+        update(Outbox)
+        .where(
+            col(Outbox.channel) == channel,
+            col(Outbox.chat_id) == chat_id,
+            col(Outbox.status).in_(["pending", "claimed"]),
+        )
+        .values(status="cancelled", last_error=reason[:500], claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def release_claims(session: AsyncSession, *, sender_id: str) -> int:
+    """Give back this sender's claimed, unattempted rows (on a clean stop); return how many."""
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.status) == "claimed", col(Outbox.claimed_by) == sender_id)
+        .values(status="pending", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def recover(session: AsyncSession, *, channel: str = "telegram") -> tuple[int, int]:
+    """After a crash, as the only sender: claimed rows back to pending, sending rows to unconfirmed.
+
+    Return (released, unconfirmed). Call it only when no other sender is running for this database
+    (the jobs process holding the scheduler lock, or the one SQLite process).
+    """
+    released = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.channel) == channel, col(Outbox.status) == "claimed")
+        .values(status="pending", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    unconfirmed = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.channel) == channel, col(Outbox.status) == "sending")
+        .values(status="unconfirmed", last_error="the sender stopped during the send; delivery unknown")
+        .execution_options(synchronize_session=False)
+    )
+    return int(released.rowcount or 0), int(unconfirmed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def list_for_review(session: AsyncSession, *, limit: int = 200) -> list[Outbox]:
+    """Return dead and unconfirmed rows, newest first (the console's dead letters)."""
+    result = await session.execute(
+        select(Outbox).where(col(Outbox.status).in_(REVIEW_STATUSES)).order_by(col(Outbox.id).desc()).limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def requeue(session: AsyncSession, *, row_id: int) -> bool:
+    """Send a dead or unconfirmed row again (an operator's decision); return False when it is not one."""
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id) == row_id, col(Outbox.status).in_(REVIEW_STATUSES))
+        .values(status="pending", attempts=0, not_before=clock.now(), claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> int:
+    """Add many messages (each with enqueue's keywords) in the current transaction; return how many."""
+    now = clock.now()
+    rows = [Outbox(**{"not_before": now, **m}) for m in messages]
+    session.add_all(rows)
+    await session.flush()
+    return len(rows)

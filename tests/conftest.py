@@ -6,11 +6,13 @@ PostgreSQL and runs the same tests there. In CI an unreachable PostgreSQL fails.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dolbom import clock
@@ -19,12 +21,43 @@ from storage import models
 from storage.db import Database, is_sqlite
 
 _pg_schema_ready: set[str] = set()
+# Under pytest-xdist each worker gets its own PostgreSQL database (test_gw0, test_gw1, ...),
+# created at configure time, so workers never truncate each other's tables.
+_worker: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _worker
+    workerinput = getattr(config, "workerinput", None)
+    _worker = workerinput["workerid"] if workerinput else None
+    base = _base_pg_url()
+    if base and _worker:
+        asyncio.run(_create_database(base, str(make_url(pg_url())).rsplit("/", 1)[1]))
+
+
+def _base_pg_url() -> str | None:
+    url = get_settings().test_database_url
+    return url if url and not is_sqlite(url) else None
+
+
+async def _create_database(base: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(str(make_url(base).set(drivername="postgresql")))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 def pg_url() -> str | None:
-    """Return the PostgreSQL test URL, or None when this run is on SQLite."""
-    url = get_settings().test_database_url
-    return url if url and not is_sqlite(url) else None
+    """Return this worker's PostgreSQL test URL, or None when this run is on SQLite."""
+    base = _base_pg_url()
+    if base is None or _worker is None:
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{_worker}").render_as_string(hide_password=False)
 
 
 def forget_pg_schema() -> None:

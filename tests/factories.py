@@ -12,6 +12,7 @@ from care import orders, prices
 from care.actors import Actor
 from dolbom import clock
 from storage.models import (
+    CareManager,
     District,
     Dong,
     Order,
@@ -120,3 +121,13 @@ async def make_order(
         source=kw.pop("source", "desk_phone"),
         **kw,
     )
+
+
+async def make_care_manager(
+    session: AsyncSession, place: Place, *, dong_index: int = 0, name: str = "이민정"
+) -> CareManager:
+    """A care manager (동 돌봄매니저) of one dong of the place."""
+    manager = CareManager(district_id=place.district_id, dong_id=place.dongs[dong_index].id, name=name)  # type: ignore[arg-type]
+    session.add(manager)
+    await session.flush()
+    return manager

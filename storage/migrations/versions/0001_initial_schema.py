@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:02:13.770548
+Create Date: 2026-11-22 06:56:40.988790
 """
 from collections.abc import Sequence
 
@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
     sa.Column('not_before', storage.types.UTCDateTime(), nullable=False),
     sa.Column('claimed_until', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('claimed_by', sa.String(), nullable=True),
     sa.Column('sent_at', storage.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
@@ -276,6 +277,11 @@ def upgrade() -> None:
     sa.Column('escalated_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('answered_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('all_clear_sent', sa.Boolean(), nullable=False),
+    sa.Column('channel', sa.String(), nullable=True),
+    sa.Column('chat_id', sa.String(), nullable=True),
+    sa.Column('missed_at', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('alerted', sa.JSON(), nullable=True),
+    sa.Column('note', sa.String(), nullable=True),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_checkin_slots_resident_id_residents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkin_slots')),
     sa.UniqueConstraint('resident_id', 'scheduled_at', name=op.f('uq_checkin_slots_resident_id_scheduled_at'))
@@ -448,6 +454,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_assignments_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_assignments_provider_status', ['provider_id', 'status'], unique=False)
 
+    op.create_table('desk_notices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('district_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(), nullable=False),
+    sa.Column('body', sa.String(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('read_at', storage.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['district_id'], ['districts.id'], name=op.f('fk_desk_notices_district_id_districts')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_desk_notices_order_id_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_desk_notices'))
+    )
+    with op.batch_alter_table('desk_notices', schema=None) as batch_op:
+        batch_op.create_index('ix_desk_notices_district', ['district_id', 'created_at'], unique=False)
+
     op.create_table('order_history',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -489,6 +511,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_order_history_order_id'))
 
     op.drop_table('order_history')
+    with op.batch_alter_table('desk_notices', schema=None) as batch_op:
+        batch_op.drop_index('ix_desk_notices_district')
+
+    op.drop_table('desk_notices')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_assignments_provider_status')
         batch_op.drop_index(batch_op.f('ix_assignments_order_id'))

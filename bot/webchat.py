@@ -1,0 +1,107 @@
+"""The web chat: the same flows in the browser (channel "webchat"), for the desk to try, train and show.
+
+Operators only: dolbom/runner.py mounts this router with the console's `require_operator`
+(which also checks the X-CSRF-Token header on every POST). The person is the signed-in operator
+(user key "op<id>"); what the system sends on its own (the receipt) waits in the outbox until the
+page polls for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
+
+from bot import core
+from bot.messages import Incoming, Reply
+from care.intake import MAX_TEXT
+from dolbom.i18n import N_, gettext
+from storage import conversations
+from storage.db import Database
+
+CHANNEL = "webchat"
+HERE = Path(__file__).resolve().parent
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
+PAGE_TEXTS = {
+    "web_chat": N_("Web chat"),
+    "care_desk": N_("Care desk"),
+    "back": N_("Back to the console"),
+    "note": N_("This page runs the same conversation as the Telegram bot. Requests made here are real requests."),
+    "message": N_("Message"),
+    "type_here": N_("Type here"),
+    "send": N_("Send"),
+}
+
+
+class Typed(BaseModel):
+    # A little over the limit, so the core can refuse a long message kindly instead of a 422.
+    text: str = Field(max_length=MAX_TEXT * 4)
+
+
+class Pressed(BaseModel):
+    data: str = Field(max_length=200)
+
+
+async def user_key(request: Request) -> str:
+    """Return the web chat's user key of the signed-in operator (set by the console's guard)."""
+    operator = getattr(request.state, "operator", None)
+    if operator is None or getattr(operator, "id", None) is None:
+        raise HTTPException(status_code=401)
+    return f"op{operator.id}"
+
+
+def _reply_json(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "buttons": reply.buttons_json() or [], "contact": bool(reply.contact_button)}
+
+
+def router(*, database: Database) -> APIRouter:
+    """Return the web chat's routes (operators only)."""
+    core.load_flows()
+    r = APIRouter()
+    r.operators_only = True  # type: ignore[attr-defined]  # read by dolbom/runner.py
+
+    async def run(incoming: Incoming) -> JSONResponse:
+        replies = await core.handle(database, incoming) or []
+        return JSONResponse({"replies": [_reply_json(x) for x in replies]})
+
+    @r.get("/chat", response_class=HTMLResponse, include_in_schema=False)
+    async def chat_page(request: Request, key: str = Depends(user_key)) -> HTMLResponse:
+        texts = SimpleNamespace(**{k: gettext(v) for k, v in PAGE_TEXTS.items()})
+        html = _env.get_template("chat.html").render(csrf_token=getattr(request.state, "csrf_token", ""), t=texts)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @r.get("/chat/static/{name}", include_in_schema=False)
+    async def chat_static(name: str, key: str = Depends(user_key)) -> Response:
+        if name not in STATIC:
+            raise HTTPException(status_code=404)
+        return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name])
+
+    @r.post("/chat/api/start")
+    async def start(key: str = Depends(user_key)) -> JSONResponse:
+        return await run(Incoming(channel=CHANNEL, user_key=key, kind="command", text="/start", language="ko"))
+
+    @r.post("/chat/api/send")
+    async def send(body: Typed, key: str = Depends(user_key)) -> JSONResponse:
+        text = body.text
+        kind = "command" if text.startswith("/") else "text"
+        return await run(Incoming(channel=CHANNEL, user_key=key, kind=kind, text=text))  # type: ignore[arg-type]
+
+    @r.post("/chat/api/press")
+    async def press(body: Pressed, key: str = Depends(user_key)) -> JSONResponse:
+        return await run(Incoming(channel=CHANNEL, user_key=key, kind="callback", data=body.data))
+
+    @r.get("/chat/api/messages")
+    async def messages(key: str = Depends(user_key)) -> JSONResponse:
+        async with database.transaction() as session:
+            rows = await conversations.take_outbox(session, channel=CHANNEL, chat_id=key)
+        return JSONResponse(
+            {"messages": [{"text": row.text, "buttons": row.buttons or [], "contact": False} for row in rows]}
+        )
+
+    return r

@@ -1,0 +1,364 @@
+"""Intake: a finished request becomes a resident, consents, an order and a receipt, in one transaction.
+
+The bot (Telegram, web chat) and the console's phone-intake form call `submit` the same way;
+the console passes channel="phone" and the operator who took the consent over the phone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from care import labels, orders, parsing, residents
+from care.actors import Actor
+from dolbom import clock
+from dolbom.errors import InvalidInput, NotFound
+from dolbom.i18n import N_, gettext
+from dolbom.settings import get_settings
+from storage import outbox
+from storage.models import Consent as ConsentRow
+from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Order, ResidentChannel
+
+# The version of the consent texts the bot shows; bump it whenever their wording changes.
+CONSENT_TEXT_VERSION: Final = "2026-11-v1"
+CONSENT_ITEMS: Final = ("name", "phone", "dong", "address", "birth_year", "income_tier", "request")
+SENSITIVE_ITEMS: Final = ("disability", "daily_living")
+CONSENT_PURPOSE: Final = N_("Receiving a care request, linking it to a provider, and contacting the person about it")
+SENSITIVE_PURPOSE: Final = N_("Checking whether the person can get public care support (돌봄SOS)")
+# Channels the receipt can be sent to on their own (the outbox sender knows them).
+MESSENGER_CHANNELS: Final = ("telegram", "webchat")
+HOME_BUTTON: Final = "g:home"
+# The longest message a person may send; longer ones are refused kindly.
+MAX_TEXT: Final = 1000
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    """Everything a finished request holds; free text is checked again here."""
+
+    district_id: int
+    service_code: str
+    name: str
+    phone: str
+    units: int = 1
+    for_self: bool = True
+    dong_id: int | None = None
+    address: str | None = None
+    birth_year: int | None = None
+    disabled: bool | None = None
+    cannot_manage_alone: bool | None = None
+    no_public_service: bool | None = None
+    no_family_care: bool | None = None
+    income_tier: str = "unknown"
+    requested_date: date | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: str | None = None
+    urgency: str = "normal"
+    # Consent to the general items must be True; health/disability details need their own.
+    consent: bool = False
+    sensitive_consent: bool = False
+    # Who asked, when it is not the person themself (가족·이웃 대신).
+    requester_name: str | None = None
+    requester_phone: str | None = None
+    requester_relation: str | None = None
+
+
+def retention_text(locale: str | None = None) -> str:
+    """Return how long request data is kept, in words (e.g. '5년')."""
+    years = max(1, get_settings().retention_days // 365)
+    return gettext(N_("{years} years after the service ends"), locale, years=years)
+
+
+async def find_district_id(session: AsyncSession) -> int | None:
+    """Return the district the bot serves (the first one), or None before any is set up."""
+    district_id = (
+        await session.execute(select(col(District.id)).order_by(col(District.id)).limit(1))
+    ).scalar_one_or_none()
+    return int(district_id) if district_id is not None else None
+
+
+async def default_district_id(session: AsyncSession) -> int:
+    """Return the district the bot serves (the first one); raise NotFound when there is none."""
+    district_id = await find_district_id(session)
+    if district_id is None:
+        raise NotFound(N_("The desk has not set up its area yet. Please call the desk."))
+    return district_id
+
+
+async def list_dongs(session: AsyncSession, *, district_id: int) -> list[Dong]:
+    """Return the district's dongs in name order."""
+    result = await session.execute(select(Dong).where(col(Dong.district_id) == district_id).order_by(Dong.name))
+    return list(result.scalars())
+
+
+def _check_text(*values: str | None) -> None:
+    for value in values:
+        if value:
+            parsing.refuse_registration_number(value)
+
+
+def _check_details(details: dict[str, Any]) -> None:
+    for value in details.values():
+        if isinstance(value, str):
+            parsing.refuse_registration_number(value)
+
+
+def receipt_text(order: Order, *, locale: str | None = None) -> str:
+    """Return the receipt message: the number and what happens next."""
+    service = labels.label(labels.SERVICE, order.service_code, locale)
+    return gettext(
+        N_(
+            "Your request is received.\n"
+            "Receipt number: {receipt_no}\n"
+            "Service: {service}\n\n"
+            "What happens next: the desk will call you within one working day to check the details. "
+            "Then we find a provider near you and tell you here.\n"
+            "To ask about it, press 'My requests' or call the desk and give this receipt number."
+        ),
+        locale,
+        receipt_no=order.receipt_no,
+        service=service,
+    )
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    request: IntakeRequest,
+    channel: str,
+    user_key: str | None,
+    actor: Actor,
+    operator_id: int | None = None,
+    language: str = "ko",
+) -> Order:
+    """Store a finished request in the caller's transaction and return the new order.
+
+    Finds or creates the resident (name + phone in the district), remembers the messenger account
+    when the person asks for themself, records the consents, creates the order and enqueues the
+    receipt to the messenger account that asked. Raises InvalidInput without consent.
+    """
+    if not request.consent:
+        raise InvalidInput(N_("A request can only be stored with consent."))
+    _check_text(request.name, request.address, request.notes, request.requester_name)
+    _check_details(request.details)
+    if request.dong_id is not None:
+        dong = await session.get(Dong, request.dong_id)
+        if dong is None or dong.district_id != request.district_id:
+            raise InvalidInput()
+    values: dict[str, Any] = {
+        "address": request.address,
+        "dong_id": request.dong_id,
+        "birth_year": request.birth_year,
+        "no_public_service": request.no_public_service,
+        "no_family_care": request.no_family_care,
+        "income_tier": request.income_tier,
+    }
+    if request.sensitive_consent:
+        values["disabled"] = request.disabled
+        values["cannot_manage_alone"] = request.cannot_manage_alone
+    resident, created = await residents.find_or_create(
+        session, district_id=request.district_id, name=request.name, phone=request.phone, values=values
+    )
+    assert resident.id is not None
+    if not created:
+        for key, value in values.items():
+            if value is not None and not (key == "income_tier" and value == "unknown"):
+                setattr(resident, key, value)
+    resident.last_active_at = resident.updated_at = clock.now()
+    session.add(resident)
+
+    if user_key and channel in MESSENGER_CHANNELS:
+        if request.for_self:
+            await _remember_channel(
+                session, resident_id=resident.id, channel=channel, user_key=user_key, language=language
+            )
+        else:
+            await _remember_family(
+                session, resident_id=resident.id, request=request, channel=channel, user_key=user_key
+            )
+
+    session.add(
+        ConsentRow(
+            resident_id=resident.id,
+            items=list(CONSENT_ITEMS),
+            purpose=CONSENT_PURPOSE,
+            retention=retention_text("ko"),
+            text_version=CONSENT_TEXT_VERSION,
+            sensitive=False,
+            channel=channel,
+            operator_id=operator_id,
+        )
+    )
+    if request.sensitive_consent:
+        session.add(
+            ConsentRow(
+                resident_id=resident.id,
+                items=list(SENSITIVE_ITEMS),
+                purpose=SENSITIVE_PURPOSE,
+                retention=retention_text("ko"),
+                text_version=CONSENT_TEXT_VERSION,
+                sensitive=True,
+                channel=channel,
+                operator_id=operator_id,
+            )
+        )
+
+    source = "desk_phone" if channel == "phone" else ("resident" if request.for_self else "family")
+    order = await orders.create(
+        session,
+        resident_id=resident.id,
+        service_code=request.service_code,
+        units=request.units,
+        actor=actor,
+        source=source,
+        requested_date=request.requested_date,
+        urgency=request.urgency,
+        details=dict(request.details),
+        notes=request.notes,
+        requested_by_channel=channel,
+        requested_by_key=user_key,
+    )
+    if user_key and channel in MESSENGER_CHANNELS:
+        await outbox.enqueue(
+            session,
+            channel=channel,
+            chat_id=user_key,
+            text=receipt_text(order, locale=language),
+            buttons=[[{"text": gettext(N_("Back to the start"), language), "data": HOME_BUTTON}]],
+            kind="receipt",
+            ref=f"order:{order.id}",
+        )
+    await session.flush()
+    return order
+
+
+async def _remember_channel(
+    session: AsyncSession, *, resident_id: int, channel: str, user_key: str, language: str
+) -> None:
+    row = (
+        await session.execute(
+            select(ResidentChannel).where(
+                col(ResidentChannel.channel) == channel, col(ResidentChannel.user_key) == user_key
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = ResidentChannel(resident_id=resident_id, channel=channel, user_key=user_key, language=language)
+    else:
+        row.resident_id = resident_id
+        row.language = language
+        row.reachable = True
+    session.add(row)
+    await session.flush()
+
+
+async def _remember_family(
+    session: AsyncSession, *, resident_id: int, request: IntakeRequest, channel: str, user_key: str
+) -> None:
+    existing = (
+        await session.execute(
+            select(FamilyContact).where(
+                col(FamilyContact.resident_id) == resident_id,
+                col(FamilyContact.channel) == channel,
+                col(FamilyContact.user_key) == user_key,
+            )
+        )
+    ).scalar_one_or_none()
+    contact = existing or FamilyContact(resident_id=resident_id, name=request.requester_name or "", channel=channel)
+    contact.user_key = user_key
+    if request.requester_name:
+        contact.name = request.requester_name[:50]
+    if request.requester_relation:
+        contact.relation = request.requester_relation
+    if request.requester_phone:
+        contact.phone = parsing.parse_phone(request.requester_phone)
+    session.add(contact)
+    await session.flush()
+
+
+async def resident_for(session: AsyncSession, *, channel: str, user_key: str) -> int | None:
+    """Return the id of the resident this messenger account belongs to, or None."""
+    result = await session.execute(
+        select(col(ResidentChannel.resident_id)).where(
+            col(ResidentChannel.channel) == channel, col(ResidentChannel.user_key) == user_key
+        )
+    )
+    value = result.scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def post_to_desk(
+    session: AsyncSession,
+    *,
+    channel: str,
+    user_key: str,
+    text: str,
+    reason: str = "talk",
+    district_id: int | None = None,
+) -> DeskThread:
+    """Add a person's message to their open desk thread (opening one if needed) and return the thread."""
+    parsing.refuse_registration_number(text)
+    thread = (
+        await session.execute(
+            select(DeskThread)
+            .where(
+                col(DeskThread.channel) == channel,
+                col(DeskThread.user_key) == user_key,
+                col(DeskThread.reason) == reason,
+                col(DeskThread.status) == "open",
+            )
+            .order_by(col(DeskThread.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    now = clock.now()
+    if thread is None:
+        thread = DeskThread(
+            channel=channel,
+            user_key=user_key,
+            reason=reason,
+            resident_id=await resident_for(session, channel=channel, user_key=user_key),
+            district_id=district_id,
+            created_at=now,
+        )
+    thread.updated_at = now
+    session.add(thread)
+    await session.flush()
+    assert thread.id is not None
+    session.add(DeskMessage(thread_id=thread.id, direction="in", text=text[:MAX_TEXT]))
+    await session.flush()
+    return thread
+
+
+async def set_reachable(session: AsyncSession, *, channel: str, user_key: str, reachable: bool) -> int:
+    """Mark a messenger account reachable or not (the person blocked the bot); return rows changed."""
+    rows = list(
+        (
+            await session.execute(
+                select(ResidentChannel).where(
+                    col(ResidentChannel.channel) == channel, col(ResidentChannel.user_key) == user_key
+                )
+            )
+        ).scalars()
+    )
+    for row in rows:
+        row.reachable = reachable
+        session.add(row)
+    await session.flush()
+    return len(rows)
+
+
+async def list_mine(session: AsyncSession, *, channel: str, user_key: str, limit: int = 10) -> list[Order]:
+    """Return the orders a messenger account asked for, or made for the resident it belongs to, newest first."""
+    resident_id = await resident_for(session, channel=channel, user_key=user_key)
+    mine = (col(Order.requested_by_channel) == channel) & (col(Order.requested_by_key) == user_key)
+    if resident_id is not None:
+        mine = mine | (col(Order.resident_id) == resident_id)
+    result = await session.execute(
+        select(Order).where(mine).order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(limit)
+    )
+    return list(result.scalars())

@@ -1,0 +1,357 @@
+"""Admin: operators and roles, the service catalog, invite codes, the access log (search, export)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from care import auth, invites, operators, prices
+from care.auth import Access
+from console import web
+from dolbom import clock
+from dolbom.errors import AppError, NotFound
+from dolbom.i18n import N_, gettext
+from storage.models import CareManager, District, Dong, Operator, Provider, ServiceCatalog
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_admin)])
+NAV = [
+    ("/admin/operators", N_("Operators"), ("admin",)),
+    ("/admin/catalog", N_("Service catalog"), ("admin",)),
+    ("/admin/invites", N_("Invite codes"), ("admin",)),
+    ("/admin/access-log", N_("Access log"), ("admin",)),
+]
+
+
+def _err(err: AppError) -> str:
+    return gettext(err.msgid, **{k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()})
+
+
+async def _districts(session, access: Access) -> list[District]:  # type: ignore[no-untyped-def]
+    q = select(District).order_by(col(District.name))
+    if access.district_id is not None:
+        q = q.where(col(District.id) == access.district_id)
+    return list((await session.execute(q)).scalars())
+
+
+# ------------------------------------------------------------------ operators
+
+
+async def _operators_page(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        rows = await operators.list_operators(session, district_id=access.district_id)
+        districts = await _districts(session, access)
+    return web.render(
+        request,
+        "admin_operators.html",
+        status_code=status_code,
+        rows=rows,
+        districts={d.id: d.name for d in districts},
+        district_list=districts,
+        roles=operators.ROLES,
+        error=error,
+        saved=request.query_params.get("done") == "saved",
+        now=clock.now(),
+    )
+
+
+@router.get("/admin/operators")
+async def operators_page(request: Request) -> Response:
+    return await _operators_page(request)
+
+
+@router.post("/admin/operators")
+async def operator_create(
+    request: Request,
+    username: str = Form(""),
+    display_name: str = Form(""),
+    password: str = Form(""),
+    role: str = Form("operator"),
+    district_id: str = Form(""),
+) -> Response:
+    access = web.access_of(request)
+    try:
+        async with web.database(request).transaction() as session:
+            code = None
+            did = access.district_id if access.district_id is not None else web.form_int(district_id)
+            if did is not None:
+                district = await session.get(District, did)
+                if district is None:
+                    raise NotFound()
+                code = district.code
+            op = await operators.create(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                district_code=code,
+                display_name=display_name.strip() or None,
+            )
+            await access.log(session, action="operator_create", detail=f"{op.username} {op.role}")
+    except AppError as err:
+        return await _operators_page(request, error=_err(err), status_code=400)
+    return RedirectResponse("/admin/operators?done=saved", status_code=303)
+
+
+@router.post("/admin/operators/{operator_id}")
+async def operator_update(
+    request: Request,
+    operator_id: int,
+    role: str = Form(...),
+    active: str = Form(""),
+    unlock: str = Form(""),
+    password: str = Form(""),
+) -> Response:
+    access = web.access_of(request)
+    try:
+        async with web.database(request).transaction() as session:
+            target = await session.get(Operator, operator_id)
+            if target is None or (access.district_id is not None and target.district_id != access.district_id):
+                raise NotFound()
+            op = await operators.update(
+                session,
+                operator_id=operator_id,
+                role=role,
+                active=active == "yes",
+                unlock=unlock == "yes",
+                password=password or None,
+            )
+            if not op.active or password:
+                await auth.end_sessions(session, operator_id=operator_id)
+            await access.log(session, action="operator_update", detail=f"{op.username} {op.role} active={op.active}")
+    except NotFound:
+        raise
+    except AppError as err:
+        return await _operators_page(request, error=_err(err), status_code=400)
+    return RedirectResponse("/admin/operators?done=saved", status_code=303)
+
+
+# ------------------------------------------------------------------ catalog
+
+
+def _year(request: Request) -> int:
+    year = web.form_int(request.query_params.get("year"))
+    return year if year and 2000 <= year <= 2100 else clock.local_now().year
+
+
+@router.get("/admin/catalog")
+async def catalog_page(request: Request) -> Response:
+    access = web.access_of(request)
+    year = _year(request)
+    async with web.database(request).transaction() as session:
+        districts = await _districts(session, access)
+        chosen = web.form_int(request.query_params.get("district")) or (districts[0].id if districts else None)
+        if chosen not in {d.id for d in districts}:
+            raise NotFound()
+        rows = await prices.list_catalog(session, district_id=chosen, year=year) if chosen else []
+        limit = await prices.get_annual_limit(session, district_id=chosen, year=year) if chosen else None
+    return web.render(
+        request,
+        "admin_catalog.html",
+        rows=rows,
+        year=year,
+        districts=districts,
+        district_id=chosen,
+        annual_limit=limit,
+        saved=request.query_params.get("done") == "saved",
+    )
+
+
+@router.post("/admin/catalog/{entry_id}")
+async def catalog_update(
+    request: Request,
+    entry_id: int,
+    unit_price: int = Form(...),
+    cap_units: str = Form(""),
+    active: str = Form(""),
+) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        row = await session.get(ServiceCatalog, entry_id)
+        if row is None or not access.sees(row.district_id):
+            raise NotFound()
+        await prices.update_entry(
+            session, entry_id=entry_id, unit_price=unit_price, cap_units=web.form_int(cap_units), active=active == "yes"
+        )
+        await access.log(session, action="catalog_update", detail=f"{row.district_id}/{row.year}/{row.code}")
+    return RedirectResponse(f"/admin/catalog?district={row.district_id}&year={row.year}&done=saved", status_code=303)
+
+
+@router.post("/admin/catalog")
+async def catalog_create_year(request: Request, district_id: int = Form(...), year: int = Form(...)) -> Response:
+    access = web.access_of(request)
+    if not access.sees(district_id) or not 2000 <= year <= 2100:
+        raise NotFound()
+    async with web.database(request).transaction() as session:
+        await prices.create_defaults(session, district_id=district_id, year=year)
+        await access.log(session, action="catalog_create", detail=f"{district_id}/{year}")
+    return RedirectResponse(f"/admin/catalog?district={district_id}&year={year}&done=saved", status_code=303)
+
+
+# ------------------------------------------------------------------ invites
+
+
+async def _invites_page(
+    request: Request, *, error: str | None = None, new_code: str | None = None, status_code: int = 200
+) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        districts = await _districts(session, access)
+        ids = [d.id for d in districts if d.id is not None]
+        active = []
+        for did in ids:
+            active.extend(await invites.list_active(session, district_id=did))
+        managers = list(
+            (
+                await session.execute(
+                    select(CareManager, col(Dong.name))
+                    .join(Dong, col(Dong.id) == col(CareManager.dong_id))
+                    .where(col(CareManager.district_id).in_(ids), col(CareManager.active))
+                    .order_by(col(CareManager.name))
+                )
+            ).all()
+        )
+        provs = list(
+            (
+                await session.execute(
+                    select(Provider)
+                    .where(col(Provider.district_id).in_(ids), col(Provider.active))
+                    .order_by(col(Provider.name))
+                )
+            ).scalars()
+        )
+    return web.render(
+        request,
+        "admin_invites.html",
+        status_code=status_code,
+        invites=active,
+        managers=managers,
+        providers=provs,
+        error=error,
+        new_code=new_code,
+        manager_names={m.id: f"{m.name} ({dong})" for m, dong in managers},
+        provider_names={p.id: p.name for p in provs},
+    )
+
+
+@router.get("/admin/invites")
+async def invites_page(request: Request) -> Response:
+    return await _invites_page(request)
+
+
+@router.post("/admin/invites")
+async def invite_create(request: Request, target: str = Form("")) -> Response:
+    access = web.access_of(request)
+    kind, _, raw_id = target.partition(":")
+    target_id = web.form_int(raw_id)
+    try:
+        async with web.database(request).transaction() as session:
+            if kind == "cm" and target_id is not None:
+                owner = await session.get(CareManager, target_id)
+                if owner is None or not access.sees(owner.district_id):
+                    raise NotFound()
+                invite = await invites.create(
+                    session, role="care_manager", care_manager_id=target_id, created_by=access.operator_id
+                )
+            elif kind == "pv" and target_id is not None:
+                prov = await session.get(Provider, target_id)
+                if prov is None or not access.sees(prov.district_id):
+                    raise NotFound()
+                invite = await invites.create(
+                    session, role="provider_staff", provider_id=target_id, created_by=access.operator_id
+                )
+            else:
+                raise NotFound()
+            await access.log(session, action="invite_create", detail=f"{invite.role} {target}")
+    except AppError as err:
+        return await _invites_page(request, error=_err(err), status_code=400)
+    return await _invites_page(request, new_code=invite.code)
+
+
+@router.post("/admin/invites/{invite_id}/withdraw")
+async def invite_withdraw(request: Request, invite_id: int) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        await invites.withdraw(session, invite_id=invite_id, operator_id=access.operator_id)
+    return RedirectResponse("/admin/invites", status_code=303)
+
+
+# ------------------------------------------------------------------ access log
+
+ACTIONS = (
+    "signin",
+    "signin_failed",
+    "signin_refused",
+    "account_locked",
+    "signout",
+    "resident_list",
+    "resident_search",
+    "resident_view",
+    "resident_update",
+    "resident_export",
+    "resident_intake",
+    "order_view",
+    "order_search",
+    "denied_other_district",
+    "access_log_export",
+    "operator_create",
+    "operator_update",
+    "provider_update",
+    "catalog_update",
+    "invite_create",
+)
+
+
+def _log_filters(values: dict[str, str]) -> dict[str, object]:
+    def day(text: str) -> datetime | None:
+        try:
+            d = datetime.strptime(text.strip(), "%Y-%m-%d")
+        except ValueError:
+            return None
+        return d.replace(tzinfo=clock.zone())
+
+    since, until = day(values.get("since", "")), day(values.get("until", ""))
+    return {
+        "username": values.get("username") or None,
+        "action": values.get("action") if values.get("action") in ACTIONS else None,
+        "resident_id": web.form_int(values.get("resident_id")),
+        "since": since,
+        "until": until + timedelta(days=1) if until else None,
+    }
+
+
+@router.get("/admin/access-log")
+async def access_log_page(request: Request) -> Response:
+    # Filters are operator names, actions, dates and resident numbers: no personal data in the URL.
+    values = dict(request.query_params)
+    async with web.database(request).transaction() as session:
+        rows = await auth.list_access_log(session, access=web.access_of(request), **_log_filters(values))  # type: ignore[arg-type]
+    return web.render(request, "access_log.html", rows=rows, v=values, actions=ACTIONS)
+
+
+@router.post("/admin/access-log/export")
+async def access_log_export(request: Request) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items()}
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        rows = await auth.list_access_log(session, access=access, limit=None, **_log_filters(values))  # type: ignore[arg-type]
+        await access.log(session, action="access_log_export", detail=f"{len(rows)} rows")
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["시각", "운영자", "IP", "이용자 번호", "행위", "내용"])
+    for r in rows:
+        writer.writerow([web.fmt_dt(r.at), r.username or "", r.ip or "", r.resident_id or "", r.action, r.detail or ""])
+    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="access-log-{stamp}.csv"'},
+    )

@@ -1,0 +1,206 @@
+"""The JSON API (/api/): orders, residents, providers. Session cookie, CSRF header on writes, district scope."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from care import orders, providers, queue, residents
+from console import web
+from console.routes.queue import _filters
+from dolbom.errors import InvalidInput
+from dolbom.i18n import N_
+from storage.models import Operator, Order, Resident
+
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(web.require_operator)])
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """The API described from its OpenAPI schema, without any script from elsewhere."""
+    spec = request.app.openapi()
+    endpoints = [
+        (method.upper(), path, op.get("summary", ""), op.get("description", ""))
+        for path, item in spec.get("paths", {}).items()
+        for method, op in item.items()
+    ]
+    return web.render(request, "api_docs.html", endpoints=endpoints)
+
+
+class OrderOut(BaseModel):
+    id: int
+    receipt_no: str
+    district_id: int
+    resident_id: int
+    service_code: str
+    units: int
+    delivered_units: int | None
+    requested_date: date | None
+    urgency: str
+    source: str
+    status: str
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class OrderAction(BaseModel):
+    version: int = Field(description="the order version the change is based on (409 when stale)")
+    provider_id: int | None = None
+    reason: str | None = None
+
+
+class ResidentOut(BaseModel):
+    id: int
+    district_id: int
+    dong_id: int | None
+    name: str
+    phone: str | None
+    address: str | None
+    birth_year: int | None
+    income_tier: str
+
+
+class SearchIn(BaseModel):
+    q: str = ""
+
+
+def _order(o: Order) -> OrderOut:
+    return OrderOut.model_validate(o, from_attributes=True)
+
+
+def _resident(r: Resident) -> ResidentOut:
+    return ResidentOut.model_validate(r, from_attributes=True)
+
+
+@router.get("/orders")
+async def list_orders(request: Request, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """Open orders (or the status filter), urgent and oldest first, with counts per status."""
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        page = await queue.list_orders(
+            session,
+            district_id=access.district_id,
+            filters=_filters(request),
+            limit=min(max(limit, 1), 500),
+            offset=max(offset, 0),
+        )
+    return {"total": page.total, "counts": page.counts, "orders": [_order(r.order) for r in page.rows]}
+
+
+@router.get("/orders/{order_id}")
+async def get_order(request: Request, order_id: int) -> dict[str, Any]:
+    """One order with its history and assignments (the view is logged)."""
+    async with web.database(request).transaction() as session:
+        p = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
+    return {
+        "order": _order(p.order),
+        "actions": p.actions,
+        "history": [h.model_dump() for h in p.history],
+        "assignments": [{**a.model_dump(), "provider_name": name} for a, name in p.assignments],
+        "proposal": {"provider_id": p.proposal.provider_id, "reason": p.proposal.reason()} if p.proposal else None,
+    }
+
+
+@router.post("/orders/{order_id}/{action}")
+async def order_action(
+    request: Request,
+    order_id: int,
+    action: str,
+    body: OrderAction,
+    operator: Operator = Depends(web.require_writer),
+) -> OrderOut:
+    """screen, assign, reassign, return, cancel, reject or note (409 when the version is stale)."""
+    actor = web.actor_of(operator)
+    v, reason = body.version, body.reason or ""
+    async with web.database(request).transaction() as session:
+        await queue.get_visible(session, order_id=order_id, access=web.access_of(request))
+        if action == "screen":
+            await orders.screen(session, order_id=order_id, actor=actor, expected_version=v)
+        elif action in ("assign", "reassign"):
+            if body.provider_id is None:
+                raise InvalidInput(N_("Please choose a provider."))
+            if action == "assign":
+                await orders.assign(
+                    session, order_id=order_id, provider_id=body.provider_id, actor=actor, expected_version=v
+                )
+            else:
+                await orders.reassign(
+                    session,
+                    order_id=order_id,
+                    provider_id=body.provider_id,
+                    reason=reason,
+                    actor=actor,
+                    expected_version=v,
+                )
+        elif action == "return":
+            await orders.return_to_desk(
+                session,
+                order_id=order_id,
+                reason=reason,
+                actor=actor,
+                assignment_status="withdrawn",
+                expected_version=v,
+            )
+        elif action == "cancel":
+            await orders.cancel(session, order_id=order_id, reason=reason, actor=actor, expected_version=v)
+        elif action == "reject":
+            await orders.reject(session, order_id=order_id, reason=reason, actor=actor, expected_version=v)
+        elif action == "note":
+            await queue.add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=v)
+        else:
+            raise InvalidInput()
+        order = await orders.get(session, order_id=order_id)
+    return _order(order)
+
+
+@router.get("/residents")
+async def list_residents(request: Request, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """Residents by name (searching is POST /api/residents/search: names stay out of URLs)."""
+    async with web.database(request).transaction() as session:
+        rows, total = await residents.list_residents(
+            session, access=web.access_of(request), limit=min(max(limit, 1), 200), offset=max(offset, 0)
+        )
+    return {"total": total, "residents": [_resident(r) for r, _ in rows]}
+
+
+@router.post("/residents/search")
+async def search_residents(request: Request, body: SearchIn) -> dict[str, Any]:
+    """Residents whose name contains q, or whose phone ends in q (4 digits)."""
+    async with web.database(request).transaction() as session:
+        rows, total = await residents.list_residents(session, access=web.access_of(request), search=body.q)
+    return {"total": total, "residents": [_resident(r) for r, _ in rows]}
+
+
+@router.get("/residents/{resident_id}")
+async def get_resident(request: Request, resident_id: int) -> ResidentOut:
+    """One resident (the view is logged)."""
+    async with web.database(request).transaction() as session:
+        r = await residents.get(session, resident_id=resident_id, access=web.access_of(request))
+    return _resident(r)
+
+
+@router.get("/providers")
+async def list_providers(request: Request) -> list[dict[str, Any]]:
+    """Providers with services, regions, capacity, load this week and rates."""
+    async with web.database(request).transaction() as session:
+        rows = await providers.list_providers(session, access=web.access_of(request))
+    return [
+        {
+            "id": s.provider.id,
+            "name": s.provider.name,
+            "active": s.provider.active,
+            "weekly_capacity": s.provider.weekly_capacity,
+            "services": s.services,
+            "regions": [{"name": n, "lead": lead} for n, lead in s.regions],
+            "load_this_week": s.load_this_week,
+            "acceptance_rate": s.acceptance_rate,
+            "completion_rate": s.completion_rate,
+        }
+        for s in rows
+    ]

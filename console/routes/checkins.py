@@ -1,0 +1,130 @@
+"""Today's check-ins board (missed first, with the numbers to call), desk notices, and the outbox dead letters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from care import checkins, notices
+from console import web
+from dolbom import clock
+from dolbom.i18n import N_
+from storage import outbox
+from storage.models import Operator
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
+NAV = [
+    ("/checkins", N_("Check-ins"), ("admin", "operator", "viewer")),
+    ("/notices", N_("Notices"), ("admin", "operator", "viewer")),
+]
+
+SLOT_STATUS = {
+    "pending": N_("Not asked yet"),
+    "sent": N_("Asked"),
+    "reminded": N_("Reminded"),
+    "answered": N_("Answered"),
+    "missed": N_("No answer"),
+    "escalated": N_("No answer, family told"),
+    "unreachable": N_("Cannot reach"),
+    "skipped": N_("Skipped"),
+}
+BOARD_COLUMNS = ("sent", "answered", "reminded", "missed", "escalated", "unreachable")
+
+
+@router.get("/checkins")
+async def board(request: Request) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        rows = await checkins.list_today(session, district_id=access.district_id)
+        # Names and phone numbers of many residents are on this page: log the view.
+        await access.log(session, action="view_checkin_board", detail=f"{clock.today().isoformat()} ({len(rows)})")
+    counts = {key: sum(1 for r in rows if r.slot.status == key) for key in BOARD_COLUMNS}
+    return web.render(
+        request,
+        "checkins.html",
+        rows=rows,
+        counts=counts,
+        columns=BOARD_COLUMNS,
+        status_label=SLOT_STATUS,
+        day=clock.today(),
+        is_admin=request.state.operator.role == "admin",
+    )
+
+
+@router.get("/checkins/outbox")
+async def dead_letters(request: Request, _op: Operator = Depends(web.require_admin)) -> Response:
+    async with web.database(request).transaction() as session:
+        rows = await outbox.list_for_review(session)
+        await web.access_of(request).log(session, action="view_outbox_review", detail=str(len(rows)))
+    return web.render(request, "checkins_outbox.html", rows=rows, done=request.query_params.get("done"))
+
+
+@router.post("/checkins/outbox/{row_id}/requeue")
+async def requeue(request: Request, row_id: int, _op: Operator = Depends(web.require_admin)) -> Response:
+    async with web.database(request).transaction() as session:
+        changed = await outbox.requeue(session, row_id=row_id)
+        if changed:
+            await web.access_of(request).log(session, action="outbox_requeue", detail=str(row_id))
+    return RedirectResponse(f"/checkins/outbox?done={'requeued' if changed else 'unchanged'}", status_code=303)
+
+
+@router.get("/notices")
+async def notices_page(request: Request) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        rows = await notices.list_recent(session, district_id=access.district_id)
+    return web.render(request, "checkins_notices.html", rows=rows)
+
+
+@router.post("/notices/{notice_id}/read")
+async def notice_read(request: Request, notice_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+    async with web.database(request).transaction() as session:
+        await notices.mark_read(session, notice_id=notice_id, district_id=web.access_of(request).district_id)
+    return RedirectResponse("/notices", status_code=303)
+
+
+@router.get("/checkins/schedule/{resident_id}")
+async def schedule_form(request: Request, resident_id: int) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        resident, schedule = await checkins.get_for_desk(
+            session, resident_id=resident_id, district_id=access.district_id
+        )
+        await access.log(session, action="view_checkin_schedule", resident_id=resident_id)
+    return web.render(
+        request,
+        "checkins_schedule.html",
+        resident=resident,
+        schedule=schedule,
+        weekday_names=checkins.WEEKDAY_NAMES,
+        saved=request.query_params.get("done") == "saved",
+        error=None,
+    )
+
+
+@router.post("/checkins/schedule/{resident_id}")
+async def schedule_save(request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+    access = web.access_of(request)
+    form = await request.form()
+    weekdays = [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()]
+    hh, _, mm = str(form.get("time") or "").partition(":")
+    at_minute = int(hh) * 60 + int(mm or 0) if hh.isdigit() and (mm or "0").isdigit() else -1
+    paused = str(form.get("paused_until") or "").strip()
+    async with web.database(request).transaction() as session:
+        await checkins.get_for_desk(session, resident_id=resident_id, district_id=access.district_id)
+        if form.get("stop") == "yes":
+            await checkins.stop(session, resident_id=resident_id)
+        else:
+            await checkins.set_schedule(
+                session,
+                resident_id=resident_id,
+                weekdays=weekdays,
+                at_minute=at_minute,
+                paused_until=date.fromisoformat(paused) if paused else None,
+                alert_family=form.get("alert_family") == "yes",
+                alert_care_manager=form.get("alert_care_manager") == "yes",
+            )
+        await access.log(session, action="change_checkin_schedule", resident_id=resident_id)
+    return RedirectResponse(f"/checkins/schedule/{resident_id}?done=saved", status_code=303)

@@ -1,0 +1,111 @@
+"""The order page and the desk's actions on it (each form carries the order's version)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from care import orders, queue
+from console import web
+from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound
+from dolbom.i18n import N_, gettext
+from storage.models import Operator
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
+
+DONE = {
+    "screen": N_("The order is now being screened."),
+    "assign": N_("The order was assigned."),
+    "reassign": N_("The order was reassigned."),
+    "return": N_("The order is back at the desk."),
+    "cancel": N_("The order was cancelled."),
+    "reject": N_("The order was rejected."),
+    "note": N_("The note was saved."),
+    "intake": N_("The phone request was received."),
+}
+
+
+async def _show(request: Request, order_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
+    async with web.database(request).transaction() as session:
+        page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
+    done = request.query_params.get("done")
+    return web.render(
+        request,
+        "order.html",
+        status_code=status_code,
+        p=page,
+        error=error,
+        notice=gettext(DONE[done]) if done in DONE and error is None else None,
+        can_write=request.state.operator.role in web.WRITERS,
+    )
+
+
+@router.get("/orders/{order_id}")
+async def order_view(request: Request, order_id: int) -> Response:
+    return await _show(request, order_id)
+
+
+@router.post("/orders/{order_id}/{action}")
+async def order_action(
+    request: Request,
+    order_id: int,
+    action: str,
+    version: int = Form(...),
+    provider_id: str = Form(""),
+    reason: str = Form(""),
+    operator: Operator = Depends(web.require_writer),
+) -> Response:
+    if action not in DONE or action == "intake":
+        return await _show(request, order_id, error=gettext(N_("The page could not be found.")), status_code=404)
+    actor = web.actor_of(operator)
+    pid = web.form_int(provider_id)
+    try:
+        async with web.database(request).transaction() as session:
+            # Scope first: another district's order is 404 (and logged), whatever the action.
+            await queue.get_visible(session, order_id=order_id, access=web.access_of(request))
+            if action == "screen":
+                await orders.screen(session, order_id=order_id, actor=actor, expected_version=version)
+            elif action in ("assign", "reassign"):
+                if pid is None:
+                    raise InvalidInput(N_("Please choose a provider."))
+                if action == "assign":
+                    await orders.assign(
+                        session,
+                        order_id=order_id,
+                        provider_id=pid,
+                        actor=actor,
+                        expected_version=version,
+                        note=reason.strip() or None,
+                    )
+                else:
+                    await orders.reassign(
+                        session,
+                        order_id=order_id,
+                        provider_id=pid,
+                        reason=reason,
+                        actor=actor,
+                        expected_version=version,
+                    )
+            elif action == "return":
+                await orders.return_to_desk(
+                    session,
+                    order_id=order_id,
+                    reason=reason,
+                    actor=actor,
+                    assignment_status="withdrawn",
+                    expected_version=version,
+                )
+            elif action == "cancel":
+                await orders.cancel(session, order_id=order_id, reason=reason, actor=actor, expected_version=version)
+            elif action == "reject":
+                await orders.reject(session, order_id=order_id, reason=reason, actor=actor, expected_version=version)
+            elif action == "note":
+                await queue.add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=version)
+    except ConflictError as err:
+        return await _show(request, order_id, error=gettext(err.msgid), status_code=409)
+    except NotFound:
+        raise
+    except AppError as err:
+        params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
+        return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=422)
+    return RedirectResponse(f"/orders/{order_id}?done={action}", status_code=303)

@@ -1,0 +1,109 @@
+"""The queue: the landing page of the desk, refreshed by a short poll."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from care import labels, lifecycle, orders, queue
+from care.auth import Access
+from console import web
+from dolbom.errors import NotFound
+from dolbom.i18n import N_
+from storage.models import Dong, Region
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
+NAV = [("/", N_("Queue"), ("admin", "operator", "viewer"))]
+
+
+def _filters(request: Request) -> queue.Filters:
+    p = request.query_params
+    status = p.get("status") or None
+    age = web.form_int(p.get("age"))
+    return queue.Filters(
+        status=status if status in queue.ALL_STATUSES else None,
+        service=p.get("service") if p.get("service") in labels.SERVICE else None,
+        region_id=web.form_int(p.get("region")),
+        dong_id=web.form_int(p.get("dong")),
+        source=p.get("source") if p.get("source") in orders.SOURCES else None,
+        urgency=p.get("urgency") if p.get("urgency") in orders.URGENCIES else None,
+        min_age_days=age if age in queue.AGE_DAYS else None,
+    )
+
+
+async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  # type: ignore[no-untyped-def]
+    rq, dq = select(Region).order_by(col(Region.name)), select(Dong).order_by(col(Dong.name))
+    if access.district_id is not None:
+        rq = rq.where(col(Region.district_id) == access.district_id)
+        dq = dq.where(col(Dong.district_id) == access.district_id)
+    return list((await session.execute(rq)).scalars()), list((await session.execute(dq)).scalars())
+
+
+async def _page(request: Request, *, search: str | None = None, status_code: int = 200) -> Response:
+    access = web.access_of(request)
+    filters = _filters(request) if search is None else queue.Filters()
+    async with web.database(request).transaction() as session:
+        page = await queue.list_orders(session, district_id=access.district_id, filters=filters, search=search)
+        mark = await queue.marker(session, district_id=access.district_id)
+        regions, dongs = await _places(session, access)
+        if search:
+            await access.log(session, action="order_search", detail=f"{page.total} found")
+    return web.render(
+        request,
+        "queue.html",
+        status_code=status_code,
+        page=page,
+        filters=filters,
+        search=search,
+        marker=mark,
+        regions=regions,
+        dongs=dongs,
+        statuses=queue.ALL_STATUSES,
+        open_statuses=[s.value for s in lifecycle.OPEN],
+        ages=queue.AGE_DAYS,
+        query=request.url.query,
+        poll_ms=int(getattr(request.app.state, "queue_poll_seconds", 15) * 1000),
+    )
+
+
+@router.get("/")
+async def queue_page(request: Request) -> Response:
+    return await _page(request)
+
+
+@router.post("/queue/search")
+async def search(request: Request, q: str = Form("")) -> Response:
+    # A POST: a name or phone digits typed here never end up in a URL or a proxy log.
+    text = q.strip()
+    if queue.is_receipt_no(text):
+        async with web.database(request).transaction() as session:
+            try:
+                order = await orders.get_by_receipt(session, receipt_no=text)
+            except NotFound:
+                order = None
+        if order is not None and web.access_of(request).sees(order.district_id):
+            return RedirectResponse(f"/orders/{order.id}", status_code=303)
+    return await _page(request, search=text)
+
+
+@router.get("/queue/rows")
+async def rows(request: Request) -> Response:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        page = await queue.list_orders(session, district_id=access.district_id, filters=_filters(request))
+        mark = await queue.marker(session, district_id=access.district_id)
+    response = web.render(request, "_queue_rows.html", page=page)
+    response.headers["X-Queue-Marker"] = mark
+    response.headers["X-Queue-Total"] = str(page.total)
+    return response
+
+
+@router.get("/queue/poll")
+async def poll(request: Request) -> JSONResponse:
+    access = web.access_of(request)
+    async with web.database(request).transaction() as session:
+        mark = await queue.marker(session, district_id=access.district_id)
+        counts = await queue.count_by_status(session, district_id=access.district_id)
+    return JSONResponse({"marker": mark, "counts": counts})

@@ -1,0 +1,122 @@
+"""Conversation state per (channel, user key), saved with a version check; processed updates.
+
+Two updates for the same person are never applied at once: `save` is
+`UPDATE ... WHERE version = :seen`, and the loser gets ConflictError.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from dolbom import clock
+from dolbom.errors import ConflictError
+from storage.models import Conversation, Outbox, ProcessedUpdate
+
+
+async def load(session: AsyncSession, *, channel: str, user_key: str) -> Conversation:
+    """Return the person's conversation, creating an empty one the first time."""
+    stmt = select(Conversation).where(col(Conversation.channel) == channel, col(Conversation.user_key) == user_key)
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is not None:
+        # Another instance may have changed it since this session last looked.
+        await session.refresh(row)
+        return row
+    row = Conversation(channel=channel, user_key=user_key, state={}, version=1)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Created at the same moment by a second instance: use theirs.
+        return (await session.execute(stmt)).scalar_one()
+    return row
+
+
+async def save(
+    session: AsyncSession, *, conversation: Conversation, state: dict[str, Any], language: str | None = None
+) -> int:
+    """Store the new state if nobody changed it since it was loaded; return the new version."""
+    seen = conversation.version
+    values: dict[str, Any] = {"state": state, "version": seen + 1, "updated_at": clock.now()}
+    if language:
+        values["language"] = language
+    result = await session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation.id, col(Conversation.version) == seen)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError()
+    await session.refresh(conversation)
+    return seen + 1
+
+
+async def mark_processed(session: AsyncSession, *, bot_id: int, update_id: int) -> bool:
+    """Record an update as handled in the current transaction; False when it was handled already."""
+    try:
+        async with session.begin_nested():
+            session.add(ProcessedUpdate(bot_id=bot_id, update_id=update_id))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def take_outbox(session: AsyncSession, *, channel: str, chat_id: str, limit: int = 20) -> list[Outbox]:
+    """Return the chat's due outbox messages, oldest first, marked sent (channels that poll, like the web chat)."""
+    now = clock.now()
+    rows = list(
+        (
+            await session.execute(
+                select(Outbox)
+                .where(
+                    col(Outbox.channel) == channel,
+                    col(Outbox.chat_id) == chat_id,
+                    col(Outbox.status) == "pending",
+                    col(Outbox.not_before) <= now,
+                )
+                .order_by(col(Outbox.id))
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    for row in rows:
+        row.status = "sent"
+        row.sent_at = now
+        row.attempts += 1
+        session.add(row)
+    await session.flush()
+    return rows
+
+
+async def forget_idle(session: AsyncSession, *, idle_since: datetime) -> int:
+    """Forget the answers of conversations untouched since idle_since (unfinished requests); return how many."""
+    rows = list(
+        (await session.execute(select(Conversation).where(col(Conversation.updated_at) < idle_since))).scalars()
+    )
+    forgotten = 0
+    for row in rows:
+        state = dict(row.state or {})
+        if not state.get("a") and not state.get("m") and not state.get("flow"):
+            continue
+        kept: dict[str, Any] = {k: state[k] for k in ("lang", "last_receipt") if k in state}
+        kept["n"] = int(state.get("n", 0)) + 1
+        result = await session.execute(
+            update(Conversation)
+            .where(col(Conversation.id) == row.id, col(Conversation.version) == row.version)
+            .values(state=kept, version=row.version + 1, updated_at=clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        forgotten += int(result.rowcount)  # type: ignore[attr-defined]
+    return forgotten
+
+
+async def purge_processed(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the dedupe records of updates handled before `before` (Telegram redelivers within a day)."""
+    result = await session.execute(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,168 @@
+"""The web chat in real headless Chromium: an operator completes a meal request and sees the receipt."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from care import operators
+from dolbom.runner import build_web_app
+from dolbom.settings import Settings
+from storage.db import Database
+from storage.models import Operator, Order
+from tests import factories
+from tests.conftest import prepare
+
+pytestmark = pytest.mark.e2e
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "webchat-test-pass"
+
+
+async def _seed(url: str) -> None:
+    await prepare(url)
+    database = Database(url)
+    try:
+        async with database.transaction() as s:
+            place = await factories.make_district(s, name="마포구")
+            s.add(
+                Operator(
+                    username="desk",
+                    display_name="김상담",
+                    password_hash=operators.hash_password(PASSWORD),
+                    district_id=place.district_id,
+                )
+            )
+    finally:
+        await database.dispose()
+
+
+async def _orders(url: str) -> list[Order]:
+    database = Database(url)
+    try:
+        async with database.sessions() as s:
+            return list((await s.execute(select(Order))).scalars())
+    finally:
+        await database.dispose()
+
+
+def _in_thread(coro) -> list[Order]:  # type: ignore[no-untyped-def]
+    """Run a coroutine in its own thread (Playwright's sync API owns this thread's loop)."""
+    box: list[list[Order]] = []
+    worker = threading.Thread(target=lambda: box.append(asyncio.run(coro)))
+    worker.start()
+    worker.join(30)
+    return box[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[str]:
+    asyncio.run(_seed(db_url))
+    app = build_web_app(database=Database(db_url), settings=Settings(database_url=db_url))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        assert time.monotonic() < deadline, "the web app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_web_chat_completes_a_meal_request_in_chromium(server: str, db_url: str) -> None:
+    base = server
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(locale="ko-KR")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "response",
+                lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and "favicon" not in r.url else None,
+            )
+            page.goto(f"{base}/login")
+            page.get_by_label("아이디").fill("desk")
+            page.get_by_label("비밀번호").fill(PASSWORD)
+            page.get_by_role("button", name="로그인").click()
+            page.wait_for_url(f"{base}/")
+            page.goto(f"{base}/chat")
+            log = page.locator("#log")
+
+            def press(label: str) -> None:
+                page.locator(".buttons button:not([disabled])", has_text=label).first.click()
+
+            def say(text: str) -> None:
+                page.get_by_placeholder("여기에 적어 주세요").fill(text)
+                page.get_by_role("button", name="보내기").click()
+
+            def expect(text: str) -> None:
+                playwright_sync.expect(log.locator(".bot").last).to_contain_text(text, timeout=10_000)
+
+            expect("무엇을 도와 드릴까요?")
+            press("서비스 신청")
+            expect("어떤 도움이 필요하세요?")
+            press("식사 배달")
+            expect("누구를 위한 신청인가요?")
+            press("본인")
+            expect("성함이 어떻게 되세요?")
+            say("김영희")
+            expect("전화번호를 알려 주세요")
+            say("010-1234-5678")
+            expect("어느 동에 사세요?")
+            page.locator(".buttons button:not([disabled])").first.click()
+            expect("주소는 어떻게 되나요?")
+            say("망원로 12")
+            expect("몇 년생이세요?")
+            say("1942")
+            for answer, question in (
+                ("아니요", "혼자 움직이거나"),
+                ("네", "공공 돌봄 서비스"),
+                ("네", "돌봐 드릴 가족이"),
+                ("아니요", "소득 구분"),
+                ("기초생활수급", "몇 끼가"),
+                ("10식", "언제부터 식사를"),
+            ):
+                press(answer)
+                expect(question)
+            say("모레")
+            expect("맞으세요?")
+            press("네")
+            expect("창구에 더 알려 주실 게")
+            press("없어요")
+            expect("개인정보 수집·이용 동의")
+            press("동의합니다")
+            expect("건강·장애 정보 수집 동의")
+            press("동의합니다")
+            expect("신청 내용을 확인해 주세요.")
+            press("신청하기")
+            # The receipt comes from the outbox when the page polls.
+            expect("접수번호:")
+            orders = _in_thread(_orders(db_url))
+            assert len(orders) == 1
+            playwright_sync.expect(log.locator(".bot").last).to_contain_text(orders[0].receipt_no)
+            font = page.evaluate("getComputedStyle(document.body).fontSize")
+            assert float(font.rstrip("px")) >= 18
+            assert not errors, errors
+        finally:
+            browser.close()
