@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from care import parsing
 from care.residents import OutOfDistrict
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, PermissionDenied
@@ -35,6 +36,7 @@ from storage.models import (
     CheckinSchedule,
     CheckinSlot,
     DeskMessage,
+    DeskNotice,
     DeskThread,
     FamilyContact,
     Resident,
@@ -52,6 +54,8 @@ ASK = N_("Are you doing well?")
 ASK_REMINDER = N_("We have not heard from you yet. Are you doing well?")
 BUTTON_OK = N_("I am fine")
 BUTTON_HELP = N_("I need help")
+NOT_SENT_TITLE = N_("Yesterday's safety check for {name} was not sent")
+NOT_SENT_BODY = N_("The check-in service was not running at the time. Please call them: {phone}")
 ALERT_FAMILY = N_("{name} has not answered today's safety check. Please call them. The care desk knows too.")
 ALERT_CARE_MANAGER = N_("{name} has not answered today's safety check. The care desk will call. Phone: {phone}")
 ALL_CLEAR = N_("{name} has answered the safety check and is fine. Thank you.")
@@ -107,6 +111,8 @@ async def set_schedule(
     schedule = await get_schedule(session, resident_id=resident_id)
     if schedule is None:
         schedule = CheckinSchedule(resident_id=resident_id)
+    if schedule.id is None or schedule.weekdays != days or schedule.at_minute != at_minute or not schedule.active:
+        schedule.effective_from = clock.now()
     schedule.weekdays = days
     schedule.at_minute = at_minute
     schedule.paused_until = paused_until
@@ -186,8 +192,10 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def is_due_today(schedule: CheckinSchedule, day: date) -> bool:
-    """Return True when the schedule asks on that local day (weekday on, active, not paused)."""
+    """Return True when the schedule asks on that local day (weekday on, active, not paused, in effect)."""
     if not schedule.active or day.weekday() not in (schedule.weekdays or []):
+        return False
+    if schedule.effective_from is not None and slot_time(day, schedule.at_minute) < schedule.effective_from:
         return False
     return schedule.paused_until is None or schedule.paused_until < day
 
@@ -241,6 +249,57 @@ async def _alert_targets(
 
 
 # ---------------------------------------------------------------- the jobs' steps
+
+
+async def record_not_sent(session: AsyncSession) -> int:
+    """Record yesterday's check-ins that were never sent (jobs down over midnight) as missed; return how many.
+
+    Nobody was asked, so nobody is alerted as if they had not answered: each one goes on the
+    desk's notices so the desk calls the person.
+    """
+    yesterday = clock.today() - timedelta(days=1)
+    start, end = _day_bounds(yesterday)
+    existing = select(col(CheckinSlot.resident_id)).where(
+        col(CheckinSlot.scheduled_at) >= start, col(CheckinSlot.scheduled_at) < end
+    )
+    result = await session.execute(
+        select(CheckinSchedule, Resident)
+        .join(Resident, col(Resident.id) == col(CheckinSchedule.resident_id))
+        .where(
+            col(CheckinSchedule.active).is_(True),
+            col(Resident.purged_at).is_(None),
+            col(CheckinSchedule.resident_id).not_in(existing),
+        )
+    )
+    now = clock.now()
+    count = 0
+    for schedule, resident in result.all():
+        if not is_due_today(schedule, yesterday):
+            continue
+        session.add(
+            CheckinSlot(
+                resident_id=resident.id,  # type: ignore[arg-type]
+                scheduled_at=slot_time(yesterday, schedule.at_minute),
+                status="missed",
+                missed_at=now,
+                note="not sent: the check-in service was not running",
+            )
+        )
+        resident.needs_phone_call = True
+        session.add(resident)
+        session.add(
+            DeskNotice(
+                district_id=resident.district_id,
+                kind="checkin_not_sent",
+                title=gettext(NOT_SENT_TITLE, None, name=resident.name),
+                body=gettext(
+                    NOT_SENT_BODY, None, phone=parsing.format_phone(resident.phone) if resident.phone else "-"
+                ),
+            )
+        )
+        count += 1
+    await session.flush()
+    return count
 
 
 async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:

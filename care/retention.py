@@ -15,7 +15,7 @@ from care import lifecycle
 from dolbom import clock
 from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
-from storage import audit
+from storage import audit, conversations
 from storage.models import (
     CheckinSchedule,
     CheckinSlot,
@@ -144,3 +144,20 @@ async def purge_due(session: AsyncSession, *, limit: int = 200) -> int:
     for resident_id in ids:
         await purge(session, resident_id=resident_id)
     return len(ids)
+
+
+IDLE_CONVERSATION_DAYS = 7
+PROCESSED_UPDATE_DAYS = 2
+
+
+async def purge_conversations(session: AsyncSession) -> tuple[int, int]:
+    """Forget unfinished bot conversations idle for a week and old update ids; return (forgotten, purged).
+
+    An abandoned request still holds a name and a phone number in its state: it is not
+    kept longer than the person could plausibly come back to it. Telegram redelivers an
+    update within a day, so two days of dedupe records are enough.
+    """
+    now = clock.now()
+    forgotten = await conversations.forget_idle(session, idle_since=now - timedelta(days=IDLE_CONVERSATION_DAYS))
+    purged = await conversations.purge_processed(session, before=now - timedelta(days=PROCESSED_UPDATE_DAYS))
+    return forgotten, purged

@@ -20,6 +20,10 @@ BATCH = 500
 
 async def checkin_dispatch(database: Database) -> int:
     """Create due check-in slots and their questions, a batch per transaction; return how many."""
+    async with database.transaction() as session:
+        not_sent = await checkins.record_not_sent(session)
+    if not_sent:
+        log.warning("check-ins never sent yesterday (jobs were down), told the desk: %d", not_sent)
     total = 0
     while True:
         async with database.transaction() as session:
@@ -74,4 +78,9 @@ async def daily_digest(database: Database) -> int:
 async def retention_purge(database: Database) -> int:
     """Destroy personal data of residents inactive past the retention period; return how many."""
     async with database.transaction() as session:
-        return await retention.purge_due(session)
+        purged = await retention.purge_due(session)
+    async with database.transaction() as session:
+        forgotten, updates = await retention.purge_conversations(session)
+    if forgotten or updates:
+        log.info("idle conversations forgotten: %d; old update ids purged: %d", forgotten, updates)
+    return purged

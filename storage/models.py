@@ -477,6 +477,8 @@ class CheckinSchedule(SQLModel, table=True):
     alert_care_manager: bool = True
     active: bool = True
     created_at: datetime = Created()
+    # Slots before this moment are not owed: a schedule set at 15:00 for 10:00 starts tomorrow.
+    effective_from: datetime | None = Moment(default=None)
 
 
 class CheckinSlot(SQLModel, table=True):

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from alembic import command
 from sqlalchemy import func, select, text
 
 from care import checkins
+from dolbom import clock
 from storage import migrate
 from storage.db import Database
 from storage.models import Outbox, Resident, ResidentChannel
@@ -58,7 +60,8 @@ async def _seed(db: Database, n: int, *, first: int = 0) -> None:
         await session.flush()
         for i, r in zip(range(first, first + n), residents, strict=True):
             session.add(ResidentChannel(resident_id=r.id, channel="telegram", user_key=f"c{i}"))
-            await checkins.set_schedule(session, resident_id=r.id, weekdays=list(range(7)), at_minute=0)
+            with clock.freeze(clock.now() - timedelta(days=1)):  # set yesterday, so today's 00:00 is owed
+                await checkins.set_schedule(session, resident_id=r.id, weekdays=list(range(7)), at_minute=0)
 
 
 def _start(url: str, api: str, log: Path, concurrency: int) -> subprocess.Popen[bytes]:

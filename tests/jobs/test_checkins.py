@@ -218,3 +218,42 @@ async def test_schedule_is_validated(session):
     s = await checkins.set_schedule(session, resident_id=r.id, weekdays=[4, 0, 2, 0], at_minute=630)
     assert s.weekdays == [0, 2, 4]
     assert checkins.describe(s).endswith("10:30")
+
+
+async def test_a_schedule_set_after_todays_time_starts_the_next_due_day(session):
+    clock.set_now(seoul(2026, 11, 23, 15, 0))  # Monday afternoon; the schedule asks at 10:00
+    place = await factories.make_district(session)
+    resident = await resident_with_chat(session, place, "500")
+    await checkins.set_schedule(session, resident_id=resident.id, weekdays=[0, 2, 4], at_minute=600)
+    await session.commit()
+    assert await checkins.dispatch_due(session) == 0
+    assert await outbox_to(session, "500") == []
+    clock.set_now(seoul(2026, 11, 25, 10, 0))  # Wednesday 10:00: the first check-in
+    assert await checkins.dispatch_due(session) == 1
+
+
+async def test_checkins_never_sent_while_jobs_were_down_over_midnight_reach_the_desk(session):
+    from storage.models import DeskNotice
+
+    clock.set_now(seoul(2026, 11, 22, 12, 0))
+    place = await factories.make_district(session)
+    resident = await resident_with_chat(session, place, "600", phone="010-6000-6000")
+    await checkins.set_schedule(session, resident_id=resident.id, weekdays=[0], at_minute=600)
+    await session.commit()
+    # Jobs were down all Monday; they come back on Tuesday morning.
+    clock.set_now(seoul(2026, 11, 24, 8, 0))
+    assert await checkins.record_not_sent(session) == 1
+    assert await checkins.record_not_sent(session) == 0  # recorded once
+    await session.commit()
+    slot = await _slot(session, resident.id)
+    assert slot.status == "missed" and slot.scheduled_at == seoul(2026, 11, 23, 10, 0)
+    assert await outbox_to(session, "600") == []  # nobody is asked a day late
+    notices = (await session.execute(select(DeskNotice))).scalars().all()
+    assert [n.kind for n in notices] == ["checkin_not_sent"]
+    assert "010-6000-6000" in notices[0].body
+    refreshed = (
+        await session.execute(
+            select(Resident).where(Resident.id == resident.id).execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    assert refreshed.needs_phone_call

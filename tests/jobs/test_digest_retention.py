@@ -97,3 +97,26 @@ async def test_the_digest_job_waits_for_the_digest_time_then_writes_once(db):
     assert await tasks.daily_digest(db) == 1
     clock.set_now(seoul(2026, 11, 24, 17, 0))  # e.g. after a restart: nothing twice
     assert await tasks.daily_digest(db) == 0
+
+
+async def test_abandoned_requests_and_old_update_ids_are_not_kept(session):
+    from care import retention
+    from storage import conversations as store
+    from storage.models import Conversation, ProcessedUpdate
+
+    clock.set_now(seoul(2026, 11, 1, 9, 0))
+    session.add(Conversation(channel="telegram", user_key="700", state={"flow": "request", "a": {"name": "김영희"}}))
+    session.add(ProcessedUpdate(bot_id=1, update_id=1))
+    await session.commit()
+    clock.set_now(seoul(2026, 11, 5, 9, 0))
+    session.add(ProcessedUpdate(bot_id=1, update_id=2))
+    session.add(Conversation(channel="telegram", user_key="701", state={"flow": "request", "a": {"name": "박철수"}}))
+    await session.commit()
+    clock.set_now(seoul(2026, 11, 9, 9, 0))  # 8 days after the first, 4 after the second
+    forgotten, purged = await retention.purge_conversations(session)
+    await session.commit()
+    assert (forgotten, purged) == (1, 2)
+    old = await store.load(session, channel="telegram", user_key="700")
+    assert "김영희" not in str(old.state)
+    recent = await store.load(session, channel="telegram", user_key="701")
+    assert "박철수" in str(recent.state)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from care import checkins
+from dolbom import clock
 from dolbom.settings import Settings
 from jobs.sender import Sender
 from storage import outbox
@@ -90,7 +92,8 @@ async def test_429_waits_retry_after_then_delivers(db, botapi):
 async def test_403_marks_the_chat_unreachable_and_stops_its_checkins(session, db, botapi):
     place = await factories.make_district(session)
     resident = await resident_with_chat(session, place, "100")
-    await checkins.set_schedule(session, resident_id=resident.id, weekdays=list(range(7)), at_minute=0)
+    with clock.freeze(clock.now() - timedelta(days=1)):  # set yesterday, so today's 00:00 is owed
+        await checkins.set_schedule(session, resident_id=resident.id, weekdays=list(range(7)), at_minute=0)
     await checkins.dispatch_due(session)
     await session.commit()
     await enqueue(db, "100", "두 번째 메시지")
@@ -105,10 +108,6 @@ async def test_403_marks_the_chat_unreachable_and_stops_its_checkins(session, db
         assert (await s.get(Resident, resident.id)).needs_phone_call is True
         assert (await s.execute(select(CheckinSlot))).scalar_one().status == "unreachable"
     # The next check-in day asks no more through that chat: the board shows a call instead.
-    from datetime import timedelta
-
-    from dolbom import clock
-
     clock.set_now(clock.now() + timedelta(days=1))
     async with db.transaction() as s:
         assert await checkins.dispatch_due(s) == 1

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:56:40.988790
+Create Date: 2026-11-22 07:18:50.315217
 """
 from collections.abc import Sequence
 
@@ -262,6 +262,7 @@ def upgrade() -> None:
     sa.Column('alert_care_manager', sa.Boolean(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('effective_from', storage.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], name=op.f('fk_checkin_schedules_resident_id_residents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkin_schedules')),
     sa.UniqueConstraint('resident_id', name=op.f('uq_checkin_schedules_resident_id'))
