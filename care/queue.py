@@ -247,3 +247,64 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
         no_provider_reason=why_none,
         actions=[*actions, "note"],
     )
+
+
+DESK_ACTIONS = ("screen", "assign", "reassign", "return", "cancel", "reject", "note")
+
+
+async def act(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    action: str,
+    actor: Actor,
+    expected_version: int,
+    provider_id: int | None = None,
+    reason: str = "",
+) -> Order:
+    """Apply one desk action to an order (the console page and the API share this); return the order."""
+    reason = (reason or "").strip()
+    if action == "screen":
+        return await orders.screen(session, order_id=order_id, actor=actor, expected_version=expected_version)
+    if action in ("assign", "reassign"):
+        if provider_id is None:
+            raise InvalidInput(N_("Please choose a provider."))
+        if action == "assign":
+            await orders.assign(
+                session,
+                order_id=order_id,
+                provider_id=provider_id,
+                actor=actor,
+                expected_version=expected_version,
+                note=reason or None,
+            )
+        else:
+            await orders.reassign(
+                session,
+                order_id=order_id,
+                provider_id=provider_id,
+                reason=reason,
+                actor=actor,
+                expected_version=expected_version,
+            )
+        return await orders.get(session, order_id=order_id)
+    if action == "return":
+        return await orders.return_to_desk(
+            session,
+            order_id=order_id,
+            reason=reason,
+            actor=actor,
+            assignment_status="withdrawn",
+            expected_version=expected_version,
+        )
+    if action == "cancel":
+        return await orders.cancel(
+            session, order_id=order_id, reason=reason, actor=actor, expected_version=expected_version
+        )
+    if action == "reject":
+        return await orders.reject(
+            session, order_id=order_id, reason=reason, actor=actor, expected_version=expected_version
+        )
+    if action == "note":
+        return await add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=expected_version)
+    raise InvalidInput()

@@ -9,11 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from care import orders, providers, queue, residents
+from care import providers, queue, residents
 from console import web
 from console.routes.queue import _filters
-from dolbom.errors import InvalidInput
-from dolbom.i18n import N_
 from storage.models import Operator, Order, Resident
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(web.require_operator)])
@@ -120,42 +118,15 @@ async def order_action(
     v, reason = body.version, body.reason or ""
     async with web.database(request).transaction() as session:
         await queue.get_visible(session, order_id=order_id, access=web.access_of(request))
-        if action == "screen":
-            await orders.screen(session, order_id=order_id, actor=actor, expected_version=v)
-        elif action in ("assign", "reassign"):
-            if body.provider_id is None:
-                raise InvalidInput(N_("Please choose a provider."))
-            if action == "assign":
-                await orders.assign(
-                    session, order_id=order_id, provider_id=body.provider_id, actor=actor, expected_version=v
-                )
-            else:
-                await orders.reassign(
-                    session,
-                    order_id=order_id,
-                    provider_id=body.provider_id,
-                    reason=reason,
-                    actor=actor,
-                    expected_version=v,
-                )
-        elif action == "return":
-            await orders.return_to_desk(
-                session,
-                order_id=order_id,
-                reason=reason,
-                actor=actor,
-                assignment_status="withdrawn",
-                expected_version=v,
-            )
-        elif action == "cancel":
-            await orders.cancel(session, order_id=order_id, reason=reason, actor=actor, expected_version=v)
-        elif action == "reject":
-            await orders.reject(session, order_id=order_id, reason=reason, actor=actor, expected_version=v)
-        elif action == "note":
-            await queue.add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=v)
-        else:
-            raise InvalidInput()
-        order = await orders.get(session, order_id=order_id)
+        order = await queue.act(
+            session,
+            order_id=order_id,
+            action=action,
+            actor=actor,
+            expected_version=v,
+            provider_id=body.provider_id,
+            reason=reason,
+        )
     return _order(order)
 
 

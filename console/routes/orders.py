@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import orders, queue
+from care import queue
 from console import web
-from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound
+from dolbom.errors import AppError, ConflictError, NotFound
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -63,44 +63,15 @@ async def order_action(
         async with web.database(request).transaction() as session:
             # Scope first: another district's order is 404 (and logged), whatever the action.
             await queue.get_visible(session, order_id=order_id, access=web.access_of(request))
-            if action == "screen":
-                await orders.screen(session, order_id=order_id, actor=actor, expected_version=version)
-            elif action in ("assign", "reassign"):
-                if pid is None:
-                    raise InvalidInput(N_("Please choose a provider."))
-                if action == "assign":
-                    await orders.assign(
-                        session,
-                        order_id=order_id,
-                        provider_id=pid,
-                        actor=actor,
-                        expected_version=version,
-                        note=reason.strip() or None,
-                    )
-                else:
-                    await orders.reassign(
-                        session,
-                        order_id=order_id,
-                        provider_id=pid,
-                        reason=reason,
-                        actor=actor,
-                        expected_version=version,
-                    )
-            elif action == "return":
-                await orders.return_to_desk(
-                    session,
-                    order_id=order_id,
-                    reason=reason,
-                    actor=actor,
-                    assignment_status="withdrawn",
-                    expected_version=version,
-                )
-            elif action == "cancel":
-                await orders.cancel(session, order_id=order_id, reason=reason, actor=actor, expected_version=version)
-            elif action == "reject":
-                await orders.reject(session, order_id=order_id, reason=reason, actor=actor, expected_version=version)
-            elif action == "note":
-                await queue.add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=version)
+            await queue.act(
+                session,
+                order_id=order_id,
+                action=action,
+                actor=actor,
+                expected_version=version,
+                provider_id=pid,
+                reason=reason,
+            )
     except ConflictError as err:
         return await _show(request, order_id, error=gettext(err.msgid), status_code=409)
     except NotFound:
