@@ -62,6 +62,7 @@ def label(table: dict[str, str], code: str | None, locale: str | None = None) ->
         return ""
     return gettext(table[code], locale) if code in table else code
 
+
 # How an amount of a service is said: 10식, 2시간, 3일; home care counts 3-hour visits.
 QUANTITY = {
     "meals": N_("{n} meals"),
@@ -87,3 +88,33 @@ def quantity(service_code: str, units: int | None, locale: str | None = None) ->
         return ""
     msgid = QUANTITY.get(service_code, QUANTITY_DEFAULT)
     return gettext(msgid, locale, n=units, hours=units * 3)
+
+
+CHECKIN_STATUS = {
+    "pending": N_("Not asked yet"),
+    "sent": N_("Asked"),
+    "reminded": N_("Reminded"),
+    "answered": N_("Answered"),
+    "missed": N_("No answer"),
+    "escalated": N_("No answer, family told"),
+    "unreachable": N_("Cannot reach"),
+    "skipped": N_("Skipped"),
+}
+CHECKIN_ANSWER = {"ok": N_("I am fine"), "help": N_("I need help")}
+# The service's own answers a request carries (orders.details), as the desk reads them.
+DETAIL = {
+    "meals": N_("Meals"),
+    "hours": N_("Hours"),
+    "days": N_("Days of stay"),
+    "destination": N_("Where to"),
+    "what": N_("What needs fixing"),
+    "need": N_("What they need"),
+    "asap": N_("As soon as possible"),
+}
+
+
+def detail_value(value: object, locale: str | None = None) -> str:
+    """Return a detail's value as text: yes/no in words, everything else as it is."""
+    if isinstance(value, bool):
+        return gettext(N_("Yes") if value else N_("No"), locale)
+    return str(value)

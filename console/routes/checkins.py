@@ -7,7 +7,7 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import checkins, notices
+from care import checkins, labels, notices
 from console import web
 from dolbom import clock
 from dolbom.i18n import N_
@@ -20,16 +20,7 @@ NAV = [
     ("/notices", N_("Notices"), ("admin", "operator", "viewer")),
 ]
 
-SLOT_STATUS = {
-    "pending": N_("Not asked yet"),
-    "sent": N_("Asked"),
-    "reminded": N_("Reminded"),
-    "answered": N_("Answered"),
-    "missed": N_("No answer"),
-    "escalated": N_("No answer, family told"),
-    "unreachable": N_("Cannot reach"),
-    "skipped": N_("Skipped"),
-}
+SLOT_STATUS = labels.CHECKIN_STATUS
 BOARD_COLUMNS = ("sent", "answered", "reminded", "missed", "escalated", "unreachable")
 
 
