@@ -65,6 +65,17 @@ def actor_for(provider: Provider, *, channel: str, staff_name: str | None = None
     return Actor(kind="provider", id=provider.id, name=name, channel=channel)
 
 
+async def refuse_non_staff(session: AsyncSession, *, channel: str, user_key: str, assignment_id: int) -> None:
+    """Log an assignment button pressed by an account that is not a provider's staff (nothing else happens)."""
+    await audit.record(
+        session,
+        action="provider_refused",
+        username=f"{channel}:{user_key}",
+        detail=f"assignment {assignment_id}: not provider staff",
+    )
+    log.warning("assignment button %s pressed by an account that is not provider staff", assignment_id)
+
+
 async def get_provider(session: AsyncSession, *, provider_id: int) -> Provider:
     """Return an active provider; raise PermissionDenied when paused or gone."""
     provider = await session.get(Provider, provider_id)

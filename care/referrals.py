@@ -25,7 +25,8 @@ from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from dolbom.i18n import N_
 from storage import audit
-from storage.models import CareManager, Consent, Dong, Order, Referral, Resident
+from storage import orders as orders_store
+from storage.models import CareManager, Consent, Dong, Order, Provider, Referral, Resident
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +330,15 @@ async def get(session: AsyncSession, *, care_manager_id: int, referral_id: int) 
     return ReferralView(
         referral=referral, resident_name=resident.name if resident else "", orders=grouped.get(referral_id, [])
     )
+
+
+async def get_provider_name(session: AsyncSession, *, order_id: int) -> str | None:
+    """Return the name of the provider an order is with now (pending or accepted), or None."""
+    current = await orders_store.current_assignment(session, order_id)
+    if current is None:
+        return None
+    provider = await session.get(Provider, current.provider_id)
+    return provider.name if provider else None
 
 
 async def dong_name(session: AsyncSession, *, care_manager_id: int) -> str:

@@ -21,7 +21,6 @@ from bot.messages import Incoming, Reply
 from care import invites, order_notices, provider_tasks
 from dolbom.errors import AppError
 from dolbom.i18n import N_, gettext
-from storage import audit
 
 log = logging.getLogger(__name__)
 MSG_INVALID = N_("That button is no longer valid.")
@@ -36,13 +35,9 @@ async def on_assignment(session: AsyncSession, incoming: Incoming, payload: str)
     aid = int(raw_id)
     binding = await invites.get_binding(session, channel=incoming.channel, user_key=incoming.user_key)
     if binding is None or binding.role != "provider_staff" or binding.provider_id is None:
-        await audit.record(
-            session,
-            action="provider_refused",
-            username=f"{incoming.channel}:{incoming.user_key}",
-            detail=f"assignment {aid}: not provider staff",
+        await provider_tasks.refuse_non_staff(
+            session, channel=incoming.channel, user_key=incoming.user_key, assignment_id=aid
         )
-        log.warning("assignment button %s pressed by an account that is not provider staff", aid)
         return [Reply(gettext(provider_tasks.MSG_NOT_YOURS, incoming.language))]
     ctx = core.current()
     assert ctx is not None, "bot.core sets the step in progress around callback handlers"

@@ -21,8 +21,7 @@ from care.referrals import PlanItem
 from dolbom import clock
 from dolbom.errors import InvalidInput, PermissionDenied
 from dolbom.i18n import N_
-from storage import orders as store
-from storage.models import Provider, Resident
+from storage.models import Resident
 
 ROLE: Final = "care_manager"
 MENU: Final = [("refer", N_("Make a referral")), ("mine", N_("My referrals"))]
@@ -436,11 +435,7 @@ register_flow(
 
 
 async def _provider_name(ctx: Ctx, order_id: int) -> str | None:
-    current = await store.current_assignment(ctx.session, order_id)
-    if current is None:
-        return None
-    provider = await ctx.session.get(Provider, current.provider_id)
-    return provider.name if provider else None
+    return await referrals.get_provider_name(ctx.session, order_id=order_id)
 
 
 async def _ask_mine(ctx: Ctx) -> None:
