@@ -26,7 +26,7 @@ from sqlmodel import col
 from console.app import create_app
 from dolbom import demo
 from dolbom.settings import Settings
-from storage import models
+from storage import migrate
 from storage.db import Database
 from storage.models import Order
 
@@ -46,9 +46,9 @@ async def _timed(client: httpx.AsyncClient, runs: int, method: str, url: str, **
 async def main(runs: int, db_path: Path | None) -> int:
     path = db_path or Path(tempfile.mkdtemp(prefix="dolbom-bench-")) / "bench.db"
     url = f"sqlite+aiosqlite:///{path}"
+    # The schema as production builds it, so `dolbom serve` can open the same file afterwards.
+    await migrate.upgrade_async(url)
     database = Database(url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(models.metadata.create_all)
     started = time.perf_counter()
     result = await demo.load(database)
     print(f"demo district: {result.summary().splitlines()[0] if result.summary() else ''}")
