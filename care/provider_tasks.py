@@ -17,7 +17,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import order_notices, orders, parsing
+from care import labels, order_notices, orders, parsing
 from care.actors import Actor
 from dolbom import clock
 from dolbom.errors import CapExceeded, InvalidInput, NotFound, PermissionDenied, RuleViolation
@@ -38,8 +38,10 @@ MSG_NOT_WAITING: Final = N_("This assignment is not waiting for your answer.")
 MSG_NOT_ACCEPTED: Final = N_("This order is not accepted by your organisation, or it has been taken back.")
 MSG_NEEDS_APPROVAL: Final = N_(
     "More units than planned or than the resident's limit need the desk's approval. "
-    "Nothing was recorded. Please call the desk."
+    "The desk has been told and will record it. Nothing is recorded until then."
 )
+MSG_APPROVAL_TITLE: Final = N_("{receipt_no}: {provider} delivered {units}, more than the plan or the limit")
+MSG_APPROVAL_BODY: Final = N_("Planned {planned}. Note: {note}. Check it and complete the order with approval.")
 MSG_START_FIRST: Final = N_("Please press Start first, then Complete.")
 MSG_OTHER_TEXT: Final = N_("Please write the reason in a few words.")
 MSG_DECLINED_TITLE: Final = N_("Assignment declined: {receipt_no} ({provider})")
@@ -258,10 +260,35 @@ async def complete(
     if order.status != "in_progress":
         raise RuleViolation(MSG_START_FIRST)
     if delivered_units > order.units:
+        await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)
         raise RuleViolation(MSG_NEEDS_APPROVAL)
     try:
         return await orders.complete(
             session, order_id=assignment.order_id, delivered_units=delivered_units, actor=actor, note=note
         )
     except CapExceeded:
+        await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)
         raise RuleViolation(MSG_NEEDS_APPROVAL) from None
+
+
+async def _ask_approval(session: AsyncSession, *, order: Order, provider_id: int, units: int, note: str | None) -> None:
+    # The provider's flow shows the refusal and commits, so the desk's notice is kept.
+    provider = await session.get(Provider, provider_id)
+    session.add(
+        DeskNotice(
+            district_id=order.district_id,
+            kind="approval_needed",
+            order_id=order.id,
+            title=gettext(
+                MSG_APPROVAL_TITLE,
+                None,
+                receipt_no=order.receipt_no,
+                provider=provider.name if provider else "-",
+                units=labels.quantity(order.service_code, units),
+            ),
+            body=gettext(
+                MSG_APPROVAL_BODY, None, planned=labels.quantity(order.service_code, order.units), note=note or "-"
+            ),
+        )
+    )
+    await session.flush()

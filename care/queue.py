@@ -249,7 +249,7 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
     )
 
 
-DESK_ACTIONS = ("screen", "assign", "reassign", "return", "cancel", "reject", "note")
+DESK_ACTIONS = ("screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note")
 
 
 async def act(
@@ -261,9 +261,26 @@ async def act(
     expected_version: int,
     provider_id: int | None = None,
     reason: str = "",
+    units: int | None = None,
+    approved: bool = False,
 ) -> Order:
     """Apply one desk action to an order (the console page and the API share this); return the order."""
     reason = (reason or "").strip()
+    if action == "complete":
+        # The desk records a completion the provider could not: more than planned or over the cap,
+        # approved explicitly (approved=True), or on the provider's behalf after a phone call.
+        if units is None or units < 1:
+            raise InvalidInput(N_("Please give the units delivered."))
+        if (await orders.get(session, order_id=order_id)).version != expected_version:
+            raise ConflictError()
+        return await orders.complete(
+            session,
+            order_id=order_id,
+            delivered_units=units,
+            actor=actor,
+            note=reason or None,
+            approved_over_plan=approved,
+        )
     if action == "screen":
         return await orders.screen(session, order_id=order_id, actor=actor, expected_version=expected_version)
     if action in ("assign", "reassign"):

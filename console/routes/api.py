@@ -51,6 +51,8 @@ class OrderAction(BaseModel):
     version: int = Field(description="the order version the change is based on (409 when stale)")
     provider_id: int | None = None
     reason: str | None = None
+    units: int | None = Field(default=None, description="complete: the units delivered")
+    approve: bool = Field(default=False, description="complete: approve units above the plan or the cap")
 
 
 class ResidentOut(BaseModel):
@@ -113,7 +115,7 @@ async def order_action(
     body: OrderAction,
     operator: Operator = Depends(web.require_writer),
 ) -> OrderOut:
-    """screen, assign, reassign, return, cancel, reject or note (409 when the version is stale)."""
+    """screen, assign, reassign, return, complete, cancel, reject or note (409 when the version is stale)."""
     actor = web.actor_of(operator)
     v, reason = body.version, body.reason or ""
     async with web.database(request).transaction() as session:
@@ -126,6 +128,8 @@ async def order_action(
             expected_version=v,
             provider_id=body.provider_id,
             reason=reason,
+            units=body.units,
+            approved=body.approve,
         )
     return _order(order)
 

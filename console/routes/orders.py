@@ -18,6 +18,7 @@ DONE = {
     "assign": N_("The order was assigned."),
     "reassign": N_("The order was reassigned."),
     "return": N_("The order is back at the desk."),
+    "complete": N_("The completion was recorded."),
     "cancel": N_("The order was cancelled."),
     "reject": N_("The order was rejected."),
     "note": N_("The note was saved."),
@@ -53,6 +54,8 @@ async def order_action(
     version: int = Form(...),
     provider_id: str = Form(""),
     reason: str = Form(""),
+    units: str = Form(""),
+    approve: str = Form(""),
     operator: Operator = Depends(web.require_writer),
 ) -> Response:
     if action not in DONE or action == "intake":
@@ -71,6 +74,8 @@ async def order_action(
                 expected_version=version,
                 provider_id=pid,
                 reason=reason,
+                units=web.form_int(units),
+                approved=approve == "yes",
             )
     except ConflictError as err:
         return await _show(request, order_id, error=gettext(err.msgid), status_code=409)

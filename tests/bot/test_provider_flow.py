@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import select
 
-from care import orders, provider_tasks, settlement
+from care import orders, provider_tasks, queue, settlement
+from care.actors import Actor
 from dolbom import clock
+from dolbom.errors import RuleViolation
 from dolbom.i18n import gettext
 from storage import orders as store
 from storage.db import Database
-from storage.models import AccessLog, Assignment, Order, Outbox
+from storage.models import AccessLog, Assignment, DeskNotice, Order, Outbox
 from tests.bot.care_people import (
     OTHER_STAFF_USER,
     joined_care_manager,
@@ -148,9 +151,33 @@ async def test_more_units_than_planned_needs_the_desk(db: Database, place: Place
     await staff.press("진행 시작")
     await staff.press("완료")
     await staff.say("22식")
+    await staff.say("2식은 이웃 어르신 몫까지 드림")
     assert gettext(provider_tasks.MSG_NEEDS_APPROVAL, "ko") in staff.last_texts(2)
     async with db.sessions() as s:
-        assert (await orders.get(s, order_id=assignment.order_id)).status == "in_progress"
+        order = await orders.get(s, order_id=assignment.order_id)
+        assert order.status == "in_progress"
+        # The desk was told (the refusal's transaction committed), with what was asked.
+        notice = (await s.execute(select(DeskNotice).where(DeskNotice.kind == "approval_needed"))).scalar_one()
+        assert notice.order_id == order.id and "22식" in notice.title and "20식" in notice.body
+        assert "이웃 어르신" in notice.body
+    # The desk records it: without the approval box it is refused, with it the 22 meals are recorded.
+    desk = Actor(kind="operator", name="김창구", channel="console")
+    async with db.transaction() as s:
+        with pytest.raises(RuleViolation):
+            await queue.act(
+                s, order_id=order.id, action="complete", actor=desk, expected_version=order.version, units=22
+            )  # type: ignore[arg-type]
+    async with db.transaction() as s:
+        done = await queue.act(
+            s,
+            order_id=order.id,
+            action="complete",
+            actor=desk,
+            expected_version=order.version,
+            units=22,
+            approved=True,  # type: ignore[arg-type]
+        )
+    assert (done.status, done.delivered_units) == ("done", 22)
 
 
 async def test_today_lists_accepted_orders_by_date(db: Database, place: Place) -> None:

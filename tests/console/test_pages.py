@@ -280,3 +280,37 @@ async def test_api_docs_load_nothing_from_elsewhere(client: httpx.AsyncClient, w
     page = await client.get("/api/docs")
     assert page.status_code == 200 and "/api/orders/{order_id}" in page.text
     assert "cdn" not in page.text.lower() and "<script" not in page.text
+
+
+async def test_the_desk_records_a_completion_above_the_plan_only_with_approval(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    from care import orders
+    from tests.factories import DESK
+
+    async with db.transaction() as s:
+        oid = world.order.id
+        assert oid is not None and world.lead.id is not None
+        await orders.screen(s, order_id=oid, actor=DESK)
+        await orders.assign(s, order_id=oid, provider_id=world.lead.id, actor=DESK)
+        await orders.accept(s, order_id=oid, provider_id=world.lead.id, actor=DESK)
+        await orders.start(s, order_id=oid, actor=DESK)
+    token = await signed_in(client, "mapo")
+    page = await client.get(f"/orders/{oid}")
+    assert "완료 기록" in page.text and "계획이나 한도보다 많은 양을 승인합니다" in page.text
+    planned = world.order.units
+    data = {
+        "version": await _version(client, oid),
+        "units": str(planned + 2),
+        "reason": "추가 제공",
+        "csrf_token": token,
+    }
+    refused = await client.post(f"/orders/{oid}/complete", data=data)
+    assert refused.status_code == 422 and "승인" in refused.text
+    r = await client.post(f"/orders/{oid}/complete", data={**data, "approve": "yes"})
+    assert r.status_code == 303
+    async with db.sessions() as s:
+        done = await orders.get(s, order_id=oid)
+        assert (done.status, done.delivered_units) == ("done", planned + 2)
+        last = (await orders.list_history(s, order_id=oid))[-1]
+        assert (last.action, last.reason, last.actor_kind, last.actor_name) == ("complete", "추가 제공", "operator", "mapo 담당")
