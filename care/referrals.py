@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import orders, parsing
+from care import orders, parsing, residents
 from care.actors import Actor
 from care.catalog import BY_CODE
 from dolbom import clock
@@ -163,20 +163,7 @@ async def register_resident(
     if address is not None:
         parsing.refuse_registration_number(address)
         address = address.strip()[:200] or None
-    same = (
-        (
-            await session.execute(
-                select(Resident).where(
-                    col(Resident.district_id) == manager.district_id,
-                    col(Resident.name) == cleaned,
-                    col(Resident.phone) == e164,
-                    col(Resident.purged_at).is_(None),
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    same = await residents.get_by_name_and_phone(session, district_id=manager.district_id, name=cleaned, phone=e164)
     if same is not None:
         if same.dong_id != manager.dong_id:
             await _refuse_other_dong(session, manager=manager, resident=same, what="register")

@@ -235,6 +235,24 @@ async def export(session: AsyncSession, *, access: Access, search: str | None = 
     return residents
 
 
+async def get_by_name_and_phone(session: AsyncSession, *, district_id: int, name: str, phone: str) -> Resident | None:
+    """Return the oldest unpurged resident of the district with this name and E.164 phone, or None."""
+    # No unique constraint holds (district, name, phone): two intakes at once can make the same
+    # person twice, and a lookup must then still answer rather than fail.
+    result = await session.execute(
+        select(Resident)
+        .where(
+            col(Resident.district_id) == district_id,
+            col(Resident.name) == name,
+            col(Resident.phone) == phone,
+            col(Resident.purged_at).is_(None),
+        )
+        .order_by(col(Resident.id))
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
 async def find_or_create(
     session: AsyncSession,
     *,
@@ -247,16 +265,7 @@ async def find_or_create(
     clean = _clean({"name": name, **(values or {})})
     e164 = parsing.parse_phone(phone) if phone else None
     if e164:
-        found = (
-            await session.execute(
-                select(Resident).where(
-                    col(Resident.district_id) == district_id,
-                    col(Resident.name) == clean["name"],
-                    col(Resident.phone) == e164,
-                    col(Resident.purged_at).is_(None),
-                )
-            )
-        ).scalar_one_or_none()
+        found = await get_by_name_and_phone(session, district_id=district_id, name=clean["name"], phone=e164)
         if found is not None:
             return found, False
     resident = Resident(district_id=district_id, phone=e164, **clean)
