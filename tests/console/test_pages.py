@@ -313,4 +313,9 @@ async def test_the_desk_records_a_completion_above_the_plan_only_with_approval(
         done = await orders.get(s, order_id=oid)
         assert (done.status, done.delivered_units) == ("done", planned + 2)
         last = (await orders.list_history(s, order_id=oid))[-1]
-        assert (last.action, last.reason, last.actor_kind, last.actor_name) == ("complete", "추가 제공", "operator", "mapo 담당")
+        assert (last.action, last.reason, last.actor_kind, last.actor_name) == (
+            "complete",
+            "추가 제공",
+            "operator",
+            "mapo 담당",
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,12 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import pg_url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.support import free_port
 
 
 def env_for(db_file: Path, **extra: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from storage.db import Database
 from storage.models import Order, Outbox
 from tests import factories
 from tests.conftest import prepare
+from tests.e2e.support import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,12 +166,6 @@ class BotApi:
         raise AssertionError(f"the bot never said {needle!r}; last: {[m['text'][:40] for m in self.sent[-3:]]}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def serve_db(db_url: str):  # type: ignore[no-untyped-def]
     """An empty schema (create_all) stamped at head, with a district, so `serve` migrates nothing."""
@@ -198,7 +192,7 @@ async def test_dolbom_serve_takes_a_request_from_start_to_receipt(serve_db: Data
         "DOLBOM_DATABASE_URL": db_url,
         "DOLBOM_TELEGRAM_TOKEN": TOKEN,
         "DOLBOM_TELEGRAM_API_URL": api.url,
-        "DOLBOM_CONSOLE_PORT": str(_free_port()),
+        "DOLBOM_CONSOLE_PORT": str(free_port()),
     }
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once; the test then only polls it

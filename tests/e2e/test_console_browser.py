@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from care import operators
@@ -21,12 +17,11 @@ from storage.db import Database
 from storage.models import District, Dong, Operator
 from tests import factories
 from tests.conftest import prepare
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PASSWORD = "browser-test-pass"
 
@@ -77,39 +72,13 @@ async def _add_order(url: str) -> str:
         await database.dispose()
 
 
-def _in_thread(coro) -> object:  # type: ignore[no-untyped-def]
-    """Run a coroutine to the end in its own thread (Playwright's sync API owns this thread's loop)."""
-    box: list[object] = []
-    worker = threading.Thread(target=lambda: box.append(asyncio.run(coro)))
-    worker.start()
-    worker.join(30)
-    return box[0]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str) -> Iterator[tuple[str, Seeded, str]]:
     seeded = asyncio.run(_seed(db_url))
     app = create_app(database=Database(db_url), settings=Settings())
     app.state.queue_poll_seconds = 1
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", seeded, db_url
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, "the console") as base:
+        yield base, seeded, db_url
 
 
 def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +105,7 @@ def test_desk_day_in_the_browser(server: tuple[str, Seeded, str]) -> None:
             queue = page.locator("#queue")
             expect(queue).to_contain_text(seeded.receipt_no)
             expect(queue).to_contain_text("박순자")
-            later = str(_in_thread(_add_order(url)))
+            later = str(in_thread(_add_order(url)))
             expect(queue).to_contain_text(later, timeout=10_000)
             expect(page.locator("#fresh")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)

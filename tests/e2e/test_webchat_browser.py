@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from care import operators
@@ -19,12 +15,11 @@ from storage.db import Database
 from storage.models import Operator, Order
 from tests import factories
 from tests.conftest import prepare
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "webchat-test-pass"
 
 
@@ -55,38 +50,12 @@ async def _orders(url: str) -> list[Order]:
         await database.dispose()
 
 
-def _in_thread(coro) -> list[Order]:  # type: ignore[no-untyped-def]
-    """Run a coroutine in its own thread (Playwright's sync API owns this thread's loop)."""
-    box: list[list[Order]] = []
-    worker = threading.Thread(target=lambda: box.append(asyncio.run(coro)))
-    worker.start()
-    worker.join(30)
-    return box[0]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str) -> Iterator[str]:
     asyncio.run(_seed(db_url))
     app = build_web_app(database=Database(db_url), settings=Settings(database_url=db_url))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, "the web app") as base:
+        yield base
 
 
 def test_the_web_chat_completes_a_meal_request_in_chromium(server: str, db_url: str) -> None:
@@ -158,7 +127,7 @@ def test_the_web_chat_completes_a_meal_request_in_chromium(server: str, db_url: 
             press("신청하기")
             # The receipt comes from the outbox when the page polls.
             expect("접수번호:")
-            orders = _in_thread(_orders(db_url))
+            orders = in_thread(_orders(db_url))
             assert len(orders) == 1
             playwright_sync.expect(log.locator(".bot").last).to_contain_text(orders[0].receipt_no)
             font = page.evaluate("getComputedStyle(document.body).fontSize")
