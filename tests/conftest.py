@@ -79,6 +79,11 @@ async def prepare(url: str) -> None:
             if is_sqlite(url):
                 await conn.run_sync(models.metadata.create_all)
             elif url not in _pg_schema_ready:
+                # A throwaway database: commits need not wait for the disk (thousands of tiny
+                # transactions otherwise spend most of the run in fsync). New connections,
+                # including those of the processes the e2e tests start, take the setting.
+                name = make_url(url).database
+                await conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
                 await conn.execute(text("CREATE SCHEMA public"))
                 await conn.run_sync(models.metadata.create_all)
