@@ -16,7 +16,8 @@ from typing import Final
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-from dolbom.errors import InvalidInput, RegistrationNumberRefused
+from care import registration_numbers
+from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
 
 __all__ = [
@@ -292,23 +293,17 @@ def format_date(d: date) -> str:
 # Resident registration numbers (주민등록번호)
 # ---------------------------------------------------------------------------------------------
 
-# YYMMDD, then a gender/century digit 1-8 and six more. The digit look-arounds keep it off
-# 11-digit phones and longer digit runs; the month/day check keeps it off most other numbers.
-_RRN = re.compile(
-    r"(?<![0-9])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    r"\s*(?:[-\u2010-\u2015\u2212]\s*)?[1-8][0-9]{6}(?![0-9])"
-)
+# The one detector lives in care.registration_numbers (decision 0008); these names stay for callers.
 
 
 def contains_registration_number(text: str) -> bool:
     """True when text holds something shaped like a resident registration number (주민등록번호)."""
-    return _RRN.search(unicodedata.normalize("NFKC", text)) is not None
+    return registration_numbers.contains(text)
 
 
 def refuse_registration_number(text: str) -> None:
     """Raise RegistrationNumberRefused when text holds one; used on every free-text answer."""
-    if contains_registration_number(text):
-        raise RegistrationNumberRefused()
+    registration_numbers.refuse(text)
 
 
 # ---------------------------------------------------------------------------------------------

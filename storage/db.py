@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from dolbom.errors import AppError
 from dolbom.settings import get_settings
 
 
@@ -24,7 +26,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed in the file, not left in free pages
+    # (a purged name or a refused value must not be readable from the file afterwards).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _unwrap_app_errors(context: ExceptionContext) -> BaseException | None:
+    # A value refused by a column type (storage.types.NoRegistrationNumber) reaches us wrapped
+    # in SQLAlchemy's StatementError; callers and the edges handle the AppError itself.
+    if isinstance(context.original_exception, AppError):
+        return context.original_exception
+    return None
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
@@ -37,6 +50,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _unwrap_app_errors)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Index, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dolbom import clock
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, guard_free_text
 
 # Named constraints, so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
 SQLModel.metadata.naming_convention = {
@@ -447,6 +447,9 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str
     chat_id: str
+    # Whom the message is about (a check-in alert to the family names the resident): the
+    # retention purge finds and blanks it by this id (care.personal_data).
+    resident_id: int | None = Field(default=None, index=True)
     text: str
     buttons: list[Any] | None = Field(default=None, sa_type=JSON)
     kind: str = "notice"
@@ -534,3 +537,29 @@ class DeskNotice(SQLModel, table=True):
     body: str = ""
     created_at: datetime = Created()
     read_at: datetime | None = Moment(default=None)
+
+
+# ---------------------------------------------------------------- no registration numbers
+
+# Text columns that hold machine identifiers, never words a person typed: they are exempt from
+# the registration-number guard (a Telegram supergroup id such as -1001234567890 or a SHA-256
+# hex digest can look like 13 digits). Everything else that holds text or JSON is guarded;
+# tests/storage/test_free_text_guard.py fails on a text/JSON column in neither state.
+NOT_FREE_TEXT: dict[tuple[str, str], str] = {
+    ("operator_sessions", "id"): "SHA-256 hex of a random session token",
+    ("operator_sessions", "csrf_token"): "random token",
+    ("resident_channels", "user_key"): "messenger chat id",
+    ("family_contacts", "user_key"): "messenger chat id",
+    ("channel_bindings", "user_key"): "messenger chat id",
+    ("providers", "contact_user_key"): "messenger chat id",
+    ("invite_codes", "used_by_key"): "messenger chat id",
+    ("orders", "requested_by_key"): "messenger chat id",
+    ("conversations", "user_key"): "messenger chat id",
+    ("desk_threads", "user_key"): "messenger chat id",
+    ("outbox", "chat_id"): "messenger chat id",
+    ("checkin_slots", "chat_id"): "messenger chat id",
+    ("surveys", "chat_id"): "messenger chat id",
+    ("operators", "password_hash"): "argon2 hash",
+}
+
+guard_free_text(metadata, exempt=NOT_FREE_TEXT)
