@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import operators
+from care import operators, registration_numbers
 from dolbom import clock
+from dolbom.errors import RegistrationNumberRefused
 from dolbom.i18n import N_
 from storage import audit
 from storage.models import AccessLog, Operator, OperatorSession
@@ -70,6 +71,10 @@ def _wait_seconds(failures: int) -> int:
 async def sign_in(session: AsyncSession, *, username: str, password: str, ip: str | None) -> SignIn:
     """Check the password and open a session; return a SignIn (commit it even on failure)."""
     now = clock.now()
+    if registration_numbers.contains(username):
+        # Checked before the name is looked up or logged: the failure is recorded without it.
+        await audit.record(session, action="signin_failed", username=registration_numbers.REDACTED, ip=ip)
+        return SignIn(error=RegistrationNumberRefused.msgid)
     operator = await operators.get_by_username(session, username=username)
     if operator is None or not operator.active:
         operators.verify_password(_DUMMY_HASH, password)

@@ -174,9 +174,12 @@ def contains(text: str) -> bool:
 
 
 def contains_in(value: Any) -> bool:
-    """True when any string inside value (str, dict keys and values, lists, tuples) holds one."""
+    """True when any string or integer inside value (dict keys and values, lists, tuples) holds one."""
     if isinstance(value, str):
         return contains(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        # A parser may have turned typed digits into a number: 8001011234567.
+        return contains(str(value))
     if isinstance(value, dict):
         return any(contains_in(k) or contains_in(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set)):

@@ -15,7 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
 from console import web
-from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from dolbom.errors import (
+    AppError,
+    ConflictError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RegistrationNumberRefused,
+    RuleViolation,
+)
 from dolbom.i18n import N_, gettext
 from dolbom.settings import Settings, get_settings
 from storage.db import Database
@@ -54,6 +62,8 @@ def _status(err: AppError) -> int:
         return 403
     if isinstance(err, ConflictError):
         return 409
+    if isinstance(err, RegistrationNumberRefused):
+        return 422
     if isinstance(err, InvalidInput):
         return 400
     if isinstance(err, RuleViolation):

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from dolbom import logs
 from dolbom.errors import AppError
 from dolbom.i18n import gettext
 from dolbom.settings import get_settings
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the dolbom command; return the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install()
     try:
         settings = get_settings()
         if args.command == "serve":

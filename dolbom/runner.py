@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import Depends
 
+from dolbom import logs
 from dolbom.i18n import N_
 from dolbom.settings import Settings
 from storage import migrate
@@ -46,6 +47,8 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
 
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     """Migrate, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
+    # Also when serve() is started without the CLI (tests, an embedding process).
+    logs.install()
     await migrate.upgrade_async(settings.database_url)
     database = Database(settings.database_url)
     stop = asyncio.Event()

@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import auth, invites, operators, prices
+from care import auth, invites, operators, prices, registration_numbers
 from care.auth import Access
 from console import web
 from dolbom import clock
-from dolbom.errors import AppError, NotFound
+from dolbom.errors import AppError, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import CareManager, District, Dong, Operator, Provider, ServiceCatalog
 
@@ -42,7 +42,9 @@ async def _districts(session, access: Access) -> list[District]:  # type: ignore
 # ------------------------------------------------------------------ operators
 
 
-async def _operators_page(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
+async def _operators_page(
+    request: Request, *, error: str | None = None, status_code: int = 200, typed: dict[str, str] | None = None
+) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         rows = await operators.list_operators(session, district_id=access.district_id)
@@ -56,6 +58,7 @@ async def _operators_page(request: Request, *, error: str | None = None, status_
         district_list=districts,
         roles=operators.ROLES,
         error=error,
+        typed=typed or {},
         saved=request.query_params.get("done") == "saved",
         now=clock.now(),
     )
@@ -95,7 +98,11 @@ async def operator_create(
             )
             await access.log(session, action="operator_create", detail=f"{op.username} {op.role}")
     except AppError as err:
-        return await _operators_page(request, error=_err(err), status_code=400)
+        # What was typed comes back, except a field holding a registration number (never echoed).
+        typed = {"username": username, "display_name": display_name, "role": role, "district_id": district_id}
+        typed = {k: ("" if registration_numbers.contains(v) else v) for k, v in typed.items()}
+        status = 422 if isinstance(err, RegistrationNumberRefused) else 400
+        return await _operators_page(request, error=_err(err), status_code=status, typed=typed)
     return RedirectResponse("/admin/operators?done=saved", status_code=303)
 
 

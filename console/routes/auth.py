@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from care import auth
 from console import web
+from dolbom.errors import RegistrationNumberRefused
 from dolbom.i18n import gettext
 from storage.models import Operator
 
@@ -50,6 +51,8 @@ async def login(
             await auth.sign_out(session, token=old, ip=web.client_ip(request))
     if not result.ok:
         assert result.error is not None
+        if result.error == RegistrationNumberRefused.msgid:
+            return _login_page(request, error=gettext(result.error), status_code=422)
         return _login_page(request, error=gettext(result.error, **result.params), username=username, status_code=401)
     assert result.token is not None
     response = RedirectResponse("/", status_code=303)

@@ -10,10 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import residents
+from care import registration_numbers, residents
 from console import web
 from dolbom import clock
-from dolbom.errors import AppError, NotFound
+from dolbom.errors import AppError, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import Dong, Operator
 
@@ -55,8 +55,15 @@ async def resident_page(request: Request, resident_id: int) -> Response:
     )
 
 
+TEXT_FIELDS = ("name", "phone", "address")
+
 async def _edit_form(
-    request: Request, resident_id: int, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    resident_id: int,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    typed: dict[str, object] | None = None,
 ) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
@@ -68,6 +75,11 @@ async def _edit_form(
                 )
             ).scalars()
         )
+    # A refused form shows what was typed (the row is detached: nothing of this is saved),
+    # except a field holding a registration number, which is never echoed.
+    for key, value in (typed or {}).items():
+        if key in TEXT_FIELDS and isinstance(value, str) and not registration_numbers.contains(value):
+            setattr(resident, key, value)
     return web.render(
         request,
         "resident_edit.html",
@@ -107,7 +119,10 @@ async def resident_edit(request: Request, resident_id: int, _op: Operator = Depe
         raise
     except AppError as err:
         params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
-        return await _edit_form(request, resident_id, error=gettext(err.msgid, **params), status_code=400)
+        status = 422 if isinstance(err, RegistrationNumberRefused) else 400
+        return await _edit_form(
+            request, resident_id, error=gettext(err.msgid, **params), status_code=status, typed=values
+        )
     return RedirectResponse(f"/residents/{resident_id}?done=saved", status_code=303)
 
 
