@@ -7,9 +7,11 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import checkins, labels, notices
+from care import checkins, labels, notices, registration_numbers
+from care.parsing import MSG_DATE_UNKNOWN
 from console import web
 from dolbom import clock
+from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
 from storage import outbox
 from storage.models import Operator
@@ -103,6 +105,12 @@ async def schedule_save(request: Request, resident_id: int, _op: Operator = Depe
     hh, _, mm = str(form.get("time") or "").partition(":")
     at_minute = int(hh) * 60 + int(mm or 0) if hh.isdigit() and (mm or "0").isdigit() else -1
     paused = str(form.get("paused_until") or "").strip()
+    try:
+        paused_until = date.fromisoformat(paused) if paused else None
+    except ValueError:
+        # Never into a traceback: a number typed here is refused (422), anything else is 400.
+        registration_numbers.refuse(paused)
+        raise InvalidInput(MSG_DATE_UNKNOWN) from None
     async with web.database(request).transaction() as session:
         await checkins.get_for_desk(session, resident_id=resident_id, district_id=access.district_id)
         if form.get("stop") == "yes":
@@ -113,7 +121,7 @@ async def schedule_save(request: Request, resident_id: int, _op: Operator = Depe
                 resident_id=resident_id,
                 weekdays=weekdays,
                 at_minute=at_minute,
-                paused_until=date.fromisoformat(paused) if paused else None,
+                paused_until=paused_until,
                 alert_family=form.get("alert_family") == "yes",
                 alert_care_manager=form.get("alert_care_manager") == "yes",
             )
