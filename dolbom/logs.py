@@ -13,12 +13,23 @@ from __future__ import annotations
 import logging
 import traceback
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 from care import registration_numbers
 
 ACCESS_LOGGER: Final = "uvicorn.access"
 
 _installed = False
+
+
+def scrub(text: str) -> str:
+    """Return text with every registration number replaced, also one written percent-encoded in a URL."""
+    cleaned = registration_numbers.redact(text)
+    if "%" in text:
+        decoded = unquote_plus(text)
+        if decoded != text and registration_numbers.contains(decoded):
+            return registration_numbers.redact(decoded)
+    return cleaned
 
 
 def _strip_query(path: Any) -> Any:
@@ -37,7 +48,7 @@ class RedactingFilter(logging.Filter):
             args = list(record.args)
             args[2] = _strip_query(args[2])
             record.args = tuple(args)
-        redact = registration_numbers.redact
+        redact = scrub
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):

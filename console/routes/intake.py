@@ -68,7 +68,7 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
     if any(parsing.contains_registration_number(text) for text in v.values()):
         clean = {k: ("" if parsing.contains_registration_number(val) else val) for k, val in v.items()}
         errors["form"] = gettext(RegistrationNumberRefused.msgid)
-        return await _form(request, values=clean, errors=errors, status_code=400)
+        return await _form(request, values=clean, errors=errors, status_code=422)
 
     def field(key: str, parse: Any) -> Any:
         try:
@@ -136,5 +136,6 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
             await access.log(session, action="resident_intake", resident_id=order.resident_id, detail=order.receipt_no)
     except AppError as err:
         errors["form"] = _error(err)
-        return await _form(request, values=v, errors=errors, status_code=400)
+        status = 422 if isinstance(err, RegistrationNumberRefused) else 400
+        return await _form(request, values=v, errors=errors, status_code=status)
     return RedirectResponse(f"/orders/{order.id}?done=intake", status_code=303)

@@ -6,12 +6,13 @@ import asyncio
 from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy import JSON, String
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
 from storage import models
 from storage.db import is_sqlite, make_engine
-from storage.types import UTCDateTime
+from storage.types import NoRegistrationNumber, UTCDateTime
 
 config = context.config
 target_metadata = models.metadata
@@ -23,6 +24,13 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("import storage.types")
         return "storage.types.UTCDateTime()"
+    if type_ == "type" and isinstance(obj, NoRegistrationNumber):
+        # The guard is Python-side only (decision 0008): the column is its inner type.
+        obj = obj.inner
+        if isinstance(obj, JSON):
+            return "sa.JSON()"
+        if isinstance(obj, String):
+            return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
     if type_ == "type" and isinstance(obj, AutoString):
         return "sa.String()"
     return False

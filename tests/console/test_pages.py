@@ -189,7 +189,8 @@ async def test_phone_intake_refuses_bad_input_and_registration_numbers(
     r = await client.post("/intake", data={**base, "consent": ""})
     assert r.status_code == 400 and "동의" in r.text
     r = await client.post("/intake", data={**base, "notes": "주민번호 410101-2345678 입니다"})
-    assert r.status_code == 400
+    assert r.status_code == 422
+    assert "최영자" in r.text  # what was typed stays, except the number
     assert "2345678" not in r.text and "주민등록번호" in r.text
     async with db.sessions() as s:
         assert (await s.execute(select(Resident).where(Resident.name == "최영자"))).first() is None
