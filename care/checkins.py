@@ -359,6 +359,7 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
                     "buttons": _ask_buttons(slot.id, chat.language),
                     "kind": "checkin",
                     "ref": f"checkin:{slot.id}",
+                    "resident_id": slot.resident_id,
                 }
             )
     await outbox.enqueue_many(session, messages)
@@ -415,6 +416,7 @@ async def remind_due(session: AsyncSession) -> int:
             buttons=_ask_buttons(slot.id, language),
             kind="checkin_reminder",
             ref=f"checkin:{slot.id}",
+            resident_id=slot.resident_id,
         )
         count += 1
     return count
@@ -470,6 +472,7 @@ async def escalate_due(session: AsyncSession) -> int:
                 text=gettext(text, None, name=resident.name, phone=resident.phone or "-"),
                 kind="checkin_alert",
                 ref=f"checkin:{slot.id}",
+                resident_id=slot.resident_id,
             )
         count += 1
     return count
@@ -519,6 +522,7 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
             text=gettext(text, None, name=resident.name),
             kind="checkin_all_clear",
             ref=f"checkin:{slot.id}",
+            resident_id=slot.resident_id,
         )
         slot.all_clear_sent = True
     if answer == "help":

@@ -231,6 +231,7 @@ async def submit(
             buttons=[[{"text": gettext(N_("Back to the start"), language), "data": HOME_BUTTON}]],
             kind="receipt",
             ref=f"order:{order.id}",
+            resident_id=order.resident_id,
         )
     await session.flush()
     return order

@@ -166,15 +166,29 @@ async def _tell_care_manager(session: AsyncSession, order: Order, text: str) -> 
             text=f"{head}\n{text}",
             kind="referral_notice",
             ref=f"order:{order.id}",
+            resident_id=order.resident_id,
         )
 
 
 async def _tell_provider(
-    session: AsyncSession, provider_id: int, text: str, *, ref: str, buttons: list[Any] | None = None
+    session: AsyncSession,
+    provider_id: int,
+    text: str,
+    *,
+    ref: str,
+    resident_id: int,
+    buttons: list[Any] | None = None,
 ) -> None:
     for channel, chat_id in await _provider_targets(session, provider_id):
         await outbox.enqueue(
-            session, channel=channel, chat_id=chat_id, text=text, buttons=buttons, kind="assignment_notice", ref=ref
+            session,
+            channel=channel,
+            chat_id=chat_id,
+            text=text,
+            buttons=buttons,
+            kind="assignment_notice",
+            ref=ref,
+            resident_id=resident_id,
         )
 
 
@@ -189,6 +203,7 @@ async def assigned(
         assignment.provider_id,
         _(N_("New assignment. Please accept or decline.")) + "\n" + card,
         ref=f"assignment:{assignment.id}",
+        resident_id=order.resident_id,
         buttons=assignment_buttons(assignment.id),
     )
     if withdrawn is not None and withdrawn.provider_id != assignment.provider_id:
@@ -199,6 +214,7 @@ async def assigned(
             + "\n"
             + order_line(order),
             ref=f"assignment:{withdrawn.id}",
+            resident_id=order.resident_id,
         )
     provider = await session.get(Provider, assignment.provider_id)
     await _tell_care_manager(
@@ -216,6 +232,7 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 current.provider_id,
                 _(N_("The time to accept has passed, so the order went back to the desk.")) + "\n" + order_line(order),
                 ref=f"assignment:{current.id}",
+                resident_id=order.resident_id,
             )
         await _tell_care_manager(
             session,
@@ -238,5 +255,6 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 current.provider_id,
                 _(N_("This order was cancelled. You do not need to do it.")) + "\n" + order_line(order),
                 ref=f"assignment:{current.id}",
+                resident_id=order.resident_id,
             )
         await _tell_care_manager(session, order, _(N_("Cancelled. Reason: {reason}"), reason=reason or "-"))

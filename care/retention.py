@@ -7,30 +7,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import lifecycle
+from care import lifecycle, personal_data
 from dolbom import clock
-from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 from storage import audit, conversations
-from storage.models import (
-    CheckinSchedule,
-    CheckinSlot,
-    Conversation,
-    DeskMessage,
-    DeskThread,
-    FamilyContact,
-    Order,
-    Outbox,
-    Resident,
-    ResidentChannel,
-    Survey,
-)
+from storage.models import Order, Resident
 
-PURGED_NAME = N_("(deleted)")
+PURGED_NAME = personal_data.PURGED_NAME
 
 
 async def list_due(session: AsyncSession, *, limit: int = 200) -> list[int]:
@@ -51,77 +38,15 @@ async def list_due(session: AsyncSession, *, limit: int = 200) -> list[int]:
 
 
 async def purge(session: AsyncSession, *, resident_id: int, reason: str = "retention") -> Resident:
-    """Destroy one resident's personal data (keeping orders without identifying fields) and return the row."""
+    """Destroy one resident's personal data (keeping orders without identifying fields) and return the row.
+
+    Every column the registry (care.personal_data) names as the resident's is destroyed there;
+    what remains here are the resident's own non-text facts.
+    """
+    now = clock.now()
+    await personal_data.forget(session, resident_id=resident_id)
     resident = await session.get(Resident, resident_id, populate_existing=True)
     assert resident is not None
-    now = clock.now()
-    chats = [
-        (c, k)
-        for c, k in (
-            await session.execute(
-                select(col(ResidentChannel.channel), col(ResidentChannel.user_key)).where(
-                    col(ResidentChannel.resident_id) == resident_id
-                )
-            )
-        ).all()
-    ]
-    for channel, key in chats:
-        await session.execute(
-            delete(Conversation).where(col(Conversation.channel) == channel, col(Conversation.user_key) == key)
-        )
-        await session.execute(
-            update(Outbox)
-            .where(
-                col(Outbox.channel) == channel,
-                col(Outbox.chat_id) == key,
-                col(Outbox.status).in_(["pending", "claimed"]),
-            )
-            .values(status="cancelled")
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(
-            update(Outbox)
-            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == key)
-            .values(chat_id="purged", text="", buttons=None)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(
-            update(Survey)
-            .where(col(Survey.channel) == channel, col(Survey.chat_id) == key)
-            .values(chat_id=None, comment=None)
-            .execution_options(synchronize_session=False)
-        )
-    await session.execute(delete(ResidentChannel).where(col(ResidentChannel.resident_id) == resident_id))
-    await session.execute(delete(FamilyContact).where(col(FamilyContact.resident_id) == resident_id))
-    await session.execute(delete(CheckinSchedule).where(col(CheckinSchedule.resident_id) == resident_id))
-    await session.execute(
-        update(CheckinSlot)
-        .where(col(CheckinSlot.resident_id) == resident_id)
-        .values(chat_id=None, alerted=None)
-        .execution_options(synchronize_session=False)
-    )
-    threads = select(col(DeskThread.id)).where(col(DeskThread.resident_id) == resident_id)
-    await session.execute(
-        update(DeskMessage)
-        .where(col(DeskMessage.thread_id).in_(threads))
-        .values(text="")
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(DeskThread)
-        .where(col(DeskThread.resident_id) == resident_id)
-        .values(user_key="purged")
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(Order)
-        .where(col(Order.resident_id) == resident_id)
-        .values(details={}, notes=None, requested_by_key=None)
-        .execution_options(synchronize_session=False)
-    )
-    resident.name = gettext(PURGED_NAME)
-    resident.phone = None
-    resident.address = None
     resident.birth_year = None
     resident.disabled = None
     resident.lives_alone = None

@@ -101,6 +101,7 @@ async def send_due(session: AsyncSession, *, limit: int = 200) -> int:
                 buttons=_buttons(survey.id),
                 kind="survey",
                 ref=f"survey:{survey.id}",
+                resident_id=order.resident_id,
             )
             count += 1
     return count

@@ -81,6 +81,11 @@ async def retention_purge(database: Database) -> int:
         purged = await retention.purge_due(session)
     async with database.transaction() as session:
         forgotten, updates = await retention.purge_conversations(session)
+    if purged and database.is_sqlite:
+        # The old page images of what was just destroyed still sit in the -wal file until it is
+        # checkpointed; TRUNCATE copies them over (secure_delete zeroes the freed space) and empties it.
+        async with database.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     if forgotten or updates:
         log.info("idle conversations forgotten: %d; old update ids purged: %d", forgotten, updates)
     return purged

@@ -23,11 +23,13 @@ async def enqueue(
     kind: str = "notice",
     ref: str | None = None,
     not_before: datetime | None = None,
+    resident_id: int | None = None,
 ) -> Outbox:
     """Add a message to the outbox in the current transaction and return the row."""
     row = Outbox(
         channel=channel,
         chat_id=chat_id,
+        resident_id=resident_id,
         text=text,
         buttons=buttons,
         kind=kind,

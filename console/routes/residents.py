@@ -57,6 +57,7 @@ async def resident_page(request: Request, resident_id: int) -> Response:
 
 TEXT_FIELDS = ("name", "phone", "address")
 
+
 async def _edit_form(
     request: Request,
     resident_id: int,

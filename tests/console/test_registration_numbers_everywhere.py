@@ -277,7 +277,9 @@ async def test_a_registration_number_in_every_field_and_spelling_leaves_no_trace
         traces["-wal file"] = _traces_in(_file_text(path.with_name(path.name + "-wal")))
     tried = len(SPELLINGS) * len(fields)
     with capsys.disabled():
-        print(f"\nregistration numbers: {len(SPELLINGS)} spellings x {len(fields)} fields = {tried} tries; traces {traces}")
+        print(
+            f"\nregistration numbers: {len(SPELLINGS)} spellings x {len(fields)} fields = {tried} tries; traces {traces}"
+        )
     assert sum(refused.values()) == tried, refused
     leaks = [line for line in captured.getvalue().splitlines() if _traces_in(line)]
     assert traces == dict.fromkeys(traces, 0), leaks[:5]

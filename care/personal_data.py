@@ -1,0 +1,300 @@
+"""The registry of every column that can hold personal data, and the one purge that goes through it.
+
+Each text/JSON column of storage.models is in exactly one of two places:
+
+- PERSONAL: an `Entry` naming what it holds, whose data it is (a resident's, or staff's) and, for a
+  resident's, what the retention purge does to it (delete the row, blank it, a placeholder, or
+  null) and how the rows of one resident are found (`ROWS`);
+- NOT_PERSONAL: with the reason it never holds personal data (codes, statuses, machine ids).
+
+tests/care/test_personal_data.py fails on a column in neither, so a new column cannot be forgotten;
+and it fills every table for one resident through the real services, purges, and finds no trace of
+the name, the phone or the address in any column of any table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from dolbom.i18n import N_, gettext
+from storage import models
+from storage.models import DeskThread, Order, ResidentChannel
+
+PURGED_NAME: Final = N_("(deleted)")
+PURGED_KEY: Final = "purged"
+
+Purge = Literal["delete_row", "null", "blank", "empty_json", "placeholder", "purged_key", "keep"]
+Owner = Literal["resident", "staff"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    table: str
+    column: str
+    holds: str
+    owner: Owner = "resident"
+    purge: Purge = "null"
+
+
+PERSONAL: Final[tuple[Entry, ...]] = (
+    # the resident's own record
+    Entry("residents", "name", "name", purge="placeholder"),
+    Entry("residents", "phone", "phone"),
+    Entry("residents", "address", "address"),
+    Entry("resident_channels", "user_key", "messenger account", purge="delete_row"),
+    Entry("family_contacts", "name", "family member's name", purge="delete_row"),
+    Entry("family_contacts", "relation", "relation to the resident", purge="delete_row"),
+    Entry("family_contacts", "phone", "family member's phone", purge="delete_row"),
+    Entry("family_contacts", "user_key", "family member's messenger account", purge="delete_row"),
+    Entry("checkin_schedules", "weekdays", "when the resident is asked how they are", purge="delete_row"),
+    # what was said and done about them
+    Entry("orders", "details", "answers given with the request (address, situation)", purge="empty_json"),
+    Entry("orders", "notes", "free text"),
+    Entry("orders", "requested_by_key", "messenger account that asked"),
+    Entry("order_history", "reason", "free text typed with a step"),
+    Entry("order_history", "actor_name", "name of a resident or family member who acted (staff names stay)"),
+    Entry("referrals", "notes", "care manager's free text"),
+    Entry("assignments", "decline_reason", "provider's free text"),
+    Entry("assignments", "note", "free text"),
+    Entry("surveys", "comment", "resident's free text"),
+    Entry("surveys", "chat_id", "messenger account"),
+    Entry("checkin_slots", "chat_id", "messenger account"),
+    Entry("checkin_slots", "alerted", "family and care managers alerted (names, accounts)"),
+    Entry("checkin_slots", "note", "free text"),
+    Entry("conversations", "state", "answers typed into the bot (name, phone, address)", purge="delete_row"),
+    Entry("conversations", "user_key", "messenger account", purge="delete_row"),
+    Entry("desk_threads", "user_key", "messenger account", purge="purged_key"),
+    Entry("desk_messages", "text", "what the resident and the desk wrote", purge="blank"),
+    Entry(
+        "outbox", "text", "messages about the resident, to them, family, care manager, provider", purge="blank"
+    ),
+    Entry("outbox", "buttons", "buttons of those messages"),
+    Entry("outbox", "chat_id", "messenger account", purge="purged_key"),
+    Entry("outbox", "last_error", "the Bot API's answer, may quote the text"),
+    Entry("desk_notices", "title", "notices about the resident's orders", purge="placeholder"),
+    Entry("desk_notices", "body", "notices about the resident's orders", purge="blank"),
+    Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
+    # staff and organisations: personal data too, kept while they work with the desk
+    Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
+    Entry("operators", "display_name", "operator's name", owner="staff", purge="keep"),
+    Entry("operator_sessions", "ip", "operator's address", owner="staff", purge="keep"),
+    Entry("access_log", "username", "operator's sign-in name", owner="staff", purge="keep"),
+    Entry("access_log", "ip", "operator's address", owner="staff", purge="keep"),
+    Entry("care_managers", "name", "care manager's name", owner="staff", purge="keep"),
+    Entry("care_managers", "phone", "care manager's phone", owner="staff", purge="keep"),
+    Entry("providers", "phone", "provider's phone", owner="staff", purge="keep"),
+    Entry("providers", "contact_user_key", "provider's messenger account", owner="staff", purge="keep"),
+    Entry("channel_bindings", "user_key", "staff messenger account", owner="staff", purge="keep"),
+    Entry("channel_bindings", "display_name", "staff member's name", owner="staff", purge="keep"),
+    Entry("invite_codes", "used_by_key", "staff messenger account", owner="staff", purge="keep"),
+)
+
+NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
+    **{
+        (t, c): "a code or a status"
+        for t, c in (
+            ("districts", "code"),
+            ("service_catalog", "code"),
+            ("provider_services", "service_code"),
+            ("orders", "receipt_no"),
+            ("orders", "service_code"),
+            ("orders", "urgency"),
+            ("orders", "source"),
+            ("orders", "status"),
+            ("orders", "requested_by_channel"),
+            ("order_history", "action"),
+            ("order_history", "from_status"),
+            ("order_history", "to_status"),
+            ("order_history", "actor_kind"),
+            ("order_history", "channel"),
+            ("assignments", "status"),
+            ("referrals", "urgency"),
+            ("residents", "income_tier"),
+            ("resident_channels", "channel"),
+            ("resident_channels", "language"),
+            ("family_contacts", "channel"),
+            ("consents", "channel"),
+            ("consents", "text_version"),
+            ("channel_bindings", "channel"),
+            ("channel_bindings", "role"),
+            ("invite_codes", "role"),
+            ("operators", "role"),
+            ("providers", "kind"),
+            ("providers", "contact_channel"),
+            ("conversations", "channel"),
+            ("conversations", "language"),
+            ("desk_threads", "channel"),
+            ("desk_threads", "reason"),
+            ("desk_threads", "status"),
+            ("desk_messages", "direction"),
+            ("outbox", "channel"),
+            ("outbox", "kind"),
+            ("outbox", "status"),
+            ("checkin_slots", "status"),
+            ("checkin_slots", "answer"),
+            ("checkin_slots", "channel"),
+            ("surveys", "channel"),
+            ("desk_notices", "kind"),
+            ("access_log", "action"),
+        )
+    },
+    ("districts", "name"): "a place",
+    ("regions", "name"): "a place",
+    ("dongs", "name"): "a place",
+    ("service_catalog", "name"): "the catalog",
+    ("service_catalog", "unit_label"): "the catalog",
+    ("providers", "name"): "an organisation",
+    ("consents", "items"): "the names of the items consented to, not their values",
+    ("consents", "purpose"): "the consent text's purpose",
+    ("consents", "retention"): "the consent text's retention period",
+    ("invite_codes", "code"): "a random one-time code",
+    ("operators", "password_hash"): "an argon2 hash",
+    ("operator_sessions", "id"): "SHA-256 of a random token",
+    ("operator_sessions", "csrf_token"): "a random token",
+    ("outbox", "ref"): "a reference such as order:12",
+    ("outbox", "claimed_by"): "a sender instance id",
+}
+
+
+def registry() -> dict[tuple[str, str], Entry]:
+    """Return the entries by (table, column)."""
+    return {(e.table, e.column): e for e in PERSONAL}
+
+
+# ------------------------------------------------------------------------------ which rows
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One resident to forget: their id and the messenger accounts they used."""
+
+    resident_id: int
+    chats: tuple[tuple[str, str], ...]
+
+    def orders(self) -> Select[Any]:
+        return select(col(Order.id)).where(col(Order.resident_id) == self.resident_id)
+
+    def threads(self) -> Select[Any]:
+        mine = col(DeskThread.resident_id) == self.resident_id
+        if self.chats:
+            mine = or_(mine, tuple_(col(DeskThread.channel), col(DeskThread.user_key)).in_(list(self.chats)))
+        return select(col(DeskThread.id)).where(mine)
+
+
+def _by_resident(t: Table, s: Subject) -> ColumnElement[bool]:
+    return t.c.resident_id == s.resident_id
+
+
+def _by_order(t: Table, s: Subject) -> ColumnElement[bool]:
+    return t.c.order_id.in_(s.orders())
+
+
+def _by_chat(key: str) -> Callable[[Table, Subject], ColumnElement[bool]]:
+    def where(t: Table, s: Subject) -> ColumnElement[bool]:
+        if not s.chats:
+            return t.c.id.is_(None)  # nothing
+        return tuple_(t.c.channel, t.c[key]).in_(list(s.chats))
+
+    return where
+
+
+def _outbox(t: Table, s: Subject) -> ColumnElement[bool]:
+    return or_(t.c.resident_id == s.resident_id, _by_chat("chat_id")(t, s))
+
+
+def _history(t: Table, s: Subject) -> ColumnElement[bool]:
+    return t.c.order_id.in_(s.orders())
+
+
+# How the rows of one resident are found, per table that holds a resident's data.
+ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
+    "residents": lambda t, s: t.c.id == s.resident_id,
+    "resident_channels": _by_resident,
+    "family_contacts": _by_resident,
+    "checkin_schedules": _by_resident,
+    "checkin_slots": _by_resident,
+    "orders": _by_resident,
+    "order_history": _history,
+    "referrals": _by_resident,
+    "assignments": _by_order,
+    "surveys": lambda t, s: or_(_by_order(t, s), _by_chat("chat_id")(t, s)),
+    "conversations": _by_chat("user_key"),
+    "desk_threads": lambda t, s: t.c.id.in_(s.threads()),
+    "desk_messages": lambda t, s: t.c.thread_id.in_(s.threads()),
+    "outbox": _outbox,
+    "desk_notices": _by_order,
+    "access_log": _by_resident,
+}
+
+# Only these actors' names are the resident's (or their family's); staff names stay in history.
+_STAFF_ACTORS: Final = ("operator", "care_manager", "provider", "system")
+
+
+def _value(entry: Entry) -> Any:
+    if entry.purge == "placeholder":
+        return gettext(PURGED_NAME)
+    if entry.purge == "blank":
+        return ""
+    if entry.purge == "empty_json":
+        return {}
+    if entry.purge == "purged_key":
+        return PURGED_KEY
+    return None
+
+
+async def forget(session: AsyncSession, *, resident_id: int) -> dict[str, int]:
+    """Destroy what every registry entry holds of one resident; return rows touched per table."""
+    chats = tuple(
+        (c, k)
+        for c, k in (
+            await session.execute(
+                select(col(ResidentChannel.channel), col(ResidentChannel.user_key)).where(
+                    col(ResidentChannel.resident_id) == resident_id
+                )
+            )
+        ).all()
+    )
+    subject = Subject(resident_id=resident_id, chats=chats)
+    by_table: dict[str, list[Entry]] = {}
+    for entry in PERSONAL:
+        if entry.owner == "resident":
+            by_table.setdefault(entry.table, []).append(entry)
+    # Children before parents (history before orders, messages before threads), deletes last.
+    touched: dict[str, int] = {}
+    for table in reversed(models.metadata.sorted_tables):
+        entries = by_table.get(table.name)
+        if not entries:
+            continue
+        where = ROWS[table.name](table, subject)
+        if table.name == "outbox":
+            # What was not sent yet is not sent at all.
+            await session.execute(
+                update(table)
+                .where(where, table.c.status.in_(["pending", "claimed"]))
+                .values(status="cancelled")
+                .execution_options(synchronize_session=False)
+            )
+        result: Any = None
+        if any(e.purge == "delete_row" for e in entries):
+            result = await session.execute(delete(table).where(where).execution_options(synchronize_session=False))
+        else:
+            values = {e.column: _value(e) for e in entries if e.column != "actor_name"}
+            if values:
+                result = await session.execute(
+                    update(table).where(where).values(**values).execution_options(synchronize_session=False)
+                )
+            if table.name == "order_history":
+                await session.execute(
+                    update(table)
+                    .where(and_(where, table.c.actor_kind.not_in(_STAFF_ACTORS)))
+                    .values(actor_name=None)
+                    .execution_options(synchronize_session=False)
+                )
+        touched[table.name] = result.rowcount if result is not None else 0
+    return touched

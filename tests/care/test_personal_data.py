@@ -1,0 +1,185 @@
+"""Issue 9 §7: forgetting really forgets. One registry of every column that can hold personal data;
+the retention purge goes through it; afterwards no column of any table holds the name, phone or address.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from care import checkins, intake, orders, personal_data, provider_tasks
+from care.actors import Actor
+from dolbom import clock
+from dolbom.settings import get_settings
+from storage import audit, outbox
+from storage.db import Database
+from storage import models
+from storage.models import (
+    Conversation,
+    DeskMessage,
+    DeskNotice,
+    Referral,
+    Resident,
+    Survey,
+)
+from storage.types import is_text_type
+from tests import factories
+from tests.factories import DESK
+from tests.jobs.helpers import add_care_manager, add_family, seoul
+
+NAME = "홍길순"
+PHONE = "+821087654321"
+PHONE_FORMS = (PHONE, "010-8765-4321", "01087654321", "8765-4321")
+ADDRESS = "망원로 77-5 은하빌라 301호"
+OTHER_NAME = "윤봉례"
+CHAT, FAMILY_CHAT = "7719001", "7719002"  # the resident's and the daughter's messenger accounts
+FAMILY_PHONE_FORMS = ("+821022223333", "010-2222-3333", "2222-3333")
+
+
+def test_every_text_and_json_column_is_in_the_registry_or_named_as_not_personal() -> None:
+    registry = personal_data.registry()
+    unknown, both = [], []
+    for table in models.metadata.sorted_tables:
+        for column in table.columns:
+            if not is_text_type(column.type):
+                continue
+            key = (table.name, column.name)
+            if key not in registry and key not in personal_data.NOT_PERSONAL:
+                unknown.append(".".join(key))
+            if key in registry and key in personal_data.NOT_PERSONAL:
+                both.append(".".join(key))
+    assert unknown == [], "say in care.personal_data whether these hold personal data and how they are purged"
+    assert both == []
+
+
+def test_every_registry_entry_names_a_real_column_and_the_purge_can_find_its_rows() -> None:
+    for entry in personal_data.PERSONAL:
+        assert entry.column in models.metadata.tables[entry.table].columns, entry
+        if entry.owner == "resident":
+            assert entry.purge != "keep" and entry.table in personal_data.ROWS, entry
+
+
+async def _hits(db: Database, needles: tuple[str, ...]) -> list[str]:
+    """Every (table.column) whose value holds one of the needles, over every column of every table."""
+    found = []
+    async with db.sessions() as s:
+        for table in models.metadata.sorted_tables:
+            for row in (await s.execute(select(table))).mappings().all():
+                for column, value in row.items():
+                    text = json.dumps(value, ensure_ascii=False, default=str)
+                    found.extend(f"{table.name}.{column}: {n}" for n in needles if n in text)
+    return found
+
+
+async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factories.Place]:
+    """Use the real services wherever one exists; return the resident's id and the district."""
+    async with db.transaction() as s:
+        place = await factories.make_district(s)
+        provider = await factories.make_provider(s, place, is_lead=True)
+        provider.contact_channel, provider.contact_user_key = "telegram", "8001"
+        s.add(provider)
+        manager = await add_care_manager(s, place, "8002")
+        order = await intake.submit(
+            s,
+            request=intake.IntakeRequest(
+                district_id=place.district_id,
+                service_code="meals",
+                name=NAME,
+                phone=PHONE,
+                dong_id=place.dongs[0].id,
+                address=ADDRESS,
+                birth_year=1941,
+                notes=f"{NAME} 어르신 댁은 {ADDRESS}, 연락은 010-8765-4321",
+                details={"address": ADDRESS, "who": NAME},
+                consent=True,
+            ),
+            channel="telegram",
+            user_key=CHAT,
+            actor=Actor(kind="resident", name=NAME, channel="telegram"),
+        )
+        resident = await s.get(Resident, order.resident_id)
+        assert resident is not None and resident.id is not None
+        rid = resident.id
+        await add_family(s, resident, FAMILY_CHAT, phone="+821022223333")
+        s.add(Referral(care_manager_id=manager.id, resident_id=rid, notes=f"{NAME} 님, {ADDRESS}"))  # type: ignore[arg-type]
+        await orders.screen(s, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
+        assignment = await orders.assign(
+            s, order_id=order.id, provider_id=provider.id, actor=DESK, note=f"{NAME} 님 댁 {ADDRESS}"  # type: ignore[arg-type]
+        )
+        await provider_tasks.decline(
+            s,
+            provider_id=provider.id,  # type: ignore[arg-type]
+            assignment_id=assignment.id,  # type: ignore[arg-type]
+            reason_code="other",
+            text=f"{NAME} 님 주소 {ADDRESS} 을 못 찾았어요",
+            actor=Actor(kind="provider", id=provider.id, name=provider.name, channel="telegram"),
+        )
+        await orders.cancel(s, order_id=order.id, reason=f"{NAME} 님 본인 취소 (010-8765-4321)", actor=DESK)  # type: ignore[arg-type]
+        s.add(Survey(order_id=order.id, channel="telegram", chat_id=CHAT, comment=f"{NAME}입니다. 고마워요"))  # type: ignore[arg-type]
+        s.add(DeskNotice(district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS))
+        s.add(Conversation(channel="telegram", user_key=CHAT, state={"a": {"name": NAME, "phone": PHONE}}))
+        await intake.post_to_desk(s, channel="telegram", user_key=CHAT, text=f"저 {NAME}인데요, {ADDRESS}예요")
+        thread_id = (await s.execute(select(DeskMessage.thread_id))).scalar_one()
+        s.add(DeskMessage(thread_id=thread_id, direction="out", text=f"{NAME} 어르신, 곧 전화드릴게요"))
+        await audit.record(s, action="view_resident", resident_id=rid, username="mapo", detail=f"{NAME} {PHONE}")
+        await outbox.enqueue(s, channel="telegram", chat_id="8002", text=f"{NAME} 님 {ADDRESS}", resident_id=rid)
+        await checkins.set_schedule(s, resident_id=rid, weekdays=list(range(7)), at_minute=600)
+        return rid, place
+
+
+async def _checkins_with_alerts(db: Database, rid: int) -> None:
+    clock.set_now(seoul(2024, 1, 11, 10, 0))
+    async with db.transaction() as s:
+        await checkins.dispatch_due(s)
+    clock.advance(timedelta(hours=2, minutes=1))
+    async with db.transaction() as s:
+        await checkins.escalate_due(s)  # the family is told, by name
+    async with db.transaction() as s:
+        slot = (await s.execute(select(models.CheckinSlot).where(models.CheckinSlot.resident_id == rid))).scalar_one()
+        await checkins.answer(s, slot_id=slot.id, answer="ok", channel="telegram", user_key=CHAT)  # type: ignore[arg-type]
+
+
+async def test_the_purge_leaves_no_name_phone_or_address_in_any_column_of_any_table(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs import tasks
+
+    monkeypatch.setattr(get_settings(), "retention_days", 365)
+    clock.set_now(seoul(2024, 1, 10, 9, 0))
+    rid, place = await _fill_every_table_for_one_resident(db)
+    await _checkins_with_alerts(db, rid)
+    async with db.transaction() as s:
+        await checkins.stop(s, resident_id=rid)
+
+    needles = (NAME, ADDRESS, *PHONE_FORMS, CHAT, FAMILY_CHAT, *FAMILY_PHONE_FORMS)
+    before = await _hits(db, needles)
+    filled = {hit.split(":")[0].split(".")[0] for hit in before}
+    # The arrangement really put the person everywhere the registry says they can be.
+    resident_tables = {e.table for e in personal_data.PERSONAL if e.owner == "resident"} - {"checkin_schedules"}
+    assert resident_tables - filled == set(), sorted(resident_tables - filled)
+
+    clock.set_now(seoul(2025, 2, 20, 9, 0))
+    async with db.transaction() as s:  # somebody still served by the desk
+        other = await factories.make_resident(s, place, name=OTHER_NAME, phone="+821033334444")
+        other_id = other.id
+    assert await tasks.retention_purge(db) == 1
+
+    after = await _hits(db, needles)
+    assert after == [], after
+    assert await _hits(db, (OTHER_NAME,)) != []  # somebody else is not forgotten
+    async with db.sessions() as s:
+        gone = await s.get(Resident, rid)
+        assert gone is not None and gone.purged_at is not None
+        assert (await s.get(Resident, other_id)).purged_at is None  # type: ignore[union-attr]
+    if db.is_sqlite:
+        await db.dispose()
+        path = Path(make_url(db.url).database or "")
+        for f in (path, path.with_name(path.name + "-wal")):
+            raw = f.read_bytes() if f.exists() else b""
+            for needle in (NAME, ADDRESS, "8765-4321", "87654321"):
+                assert needle.encode() not in raw, f"{needle} still readable in {f.name}"
