@@ -91,5 +91,5 @@ def guard_free_text(metadata: MetaData, *, exempt: dict[tuple[str, str], str]) -
                 inner = column.type
                 if isinstance(inner, AutoString):
                     # AutoString only picks a length for MySQL; a plain String is the same here.
-                    inner = String(inner.impl_instance.length)
+                    inner = String(getattr(inner.impl_instance, "length", None))
                 column.type = NoRegistrationNumber(inner)

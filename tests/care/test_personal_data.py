@@ -16,9 +16,8 @@ from care import checkins, intake, orders, personal_data, provider_tasks
 from care.actors import Actor
 from dolbom import clock
 from dolbom.settings import get_settings
-from storage import audit, outbox
+from storage import audit, models, outbox
 from storage.db import Database
-from storage import models
 from storage.models import (
     Conversation,
     DeskMessage,
@@ -109,7 +108,11 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         s.add(Referral(care_manager_id=manager.id, resident_id=rid, notes=f"{NAME} 님, {ADDRESS}"))  # type: ignore[arg-type]
         await orders.screen(s, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
         assignment = await orders.assign(
-            s, order_id=order.id, provider_id=provider.id, actor=DESK, note=f"{NAME} 님 댁 {ADDRESS}"  # type: ignore[arg-type]
+            s,
+            order_id=order.id,
+            provider_id=provider.id,
+            actor=DESK,
+            note=f"{NAME} 님 댁 {ADDRESS}",  # type: ignore[arg-type]
         )
         await provider_tasks.decline(
             s,
@@ -121,7 +124,11 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         )
         await orders.cancel(s, order_id=order.id, reason=f"{NAME} 님 본인 취소 (010-8765-4321)", actor=DESK)  # type: ignore[arg-type]
         s.add(Survey(order_id=order.id, channel="telegram", chat_id=CHAT, comment=f"{NAME}입니다. 고마워요"))  # type: ignore[arg-type]
-        s.add(DeskNotice(district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS))
+        s.add(
+            DeskNotice(
+                district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS
+            )
+        )
         s.add(Conversation(channel="telegram", user_key=CHAT, state={"a": {"name": NAME, "phone": PHONE}}))
         await intake.post_to_desk(s, channel="telegram", user_key=CHAT, text=f"저 {NAME}인데요, {ADDRESS}예요")
         thread_id = (await s.execute(select(DeskMessage.thread_id))).scalar_one()
