@@ -20,6 +20,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from care import registration_numbers
 from dolbom import clock
 from dolbom.errors import DuplicateError, InvalidInput, NotFound, RuleViolation
 from dolbom.i18n import N_
@@ -194,7 +195,8 @@ async def redeem(
         role=invite.role,
         care_manager_id=invite.care_manager_id,
         provider_id=invite.provider_id,
-        display_name=(display_name or "").strip()[:100] or None,
+        # The messenger profile's name is not typed to us: a number in it is blanked, not refused.
+        display_name=registration_numbers.redact((display_name or "").strip()[:100]) or None,
         created_at=now,
     )
     session.add(binding)

@@ -165,3 +165,16 @@ async def test_a_paused_care_manager_is_treated_as_a_resident(session: AsyncSess
     session.add(manager)
     await session.flush()
     assert await invites.get_binding(session, channel="telegram", user_key="5") is None
+
+
+async def test_a_registration_number_in_the_messenger_profile_name_is_blanked_not_stored(
+    session: AsyncSession,
+) -> None:
+    place = await make_district(session)
+    provider = await make_provider(session, place)
+    invite = await invites.create(session, role="provider_staff", provider_id=provider.id, created_by=None)
+    binding = await invites.redeem(
+        session, code=invite.code, channel="telegram", user_key="778", display_name="최동훈 471208-2839465"
+    )
+    await session.commit()
+    assert binding.display_name == "최동훈 [주민번호 삭제]"
