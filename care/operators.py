@@ -1,12 +1,15 @@
-"""Desk operators: accounts, roles and password hashes (argon2id)."""
+"""Desk operators: accounts, roles and password hashes (argon2id, hashed in a worker thread)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from care import passwords, throttle
 from dolbom.errors import DuplicateError, InvalidInput, NotFound
 from dolbom.i18n import N_
 from storage.models import District, Operator
@@ -28,6 +31,15 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+async def _hash_off_loop(password: str) -> str:
+    # argon2 holds a core for tens of milliseconds: never on the loop that serves the bot.
+    return await asyncio.to_thread(hash_password, password)
+
+
+MSG_WRONG_CURRENT = N_("The current password is not right.")
+MSG_SAME_PASSWORD = N_("Please choose a password different from the current one.")
+
+
 async def get_by_username(session: AsyncSession, *, username: str) -> Operator | None:
     """Return the operator with this username, or None."""
     result = await session.execute(select(Operator).where(col(Operator.username) == username.strip()))
@@ -42,12 +54,12 @@ async def create(
     role: str,
     district_code: str | None = None,
     display_name: str | None = None,
+    must_change_password: bool = False,
 ) -> Operator:
     """Create an operator (optionally bound to one district) and return it."""
     if role not in ROLES:
         raise InvalidInput(N_("Unknown role."))
-    if len(password) < 8:
-        raise InvalidInput(N_("A password needs at least 8 characters."))
+    passwords.check(password, username=username)
     if await get_by_username(session, username=username) is not None:
         raise DuplicateError()
     district_id = None
@@ -63,9 +75,10 @@ async def create(
     operator = Operator(
         username=username.strip(),
         display_name=display_name or username.strip(),
-        password_hash=hash_password(password),
+        password_hash=await _hash_off_loop(password),
         role=role,
         district_id=district_id,
+        must_change_password=must_change_password,
     )
     session.add(operator)
     await session.flush()
@@ -88,8 +101,9 @@ async def update(
     active: bool,
     unlock: bool = False,
     password: str | None = None,
+    must_change_password: bool | None = None,
 ) -> Operator:
-    """Change an operator's role, active flag, lock or password; return the operator."""
+    """Change an operator's role, active flag, sign-in delay, password or forced change; return the operator."""
     if role not in ROLES:
         raise InvalidInput(N_("Unknown role."))
     operator = await session.get(Operator, operator_id)
@@ -98,12 +112,29 @@ async def update(
     operator.role = role
     operator.active = active
     if unlock:
-        operator.failed_logins = 0
-        operator.locked_until = None
+        await throttle.clear_account(session, username=operator.username)
     if password:
-        if len(password) < 8:
-            raise InvalidInput(N_("A password needs at least 8 characters."))
-        operator.password_hash = hash_password(password)
+        passwords.check(password, username=operator.username)
+        operator.password_hash = await _hash_off_loop(password)
+    if must_change_password is not None:
+        operator.must_change_password = must_change_password
+    session.add(operator)
+    await session.flush()
+    return operator
+
+
+async def change_password(session: AsyncSession, *, operator_id: int, current: str, new: str) -> Operator:
+    """Set an operator's own new password after checking the current one; return the operator."""
+    operator = await session.get(Operator, operator_id)
+    if operator is None:
+        raise NotFound()
+    if not await asyncio.to_thread(verify_password, operator.password_hash, current):
+        raise InvalidInput(MSG_WRONG_CURRENT)
+    if new == current:
+        raise InvalidInput(MSG_SAME_PASSWORD)
+    passwords.check(new, username=operator.username)
+    operator.password_hash = await _hash_off_loop(new)
+    operator.must_change_password = False
     session.add(operator)
     await session.flush()
     return operator
