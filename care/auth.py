@@ -8,7 +8,6 @@ care/throttle.py and decision 0010.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -165,13 +164,15 @@ async def sign_in(
                 ip=ip,
                 detail=f"{claim.blocked_by} counter: wait {claim.wait_seconds} s",
             )
-        log.warning("sign-in throttled: %s from %s, %s counter, wait %s s", shown, ip, claim.blocked_by, claim.wait_seconds)
+        log.warning(
+            "sign-in throttled: %s from %s, %s counter, wait %s s", shown, ip, claim.blocked_by, claim.wait_seconds
+        )
         return _wait_error(claim.wait_seconds)
 
     usable = operator is not None and operator.active
     password_hash = operator.password_hash if operator is not None and usable else _DUMMY_HASH
     # Off the event loop: the bot, the jobs and every other page keep being served meanwhile.
-    matches = await asyncio.to_thread(operators.verify_password, password_hash, password)
+    matches = await operators.check_password(password_hash, password)
 
     if not (matches and usable):
         slowed = ", ".join(f"{kind} counter {n} failures, next try in {sec} s" for kind, n, sec in claim.slowed)
@@ -191,9 +192,7 @@ async def sign_in(
     token, csrf = new_token(), new_token()
     async with database.transaction() as session:
         await throttle.settle(session, keys=keys, username=operator.username)
-        await session.execute(
-            update(Operator).where(col(Operator.id) == operator.id).values(last_login_at=now)
-        )
+        await session.execute(update(Operator).where(col(Operator.id) == operator.id).values(last_login_at=now))
         operator.last_login_at = now
         session.add(
             OperatorSession(

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,9 +36,40 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+T = TypeVar("T")
+
+# argon2id holds a core (and 64 MiB) for tens of milliseconds per password: never on the loop
+# that serves the bot and the jobs. Not asyncio.to_thread's shared pool either: its several
+# workers would let a burst of sign-ins take every core from the loop (and starve other
+# to_thread users). One worker: sign-ins queue a little, bot answers do not (decision 0010).
+# And a lower CPU priority for it (and the lanes libargon2 starts from it, which inherit it):
+# on a busy two-core machine the event loop gets the core the moment it has work.
+PASSWORD_WORKER_NICE = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_WORKER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the thread still keeps the loop free
+        pass
+
+
+_ARGON2 = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2", initializer=_lower_priority)
+
+
+async def off_loop(fn: Callable[..., T], *args: object) -> T:
+    """Return fn(*args) computed in the password worker thread (argon2 hashing and checking)."""
+    return await asyncio.get_running_loop().run_in_executor(_ARGON2, fn, *args)
+
+
+async def check_password(password_hash: str, password: str) -> bool:
+    """Return True when the password matches the hash; the work is done off the event loop."""
+    # Looked up at call time, so a test can record which thread does the work.
+    return await off_loop(verify_password, password_hash, password)
+
+
 async def _hash_off_loop(password: str) -> str:
-    # argon2 holds a core for tens of milliseconds: never on the loop that serves the bot.
-    return await asyncio.to_thread(hash_password, password)
+    return await off_loop(hash_password, password)
 
 
 MSG_WRONG_CURRENT = N_("The current password is not right.")
@@ -128,7 +164,7 @@ async def change_password(session: AsyncSession, *, operator_id: int, current: s
     operator = await session.get(Operator, operator_id)
     if operator is None:
         raise NotFound()
-    if not await asyncio.to_thread(verify_password, operator.password_hash, current):
+    if not await check_password(operator.password_hash, current):
         raise InvalidInput(MSG_WRONG_CURRENT)
     if new == current:
         raise InvalidInput(MSG_SAME_PASSWORD)

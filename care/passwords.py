@@ -30,9 +30,7 @@ _EDGES = string.digits + string.punctuation + " "
 def common_passwords() -> frozenset[str]:
     """Return the built-in list of common passwords and the words they are built from (lower case)."""
     text = resources.files("care").joinpath("data/common_passwords.txt").read_text(encoding="utf-8")
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def _is_common(password: str) -> bool:

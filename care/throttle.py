@@ -169,9 +169,7 @@ async def settle(session: AsyncSession, *, keys: list[str], username: str) -> No
     # The owner proved who they are: the account's counter and this browser's start afresh.
     forget = [user_key(username), *(k for k in keys if kind_of(k) == "device")]
     await session.execute(
-        delete(SignInThrottle)
-        .where(col(SignInThrottle.key).in_(forget))
-        .execution_options(synchronize_session=False)
+        delete(SignInThrottle).where(col(SignInThrottle.key).in_(forget)).execution_options(synchronize_session=False)
     )
 
 

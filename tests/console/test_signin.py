@@ -72,9 +72,7 @@ async def _hammer(client: httpx.AsyncClient, username: str, failures: int) -> No
 # ------------------------------------------------------------------ throttling
 
 
-async def test_an_attacker_from_one_address_cannot_lock_the_owner_out_from_another(
-    app: FastAPI, db: Database
-) -> None:
+async def test_an_attacker_from_one_address_cannot_lock_the_owner_out_from_another(app: FastAPI, db: Database) -> None:
     clock.set_now(T0)
     async with _client(app, OWNER_IP) as owner:
         # The owner signed in from their desk's browser before: it is known to the account.
@@ -437,15 +435,23 @@ async def test_an_admin_can_require_a_change_at_next_sign_in(app: FastAPI, db: D
         assert r.status_code == 400 and "아이디" in r.text  # the policy applies here too
         r = await c.post(
             "/account/password",
-            data={"current": "not-it-at-all", "new": "a-fresh-long-phrase", "again": "a-fresh-long-phrase",
-                  "csrf_token": token},
+            data={
+                "current": "not-it-at-all",
+                "new": "a-fresh-long-phrase",
+                "again": "a-fresh-long-phrase",
+                "csrf_token": token,
+            },
         )
         assert r.status_code == 400 and "지금 비밀번호가 맞지" in r.text
         assert (await c.get("/")).status_code == 303
         r = await c.post(
             "/account/password",
-            data={"current": PASSWORD, "new": "a-fresh-long-phrase", "again": "a-fresh-long-phrase",
-                  "csrf_token": token},
+            data={
+                "current": PASSWORD,
+                "new": "a-fresh-long-phrase",
+                "again": "a-fresh-long-phrase",
+                "csrf_token": token,
+            },
         )
         assert r.status_code == 303
         assert (await c.get("/")).status_code == 200
