@@ -1,13 +1,17 @@
-"""Console sign-in: argon2id passwords, slowing down and locking, server-side sessions.
+"""Console sign-in: argon2id passwords off the event loop, growing delays, server-side sessions.
 
-Every sign-in, failure, refusal while locked, lock and sign-out is written to the
-access log. Session tokens are random; the table keeps only their SHA-256, so a
-copy of the database does not let anyone in.
+Every sign-in, failure, throttled attempt and sign-out is written to the access log. Session
+tokens are random; the table keeps only their SHA-256, so a copy of the database does not
+let anyone in. How failures slow further attempts without ever locking the owner out is in
+care/throttle.py and decision 0010.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,23 +21,23 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import operators, registration_numbers
+from care import operators, registration_numbers, throttle
 from dolbom import clock
 from dolbom.errors import RegistrationNumberRefused
 from dolbom.i18n import N_
 from storage import audit
+from storage.db import Database
 from storage.models import AccessLog, Operator, OperatorSession
 
-# Failures 1-2 cost nothing; from the 3rd the next try must wait (5 s, 10 s, ...);
-# the LOCK_AFTER-th failure in a row locks the account for LOCK_MINUTES.
-FREE_FAILURES = 2
-FIRST_WAIT_SECONDS = 5
-LOCK_AFTER = 5
-LOCK_MINUTES = 15
+log = logging.getLogger("dolbom.signin")
 
 MSG_WRONG = N_("The username or password is not right.")
 MSG_WAIT = N_("Too many failed attempts. Please wait {seconds} seconds and try again.")
-MSG_LOCKED = N_("This account is locked after repeated failures. Please try again in {minutes} minutes.")
+MSG_WAIT_MINUTES = N_("Too many failed attempts. Please wait {minutes} minutes and try again.")
+
+# A browser that signed in stays "known" to that account this long (its cookie's lifetime).
+DEVICE_DAYS = 180
+_RACE_RETRIES = 4
 
 # A hash to verify against when the username is unknown, so both cases take as long.
 _DUMMY_HASH = operators.hash_password("not-a-real-password-dolbom")
@@ -48,6 +52,8 @@ class SignIn:
     csrf_token: str | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # (cookie name, value) marking this browser as known to the account; set on success.
+    device_cookie: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,63 +70,151 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _wait_seconds(failures: int) -> int:
-    return FIRST_WAIT_SECONDS * 2 ** (failures - FREE_FAILURES - 1)
+# ------------------------------------------------------------------ known browsers
 
 
-async def sign_in(session: AsyncSession, *, username: str, password: str, ip: str | None) -> SignIn:
-    """Check the password and open a session; return a SignIn (commit it even on failure)."""
+def device_cookie_name(username: str) -> str:
+    """Return the cookie name that marks a browser known to this username (a hash: no name in it)."""
+    return "dolbom_device_" + hashlib.sha256(username.strip().encode()).hexdigest()[:16]
+
+
+def _device_mac(secret: str, username: str, nonce: str, day: int) -> str:
+    message = f"device|{username.strip()}|{nonce}|{day}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def issue_device(*, secret: str, username: str, now: datetime) -> str:
+    """Return a signed cookie value saying "this browser signed in as username on this day"."""
+    nonce = secrets.token_urlsafe(16)
+    day = int(now.timestamp() // 86400)
+    return f"{nonce}.{day}.{_device_mac(secret, username, nonce, day)}"
+
+
+def known_device(*, secret: str, username: str, value: str | None, now: datetime) -> str | None:
+    """Return the browser's id when the cookie is ours, for this username and not too old; else None."""
+    if not value or value.count(".") != 2:
+        return None
+    nonce, day_text, mac = value.split(".")
+    try:
+        day = int(day_text)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, _device_mac(secret, username, nonce, day)):
+        return None
+    if not 0 <= int(now.timestamp() // 86400) - day <= DEVICE_DAYS:
+        return None
+    return nonce
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+def loggable_username(username: str) -> str | None:
+    """Return the typed username as it may be logged: None when it looks like a registration number."""
+    typed = username.strip()[:100]
+    return None if registration_numbers.contains(typed) else typed
+
+
+def _wait_error(seconds: int) -> SignIn:
+    if seconds > 90:
+        return SignIn(error=MSG_WAIT_MINUTES, params={"minutes": math.ceil(seconds / 60)})
+    return SignIn(error=MSG_WAIT, params={"seconds": max(1, seconds)})
+
+
+async def sign_in(
+    database: Database,
+    *,
+    username: str,
+    password: str,
+    ip: str | None,
+    secret: str,
+    device: str | None = None,
+) -> SignIn:
+    """Check the password (in a worker thread) and open a session; return a SignIn.
+
+    Commits on its own, in short transactions around the password check: argon2 takes tens
+    of milliseconds, and no lock may be held (nor the event loop blocked) meanwhile.
+    `device` is the browser's known-device cookie for this username, if it sent one.
+    """
     now = clock.now()
     if registration_numbers.contains(username):
-        # Checked before the name is looked up or logged: the failure is recorded without it.
-        await audit.record(session, action="signin_failed", username=registration_numbers.REDACTED, ip=ip)
+        # Checked before the name is looked up, throttled or logged: the failure is recorded without it.
+        async with database.transaction() as session:
+            await audit.record(session, action="signin_failed", username=registration_numbers.REDACTED, ip=ip)
         return SignIn(error=RegistrationNumberRefused.msgid)
-    operator = await operators.get_by_username(session, username=username)
-    if operator is None or not operator.active:
-        operators.verify_password(_DUMMY_HASH, password)
-        await audit.record(session, action="signin_failed", username=username.strip()[:100], ip=ip)
-        return SignIn(error=MSG_WRONG)
-    if operator.locked_until is not None and operator.locked_until > now:
-        left = operator.locked_until - now
-        await audit.record(session, action="signin_refused", operator_id=operator.id, username=operator.username, ip=ip)
-        if operator.failed_logins >= LOCK_AFTER:
-            return SignIn(error=MSG_LOCKED, params={"minutes": max(1, -(-int(left.total_seconds()) // 60))})
-        return SignIn(error=MSG_WAIT, params={"seconds": max(1, int(left.total_seconds() + 0.999))})
-    if not operators.verify_password(operator.password_hash, password):
-        operator.failed_logins += 1
-        await audit.record(session, action="signin_failed", operator_id=operator.id, username=operator.username, ip=ip)
-        if operator.failed_logins >= LOCK_AFTER:
-            operator.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+    typed = loggable_username(username)
+    shown = typed if typed is not None else "(withheld: looks like a registration number)"
+    device_id = known_device(secret=secret, username=username, value=device, now=now)
+    if device_id is not None:
+        keys = [throttle.device_key(device_id)]
+    else:
+        keys = [throttle.ip_key(ip), throttle.user_key(username)]
+
+    claim = throttle.Claim(wait_seconds=1, blocked_by="race")
+    operator: Operator | None = None
+    for _ in range(_RACE_RETRIES):
+        try:
+            async with database.transaction() as session:
+                claim = await throttle.claim(session, keys=keys, now=now)
+                if claim.allowed:
+                    operator = await operators.get_by_username(session, username=username)
+            break
+        except throttle.Raced:
+            continue
+    if not claim.allowed:
+        async with database.transaction() as session:
             await audit.record(
                 session,
-                action="account_locked",
-                operator_id=operator.id,
-                username=operator.username,
+                action="signin_throttled",
+                username=typed,
                 ip=ip,
-                detail=f"{operator.failed_logins} failures",
+                detail=f"{claim.blocked_by} counter: wait {claim.wait_seconds} s",
             )
-            session.add(operator)
-            await session.flush()
-            return SignIn(error=MSG_LOCKED, params={"minutes": LOCK_MINUTES})
-        if operator.failed_logins > FREE_FAILURES:
-            operator.locked_until = now + timedelta(seconds=_wait_seconds(operator.failed_logins))
-        session.add(operator)
-        await session.flush()
-        return SignIn(error=MSG_WRONG)
-    operator.failed_logins = 0
-    operator.locked_until = None
-    operator.last_login_at = now
-    session.add(operator)
-    token, csrf = new_token(), new_token()
-    assert operator.id is not None
-    session.add(
-        OperatorSession(
-            id=token_id(token), operator_id=operator.id, csrf_token=csrf, ip=ip, created_at=now, last_seen_at=now
+        log.warning(
+            "sign-in throttled: %s from %s, %s counter, wait %s s", shown, ip, claim.blocked_by, claim.wait_seconds
         )
+        return _wait_error(claim.wait_seconds)
+
+    usable = operator is not None and operator.active
+    password_hash = operator.password_hash if operator is not None and usable else _DUMMY_HASH
+    # Off the event loop: the bot, the jobs and every other page keep being served meanwhile.
+    matches = await operators.check_password(password_hash, password)
+
+    if not (matches and usable):
+        slowed = ", ".join(f"{kind} counter {n} failures, next try in {sec} s" for kind, n, sec in claim.slowed)
+        async with database.transaction() as session:
+            await audit.record(
+                session,
+                action="signin_failed",
+                operator_id=operator.id if operator is not None else None,
+                username=typed,
+                ip=ip,
+                detail=slowed or None,
+            )
+        log.warning("sign-in failed: %s from %s%s", shown, ip, f" ({slowed})" if slowed else "")
+        return SignIn(error=MSG_WRONG)
+
+    assert operator is not None and operator.id is not None
+    token, csrf = new_token(), new_token()
+    async with database.transaction() as session:
+        await throttle.settle(session, keys=keys, username=operator.username)
+        await session.execute(update(Operator).where(col(Operator.id) == operator.id).values(last_login_at=now))
+        operator.last_login_at = now
+        session.add(
+            OperatorSession(
+                id=token_id(token), operator_id=operator.id, csrf_token=csrf, ip=ip, created_at=now, last_seen_at=now
+            )
+        )
+        await audit.record(session, action="signin", operator_id=operator.id, username=operator.username, ip=ip)
+    return SignIn(
+        operator=operator,
+        token=token,
+        csrf_token=csrf,
+        device_cookie=(
+            device_cookie_name(operator.username),
+            issue_device(secret=secret, username=operator.username, now=now),
+        ),
     )
-    await audit.record(session, action="signin", operator_id=operator.id, username=operator.username, ip=ip)
-    await session.flush()
-    return SignIn(operator=operator, token=token, csrf_token=csrf)
 
 
 async def get_session(

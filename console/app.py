@@ -6,7 +6,7 @@ import importlib
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
 from console import web
+from console.proxies import TrustedProxies
 from dolbom.errors import (
     AppError,
     ConflictError,
@@ -48,6 +49,9 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+
+
+HSTS = "max-age=31536000"
 
 
 def _message(err: AppError) -> str:
@@ -85,7 +89,8 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
     """Return the console app bound to a database."""
     settings = settings or get_settings()
     # Swagger UI would load from a CDN (and break the CSP): /api/docs is our own page (routes/api.py).
-    app = FastAPI(title="dolbom 통합창구", docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+    # The OpenAPI document is served below, for signed-in operators only (decision 0010).
+    app = FastAPI(title="dolbom 통합창구", docs_url=None, openapi_url=None, redoc_url=None)
     app.state.database = database
     app.state.settings = settings
     # The bot's web chat (and any other operators-only router) is mounted with this dependency.
@@ -102,6 +107,10 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         except Exception:  # the probe must answer, whatever the database says
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/api/openapi.json", include_in_schema=False, dependencies=[Depends(web.require_operator)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     for name in ROUTER_MODULES:
         module = importlib.import_module(name)
@@ -120,15 +129,27 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         if not request.url.path.startswith("/static/"):
             # Pages and API answers carry personal data: never keep them in a cache.
             h["Cache-Control"] = "no-store"
-        elif web.is_https(request):
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if web.is_https(request):
+            # Every answer, errors and redirects included: a browser that once reached us over
+            # HTTPS never again sends a session cookie in clear. Not includeSubDomains: the
+            # district's other hosts are not ours to commit (decision 0010).
+            h.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.exception_handler(web.SignInRequired)
     async def _sign_in(request: Request, _exc: web.SignInRequired) -> Response:
-        if _wants_json(request) or request.headers.get("x-dolbom-poll") == "1":
+        # /api/docs is a page people open in a browser: send them to sign in like any page.
+        page = request.url.path == "/api/docs" and request.method == "GET"
+        if (_wants_json(request) and not page) or request.headers.get("x-dolbom-poll") == "1":
             return JSONResponse({"error": gettext(N_("Please sign in again."))}, status_code=401)
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(web.PasswordChangeRequired)
+    async def _password_change(request: Request, _exc: web.PasswordChangeRequired) -> Response:
+        message = gettext(N_("Please change your password first."))
+        if _wants_json(request) or request.headers.get("x-dolbom-poll") == "1":
+            return JSONResponse({"error": message}, status_code=403)
+        return RedirectResponse(web.PASSWORD_PAGE, status_code=303)
 
     @app.exception_handler(web.CsrfFailed)
     async def _csrf(request: Request, _exc: web.CsrfFailed) -> Response:
@@ -168,4 +189,6 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         log.exception("console error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error_page(request, 500, gettext(AppError.msgid))
 
+    # Outermost, so every layer below sees the client address and scheme it establishes.
+    app.add_middleware(TrustedProxies, networks=settings.trusted_proxies)
     return app

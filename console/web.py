@@ -34,6 +34,15 @@ class CsrfFailed(Exception):
     """A state-changing request without the session's CSRF token (403)."""
 
 
+class PasswordChangeRequired(Exception):
+    """An admin asked this operator to choose a new password: only that page is open (303/403)."""
+
+
+PASSWORD_PAGE = "/account/password"
+# What an operator who must change their password may still reach.
+PASSWORD_CHANGE_PATHS = frozenset({PASSWORD_PAGE, "/logout"})
+
+
 def fmt_dt(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -124,14 +133,15 @@ def database(request: Request) -> Database:
 
 
 def client_ip(request: Request) -> str | None:
-    """Return the caller's address (uvicorn's proxy_headers puts the forwarded one here)."""
+    """Return the caller's address (a trusted proxy's forwarded one, see console/proxies.py)."""
     return request.client.host if request.client else None
 
 
 def is_https(request: Request) -> bool:
-    """Return True when the browser talks HTTPS to us, directly or through a proxy."""
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return request.url.scheme == "https" or forwarded == "https"
+    """Return True when the browser talks HTTPS to us: directly, or as a trusted proxy says."""
+    # console/proxies.py has already set the scheme from a trusted proxy's X-Forwarded-Proto;
+    # the header itself, from anyone else, means nothing.
+    return request.url.scheme == "https"
 
 
 async def _csrf_sent(request: Request) -> str:
@@ -163,6 +173,8 @@ async def require_operator(request: Request) -> Operator:
             raise CsrfFailed()
     request.state.operator = operator
     request.state.csrf_token = op_session.csrf_token
+    if operator.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired()
     request.state.access = auth.Access(
         operator_id=operator.id,
         username=operator.username,

@@ -53,7 +53,7 @@ from storage.models import (
 DISTRICT_CODE = "MAPO"
 DISTRICT_NAME = "마포구"
 SEED = 20_191_118
-PASSWORD = "dolbom-demo-1234"
+PASSWORD = "dolbom-desk-2026"
 # (username, role, display name, bound to the demo district)
 LOGINS: tuple[tuple[str, str, str, bool], ...] = (
     ("demo", "admin", "데모 관리자", False),

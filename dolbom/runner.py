@@ -65,7 +65,9 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
             host=settings.console_host,
             port=settings.console_port,
             log_level="info",
-            proxy_headers=True,
+            # The console believes forwarded headers itself, from DOLBOM_TRUSTED_PROXIES only
+            # (console/proxies.py); uvicorn's own rule would trust 127.0.0.1 by default.
+            proxy_headers=False,
             lifespan="on",
         )
         server = _Server(config)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Any, Literal
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Seoul"
 
+    # Addresses or networks of the reverse proxies in front of the console, comma-separated
+    # ("10.0.0.5, 192.168.1.0/24"). Only a request arriving from one of them has its
+    # X-Forwarded-For / X-Forwarded-Proto believed; empty = nobody's (decision 0010).
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
     # Operational knobs with sensible defaults for one district.
     session_idle_minutes: int = 30
     assignment_deadline_hours: int = 4
@@ -47,6 +53,16 @@ class Settings(BaseSettings):
     digest_at_minute: int = 8 * 60
     outbox_max_attempts: int = 8
     outbox_concurrency: int = 8
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if isinstance(value, list | tuple):
+            # strict=False: "10.0.0.5" is the /32 network of that one address.
+            return tuple(ip_network(str(part).strip(), strict=False) for part in value)
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_dev(self) -> Settings:

@@ -350,10 +350,24 @@ class Operator(SQLModel, table=True):
     role: str = "operator"  # admin | operator | viewer
     district_id: int | None = Field(default=None, foreign_key="districts.id")
     active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = Moment(default=None)
+    # Set by an admin: the next sign-in leads only to the change-password page (decision 0010).
+    must_change_password: bool = False
     created_at: datetime = Created()
     last_login_at: datetime | None = Moment(default=None)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Recent failed sign-ins of one client address, typed username or trusted browser (decision 0010).
+
+    The key holds an address or a SHA-256, never a typed username: an attacker's guesses of
+    usernames (or a registration number typed into the box) are not kept.
+    """
+
+    __tablename__ = "signin_throttles"
+    key: str = Field(primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime | None = Moment(default=None, index=True)
+    next_allowed_at: datetime | None = Moment(default=None)
 
 
 class OperatorSession(SQLModel, table=True):

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import auth, invites, operators, prices, registration_numbers
+from care import auth, invites, operators, prices, registration_numbers, throttle
 from care.auth import Access
 from console import web
 from dolbom import clock
@@ -49,6 +49,8 @@ async def _operators_page(
     async with web.database(request).transaction() as session:
         rows = await operators.list_operators(session, district_id=access.district_id)
         districts = await _districts(session, access)
+        now = clock.now()
+        slowed = {op.id for op in rows if await throttle.is_slowed(session, username=op.username, now=now)}
     return web.render(
         request,
         "admin_operators.html",
@@ -60,7 +62,7 @@ async def _operators_page(
         error=error,
         typed=typed or {},
         saved=request.query_params.get("done") == "saved",
-        now=clock.now(),
+        slowed=slowed,
     )
 
 
@@ -77,6 +79,7 @@ async def operator_create(
     password: str = Form(""),
     role: str = Form("operator"),
     district_id: str = Form(""),
+    must_change: str = Form(""),
 ) -> Response:
     access = web.access_of(request)
     try:
@@ -95,6 +98,7 @@ async def operator_create(
                 role=role,
                 district_code=code,
                 display_name=display_name.strip() or None,
+                must_change_password=must_change == "yes",
             )
             await access.log(session, action="operator_create", detail=f"{op.username} {op.role}")
     except AppError as err:
@@ -114,6 +118,7 @@ async def operator_update(
     active: str = Form(""),
     unlock: str = Form(""),
     password: str = Form(""),
+    must_change: str = Form(""),
 ) -> Response:
     access = web.access_of(request)
     try:
@@ -128,6 +133,7 @@ async def operator_update(
                 active=active == "yes",
                 unlock=unlock == "yes",
                 password=password or None,
+                must_change_password=must_change == "yes",
             )
             if not op.active or password:
                 await auth.end_sessions(session, operator_id=operator_id)
@@ -295,7 +301,9 @@ ACTIONS = (
     "signin",
     "signin_failed",
     "signin_refused",
+    "signin_throttled",
     "account_locked",
+    "password_changed",
     "signout",
     "resident_list",
     "resident_search",

@@ -117,8 +117,10 @@ async def test_the_webhook_feeds_an_update_with_the_right_secret(db: Database, w
 @pytest.fixture
 async def operator_client(db: Database, db_url: str, place: Place) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     async with db.transaction() as s:
-        await operators.create(s, username="kim", password="password-123", role="operator")
-        signed = await auth.sign_in(s, username="kim", password="password-123", ip="127.0.0.1")
+        await operators.create(s, username="kim", password="desk-passphrase-123", role="operator")
+    signed = await auth.sign_in(
+        db, username="kim", password="desk-passphrase-123", ip="127.0.0.1", secret=Settings().secret_key
+    )
     assert signed.token and signed.csrf_token
     app = build_web_app(database=db, settings=Settings(database_url=db_url))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:

@@ -65,7 +65,14 @@ def test_operator_add_with_a_short_password_says_why_in_korean(tmp_path: Path) -
         env=env_for(tmp_path / "d.db"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "8" in result.stderr
+    assert "10자" in result.stderr
+
+
+def test_operator_add_refuses_a_common_password_in_korean(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "d.db")
+    result = dolbom("operator", "add", "--username", "lee", "--password", "Password2024!", "--role", "viewer", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "쉽게 알아낼 수 있습니다" in result.stderr
 
 
 def test_backup_on_postgresql_explains_pg_dump() -> None:

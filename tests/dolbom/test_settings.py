@@ -29,3 +29,12 @@ def test_settings_come_from_dolbom_variables(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DOLBOM_TELEGRAM_API_URL", "http://127.0.0.1:8081")
     s = Settings()
     assert s.console_port == 9123 and s.telegram_api_url == "http://127.0.0.1:8081"
+
+
+def test_trusted_proxies_default_to_none_and_take_addresses_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).trusted_proxies == ()  # type: ignore[call-arg]
+    monkeypatch.setenv("DOLBOM_TRUSTED_PROXIES", "10.0.0.5, 192.168.1.0/24 ::1")
+    assert [str(n) for n in Settings().trusted_proxies] == ["10.0.0.5/32", "192.168.1.0/24", "::1/128"]
+    monkeypatch.setenv("DOLBOM_TRUSTED_PROXIES", "proxy.example")
+    with pytest.raises(ValidationError):
+        Settings()
