@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.models import CheckinSlot, DeskNotice, Order, Outbox, Provider
 from tests.factories import DESK, make_district, make_order, make_provider, make_resident
 from tests.jobs.helpers import add_family, resident_with_chat, seoul
-from tests.storage.pausing import Pause, first_write_or_lock, select_from
+from tests.storage.pausing import Pause, first_write_or_lock, reading_again_or_first_write, select_from
 
 OTHER_DESK = Actor(kind="operator", id=None, name="이창구", channel="console")
 
@@ -101,8 +101,8 @@ async def test_a_change_committed_while_a_completion_is_recorded_makes_the_compl
             s, order_id=order.id, text="이용자가 입원하셨다고 합니다. 완료 처리 전 확인해 주세요.", actor=OTHER_DESK  # type: ignore[arg-type]
         )
 
-    # The completion has read the order (and checked it); it stops before reading it again.
-    outcome = await race(db, complete, Pause(select_from("orders"), nth=2), note)
+    # The completion has read the order (and checked it); it stops before reading it again or writing.
+    outcome = await race(db, complete, Pause(reading_again_or_first_write("orders")), note)
 
     assert isinstance(outcome, ConflictError), outcome
     async with db.sessions() as s:

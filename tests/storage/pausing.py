@@ -37,6 +37,22 @@ def select_from(table: str) -> Callable[[str], bool]:
     return lambda statement: bool(pattern.match(statement))
 
 
+def reading_again_or_first_write(table: str) -> Callable[[str], bool]:
+    """Match the second SELECT from the table, or an earlier first write or lock (whichever comes first)."""
+    reads = select_from(table)
+    seen = [0]
+
+    def when(statement: str) -> bool:
+        if first_write_or_lock(statement):
+            return True
+        if reads(statement):
+            seen[0] += 1
+            return seen[0] == 2
+        return False
+
+    return when
+
+
 class Pause:
     """Stop a session before the nth statement that `when` matches, until `go` is set (or patience runs out)."""
 
