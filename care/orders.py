@@ -443,9 +443,7 @@ async def accept(
     return order
 
 
-async def start(
-    session: AsyncSession, *, order_id: int, actor: Actor, expected_version: int | None = None
-) -> Order:
+async def start(session: AsyncSession, *, order_id: int, actor: Actor, expected_version: int | None = None) -> Order:
     """Record that delivery has begun (진행) and return the order."""
     return await _move(session, order_id=order_id, action=Action.START, actor=actor, expected_version=expected_version)
 

@@ -85,7 +85,12 @@ async def test_a_change_committed_while_a_completion_is_recorded_makes_the_compl
     async def complete(s: AsyncSession) -> Order:
         if who == "desk":
             return await queue.act(
-                s, order_id=order.id, action="complete", actor=DESK, expected_version=seen, units=10  # type: ignore[arg-type]
+                s,
+                order_id=order.id,
+                action="complete",
+                actor=DESK,
+                expected_version=seen,
+                units=10,  # type: ignore[arg-type]
             )
         return await provider_tasks.complete(
             s,
@@ -98,7 +103,10 @@ async def test_a_change_committed_while_a_completion_is_recorded_makes_the_compl
 
     async def note(s: AsyncSession) -> None:
         await queue.add_note(
-            s, order_id=order.id, text="이용자가 입원하셨다고 합니다. 완료 처리 전 확인해 주세요.", actor=OTHER_DESK  # type: ignore[arg-type]
+            s,
+            order_id=order.id,
+            text="이용자가 입원하셨다고 합니다. 완료 처리 전 확인해 주세요.",
+            actor=OTHER_DESK,  # type: ignore[arg-type]
         )
 
     # The completion has read the order (and checked it); it stops before reading it again or writing.
@@ -138,7 +146,11 @@ async def test_the_deadline_chaser_leaves_alone_an_assignment_the_desk_has_just_
 
     async def reassign(s: AsyncSession) -> None:
         await orders.reassign(
-            s, order_id=order.id, provider_id=other.id, reason="전화로 급히 다른 기관에 맡김", actor=DESK  # type: ignore[arg-type]
+            s,
+            order_id=order.id,
+            provider_id=other.id,
+            reason="전화로 급히 다른 기관에 맡김",
+            actor=DESK,  # type: ignore[arg-type]
         )
 
     when = select_from("orders") if where == "before reading the order" else first_write_or_lock
@@ -266,4 +278,3 @@ async def test_an_answer_and_escalation_at_the_same_moment_never_leave_an_alert_
     async with db.sessions() as s:
         slot = await s.get(CheckinSlot, slot_id)
         assert slot is not None and slot.status == "answered"
-
