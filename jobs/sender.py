@@ -168,7 +168,11 @@ class Sender:
                         if self._stopping:
                             break
                         await self.rate.acquire()
-                        await self.send_one(row)
+                        outcome = await self.send_one(row)
+                    if outcome == "retry":
+                        # This row waits (429's retry_after, a backoff): the chat's later rows must not
+                        # overtake it. They go back unsent; the claim takes them after this one.
+                        await self._give_back(queue)
                 except Exception:  # a broken row must not stop the chat's other rows
                     log.exception("outbox row %s failed unexpectedly", row.id)
                 finally:
@@ -178,6 +182,13 @@ class Sender:
             queue.clear()
             self._queues.pop(chat_id, None)
             self._workers.pop(chat_id, None)
+
+    async def _give_back(self, queue: deque[Outbox]) -> None:
+        ids = [r.id for r in queue if r.id is not None]
+        self._in_flight -= len(queue)
+        queue.clear()
+        async with self.database.transaction() as session:
+            await outbox.release(session, row_ids=ids, sender_id=self.sender_id)
 
     async def send_one(self, row: Outbox) -> str:
         """Send one claimed row and record the outcome; return it (sent|retry|dead|unreachable|unconfirmed|lost)."""

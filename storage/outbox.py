@@ -77,10 +77,11 @@ async def claim(
             and_(col(Outbox.status) == "claimed", col(Outbox.claimed_until) < now),
         ),
     )
-    query = select(col(Outbox.id)).where(due).order_by(col(Outbox.id)).limit(limit)
+    query = select(col(Outbox.id), col(Outbox.chat_id)).where(due).order_by(col(Outbox.id)).limit(limit)
     if _dialect(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list((await session.execute(query)).scalars())
+    candidates = [(row_id, chat) for row_id, chat in (await session.execute(query)).all()]
+    ids = await _in_chat_order(session, channel=channel, candidates=candidates, now=now)
     if not ids:
         return []
     await session.execute(
@@ -96,6 +97,65 @@ async def claim(
         .execution_options(populate_existing=True)
     )
     return list(result.scalars())
+
+
+# An earlier row of the same chat that is still on its way holds the later ones back, so a chat's
+# messages arrive in the order they were written: one being sent or claimed, or one waiting for its
+# retry (429's retry_after, a 5xx backoff). A row written for later (not_before ahead, never tried)
+# does not hold back what is due now.
+def _holds_back(now: datetime) -> Any:
+    return or_(
+        col(Outbox.status).in_(["claimed", "sending"]),
+        and_(
+            col(Outbox.status) == "pending",
+            or_(col(Outbox.not_before) <= now, col(Outbox.last_error).is_not(None)),
+        ),
+    )
+
+
+async def _in_chat_order(
+    session: AsyncSession, *, channel: str, candidates: list[tuple[int, str]], now: datetime
+) -> list[int]:
+    """Return the candidate ids that head their chat's line (no earlier row of the chat still on its way)."""
+    if not candidates:
+        return []
+    chosen = {row_id for row_id, _ in candidates}
+    chats = sorted({chat for _, chat in candidates})
+    last = max(chosen)
+    earlier: dict[str, list[int]] = {}
+    for i in range(0, len(chats), 500):
+        result = await session.execute(
+            select(col(Outbox.id), col(Outbox.chat_id))
+            .where(
+                col(Outbox.channel) == channel,
+                col(Outbox.chat_id).in_(chats[i : i + 500]),
+                col(Outbox.id) <= last,
+                _holds_back(now),
+            )
+            .order_by(col(Outbox.id))
+        )
+        for row_id, chat in result.all():
+            earlier.setdefault(chat, []).append(row_id)
+    heads: list[int] = []
+    for line in earlier.values():
+        for row_id in line:  # the chat's line in order: take candidates until the first row not taken
+            if row_id not in chosen:
+                break
+            heads.append(row_id)
+    return sorted(heads)
+
+
+async def release(session: AsyncSession, *, row_ids: list[int], sender_id: str) -> int:
+    """Give back claimed rows of this sender without trying them (an earlier row of their chat must go first)."""
+    if not row_ids:
+        return 0
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(row_ids), col(Outbox.status) == "claimed", col(Outbox.claimed_by) == sender_id)
+        .values(status="pending", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def begin_send(session: AsyncSession, *, row_id: int, sender_id: str) -> bool:

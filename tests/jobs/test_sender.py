@@ -209,3 +209,53 @@ async def test_a_crash_mid_send_leaves_the_row_for_review_not_resent(db, botapi)
         assert await outbox.requeue(s, row_id=sending_id)
     await sender.drain()
     assert botapi.counts()["200"] == 1
+
+
+async def _drain_until_sent(senders: list[Sender], db, row_ids: list[int], seconds: float = 15) -> None:
+    started = time.monotonic()
+    while True:
+        async with db.sessions() as s:
+            statuses = {r.status for r in (await s.execute(select(Outbox).where(Outbox.id.in_(row_ids)))).scalars()}
+        if statuses == {"sent"}:
+            return
+        assert time.monotonic() - started < seconds, statuses
+        await asyncio.gather(*(sender.drain() for sender in senders))
+        await asyncio.sleep(0.1)
+
+
+def delivered(botapi: StandIn, chat_id: str, refused: int = 0) -> list[str]:
+    """The texts the chat got, in arrival order, without the first `refused` requests (answered 429)."""
+    return [r.text for r in botapi.received if r.chat_id == chat_id][refused:]
+
+
+async def test_a_429_does_not_let_the_next_message_of_the_chat_overtake(db, botapi):
+    botapi.scripts["100"] = [too_many(1)]
+    ids = [await enqueue(db, "100", f"m{i}") for i in range(3)]
+    await _drain_until_sent([make_sender(db, botapi)], db, ids)
+    assert delivered(botapi, "100", refused=1) == ["m0", "m1", "m2"]
+    async with db.sessions() as s:
+        rows = list((await s.execute(select(Outbox).order_by(Outbox.id))).scalars())
+        assert [r.sent_at for r in rows] == sorted(r.sent_at for r in rows)  # type: ignore[type-var]
+
+
+async def test_two_senders_at_once_keep_each_chats_order_through_429_and_5xx(db, botapi):
+    chats = [str(3000 + i) for i in range(6)]
+    botapi.scripts[chats[0]] = [too_many(1)]
+    botapi.scripts[chats[1]] = [BAD_GATEWAY]
+    botapi.scripts[chats[2]] = [too_many(1), BAD_GATEWAY]
+    ids = []
+    for n in range(4):  # interleaved, as a busy evening writes them
+        for chat in chats:
+            ids.append(await enqueue(db, chat, f"{chat}-{n}"))
+    first, second = make_sender(db, botapi), make_sender(db, botapi)
+    both = asyncio.Barrier(2)
+
+    async def run(sender: Sender) -> None:
+        await both.wait()  # both claim at the same moment
+        await sender.drain()
+
+    await asyncio.gather(run(first), run(second))
+    await _drain_until_sent([first, second], db, ids, seconds=30)
+    refused = {chats[0]: 1, chats[1]: 1, chats[2]: 2}
+    for chat in chats:
+        assert delivered(botapi, chat, refused.get(chat, 0)) == [f"{chat}-{n}" for n in range(4)], chat
