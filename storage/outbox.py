@@ -80,7 +80,7 @@ async def claim(
     query = select(col(Outbox.id), col(Outbox.chat_id)).where(due).order_by(col(Outbox.id)).limit(limit)
     if _dialect(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    candidates = [(int(row_id), chat) for row_id, chat in (await session.execute(query)).all()]
+    candidates = [(row_id, chat) for row_id, chat in (await session.execute(query)).all() if row_id is not None]
     ids = await _in_chat_order(session, channel=channel, candidates=candidates, now=now)
     if not ids:
         return []
@@ -135,7 +135,8 @@ async def _in_chat_order(
             .order_by(col(Outbox.id))
         )
         for row_id, chat in result.all():
-            earlier.setdefault(chat, []).append(int(row_id))
+            if row_id is not None:
+                earlier.setdefault(chat, []).append(row_id)
     heads: list[int] = []
     for line in earlier.values():
         for row_id in line:  # the chat's line in order: take candidates until the first row not taken
