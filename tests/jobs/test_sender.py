@@ -222,9 +222,7 @@ async def test_a_receipt_in_doubt_after_a_crash_is_sent_again_marked_and_the_row
     assert botapi.counts()["200"] == 1
 
 
-async def test_a_checkin_question_in_doubt_is_not_asked_again_and_its_slot_goes_on_to_escalation(
-    session, db, botapi
-):
+async def test_a_checkin_question_in_doubt_is_not_asked_again_and_its_slot_goes_on_to_escalation(session, db, botapi):
     clock.set_now(seoul(2026, 11, 23, 9, 0))
     place = await factories.make_district(session)
     resident = await resident_with_chat(session, place, "300")
