@@ -505,12 +505,12 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
     now = clock.now()
     # A guarded write first: it waits for an escalation being written at this moment, and of two
     # answers at once only one changes the slot (no answer → ok|help, ok → help).
-    before = [None, "ok"] if answer == "help" else [None]
+    may_replace = ["ok"] if answer == "help" else []
     won = await session.execute(
         update(CheckinSlot)
         .where(
             col(CheckinSlot.id) == slot_id,
-            or_(col(CheckinSlot.answer).is_(None), col(CheckinSlot.answer).in_([b for b in before if b])),
+            or_(col(CheckinSlot.answer).is_(None), col(CheckinSlot.answer).in_(may_replace)),
         )
         .values(status="answered", answer=answer, answered_at=func.coalesce(col(CheckinSlot.answered_at), now))
         .execution_options(synchronize_session=False)
