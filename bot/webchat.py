@@ -3,7 +3,7 @@
 Operators only: dolbom/runner.py mounts this router with the console's `require_operator`
 (which also checks the X-CSRF-Token header on every POST). The person is the signed-in operator
 (user key "op<id>"); what the system sends on its own (the receipt) waits in the outbox until the
-page polls for it.
+page polls for it, and counts as sent only when the page's next poll says it has shown it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ class Typed(BaseModel):
 
 class Pressed(BaseModel):
     data: str = Field(max_length=200)
+
+
+class Shown(BaseModel):
+    after: int | None = Field(default=None, ge=0, description="id of the last message the page has shown")
 
 
 async def user_key(request: Request) -> str:
@@ -96,12 +100,25 @@ def router(*, database: Database) -> APIRouter:
     async def press(body: Pressed, key: str = Depends(user_key)) -> JSONResponse:
         return await run(Incoming(channel=CHANNEL, user_key=key, kind="callback", data=body.data))
 
+    async def offer(key: str, after: int | None) -> JSONResponse:
+        async with database.transaction() as session:
+            rows = await conversations.take_outbox(session, channel=CHANNEL, chat_id=key, after=after)
+        return JSONResponse(
+            {
+                "messages": [
+                    {"id": row.id, "text": row.text, "buttons": row.buttons or [], "contact": False} for row in rows
+                ]
+            }
+        )
+
     @r.get("/chat/api/messages")
     async def messages(key: str = Depends(user_key)) -> JSONResponse:
-        async with database.transaction() as session:
-            rows = await conversations.take_outbox(session, channel=CHANNEL, chat_id=key)
-        return JSONResponse(
-            {"messages": [{"text": row.text, "buttons": row.buttons or [], "contact": False} for row in rows]}
-        )
+        # Looking acknowledges nothing: a message is delivered when the page says it showed it.
+        return await offer(key, None)
+
+    @r.post("/chat/api/messages")
+    async def acknowledge(body: Shown, key: str = Depends(user_key)) -> JSONResponse:
+        # The page's poll: everything up to `after` was shown (sent); what is newer comes back.
+        return await offer(key, body.after)
 
     return r

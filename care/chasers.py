@@ -12,6 +12,7 @@ from care import orders
 from care.actors import SYSTEM
 from care.lifecycle import Status
 from dolbom import clock
+from dolbom.errors import ConflictError
 from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 from storage.models import Assignment, DeskNotice, Order, Provider
@@ -37,13 +38,19 @@ async def expire_assignment(session: AsyncSession, *, assignment_id: int) -> Des
     assignment = await session.get(Assignment, assignment_id, populate_existing=True)
     if assignment is None or assignment.status != "pending" or assignment.deadline >= clock.now():
         return None
-    order = await orders.return_to_desk(
-        session,
-        order_id=assignment.order_id,
-        reason=gettext(EXPIRED_REASON),
-        actor=SYSTEM,
-        assignment_status="expired",
-    )
+    try:
+        # Only while this assignment is still the order's current one, at the version read with it:
+        # the desk may have reassigned the order a moment ago, and its new provider keeps it.
+        order = await orders.return_to_desk(
+            session,
+            order_id=assignment.order_id,
+            reason=gettext(EXPIRED_REASON),
+            actor=SYSTEM,
+            assignment_status="expired",
+            assignment_id=assignment_id,
+        )
+    except ConflictError:
+        return None
     provider = await session.get(Provider, assignment.provider_id)
     notice = DeskNotice(
         district_id=order.district_id,

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import holidays
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -505,12 +505,25 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
         raise PermissionDenied()
     if slot.answer == answer or slot.answer == "help":
         return slot  # a double tap, or help already given: the desk has it
+    now = clock.now()
+    # A guarded write first: it waits for an escalation being written at this moment, and of two
+    # answers at once only one changes the slot (no answer → ok|help, ok → help).
+    may_replace = ["ok"] if answer == "help" else []
+    won = await session.execute(
+        update(CheckinSlot)
+        .where(
+            col(CheckinSlot.id) == slot_id,
+            or_(col(CheckinSlot.answer).is_(None), col(CheckinSlot.answer).in_(may_replace)),
+        )
+        .values(status="answered", answer=answer, answered_at=func.coalesce(col(CheckinSlot.answered_at), now))
+        .execution_options(synchronize_session=False)
+    )
+    # Read again after the write: who was alerted is known only now (escalation may just have run).
+    slot = await get_slot(session, slot_id=slot_id)
+    if not won.rowcount:  # type: ignore[attr-defined]
+        return slot  # another answer got there first
     resident = await session.get(Resident, slot.resident_id)
     assert resident is not None
-    now = clock.now()
-    slot.answer = answer
-    slot.answered_at = slot.answered_at or now
-    slot.status = "answered"
     resident.last_active_at = now
     session.add(resident)
     for target in slot.alerted or []:

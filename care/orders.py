@@ -54,6 +54,11 @@ async def get_by_receipt(session: AsyncSession, *, receipt_no: str) -> Order:
     return order
 
 
+async def get_current_assignment(session: AsyncSession, *, order_id: int) -> Assignment | None:
+    """Return the order's pending or accepted assignment, or None."""
+    return await store.current_assignment(session, order_id)
+
+
 async def list_history(session: AsyncSession, *, order_id: int) -> list[OrderHistory]:
     """Return the order's history, oldest first."""
     return await store.list_history(session, order_id)
@@ -396,26 +401,41 @@ async def return_to_desk(
     actor: Actor,
     assignment_status: str = "declined",
     expected_version: int | None = None,
+    assignment_id: int | None = None,
 ) -> Order:
-    """Send an assigned order back to 검토 (declined or deadline missed) and return it."""
+    """Send an assigned order back to 검토 (declined or deadline missed) and return it.
+
+    With assignment_id, only while that assignment is still the order's current one: a provider's
+    decline or the deadline chaser must not return an order the desk has just given to someone else.
+    """
+    seen = expected_version
+    if assignment_id is not None:
+        seen = seen if seen is not None else (await get(session, order_id=order_id)).version
+        current = await store.current_assignment(session, order_id)
+        if current is None or current.id != assignment_id:
+            raise ConflictError()
     order = await _move(
         session,
         order_id=order_id,
         action=Action.RETURN,
         actor=actor,
-        expected_version=expected_version,
+        expected_version=seen,
         reason=reason,
     )
     await _close_assignment(session, order_id=order_id, status=assignment_status, reason=reason)
     return order
 
 
-async def accept(session: AsyncSession, *, order_id: int, provider_id: int, actor: Actor) -> Order:
+async def accept(
+    session: AsyncSession, *, order_id: int, provider_id: int, actor: Actor, expected_version: int | None = None
+) -> Order:
     """Record that the assigned provider accepts (수락) and return the order."""
+    # The version read before the assignment check: a reassignment in between makes this conflict.
+    seen = (await get(session, order_id=order_id)).version if expected_version is None else expected_version
     current = await store.current_assignment(session, order_id)
     if current is None or current.provider_id != provider_id or current.status != "pending":
         raise RuleViolation(N_("This assignment is not waiting for your answer."))
-    order = await _move(session, order_id=order_id, action=Action.ACCEPT, actor=actor, expected_version=None)
+    order = await _move(session, order_id=order_id, action=Action.ACCEPT, actor=actor, expected_version=seen)
     current.status = "accepted"
     current.decided_at = clock.now()
     session.add(current)
@@ -423,9 +443,9 @@ async def accept(session: AsyncSession, *, order_id: int, provider_id: int, acto
     return order
 
 
-async def start(session: AsyncSession, *, order_id: int, actor: Actor) -> Order:
+async def start(session: AsyncSession, *, order_id: int, actor: Actor, expected_version: int | None = None) -> Order:
     """Record that delivery has begun (진행) and return the order."""
-    return await _move(session, order_id=order_id, action=Action.START, actor=actor, expected_version=None)
+    return await _move(session, order_id=order_id, action=Action.START, actor=actor, expected_version=expected_version)
 
 
 async def complete(
@@ -436,9 +456,17 @@ async def complete(
     actor: Actor,
     note: str | None = None,
     approved_over_plan: bool = False,
+    expected_version: int | None = None,
 ) -> Order:
-    """Record completion (완료) with the units actually delivered and return the order."""
+    """Record completion (완료) with the units actually delivered and return the order.
+
+    The checks below (plan, cap) hold for the version read here (or the caller's expected_version):
+    a change committed in between makes the completion a ConflictError, never a silent success.
+    """
     order = await get(session, order_id=order_id)
+    seen = order.version if expected_version is None else expected_version
+    if order.version != seen:
+        raise ConflictError()
     if delivered_units < 0:
         raise InvalidInput(N_("Please give at least one unit."))
     if delivered_units > order.units and not approved_over_plan:
@@ -446,6 +474,8 @@ async def complete(
     price = await prices.get(
         session, district_id=order.district_id, year=clock.local_now().year, service_code=order.service_code
     )
+    # Two completions for one resident must not both pass the cap: count under the resident's lock.
+    await store.lock_resident_units(session, resident_id=order.resident_id)
     used = await store.used_units(
         session, resident_id=order.resident_id, service_code=order.service_code, statuses=[Status.DONE.value]
     )
@@ -456,7 +486,7 @@ async def complete(
         order_id=order_id,
         action=Action.COMPLETE,
         actor=actor,
-        expected_version=None,
+        expected_version=seen,
         reason=note,
         values={"delivered_units": delivered_units},
     )

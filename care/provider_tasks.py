@@ -207,7 +207,12 @@ async def decline(
         raise RuleViolation(MSG_NOT_WAITING)
     reason = decline_reason(reason_code, text)
     order = await orders.return_to_desk(
-        session, order_id=assignment.order_id, reason=reason, actor=actor, assignment_status="declined"
+        session,
+        order_id=assignment.order_id,
+        reason=reason,
+        actor=actor,
+        assignment_status="declined",
+        assignment_id=assignment.id,
     )
     # The desk is told: the order is back in its queue (검토) and a notice says who declined and why.
     provider = await session.get(Provider, provider_id)
@@ -237,7 +242,13 @@ async def _accepted(session: AsyncSession, *, provider_id: int, assignment_id: i
 async def start(session: AsyncSession, *, provider_id: int, assignment_id: int, actor: Actor) -> Order:
     """Record that delivery has begun (진행 시작) and return the order."""
     assignment = await _accepted(session, provider_id=provider_id, assignment_id=assignment_id)
-    return await orders.start(session, order_id=assignment.order_id, actor=actor)
+    # The order is read after the assignment check; if the desk took it back since, the version differs.
+    order = await orders.get(session, order_id=assignment.order_id)
+    assert assignment.id is not None
+    current = await orders.get_current_assignment(session, order_id=order.id)  # type: ignore[arg-type]
+    if current is None or current.id != assignment.id:
+        raise RuleViolation(MSG_NOT_ACCEPTED)
+    return await orders.start(session, order_id=assignment.order_id, actor=actor, expected_version=order.version)
 
 
 async def complete(
@@ -259,12 +270,20 @@ async def complete(
     order = await orders.get(session, order_id=assignment.order_id)
     if order.status != "in_progress":
         raise RuleViolation(MSG_START_FIRST)
+    current = await orders.get_current_assignment(session, order_id=assignment.order_id)
+    if current is None or current.id != assignment.id:
+        raise RuleViolation(MSG_NOT_ACCEPTED)
     if delivered_units > order.units:
         await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)
         raise RuleViolation(MSG_NEEDS_APPROVAL)
     try:
         return await orders.complete(
-            session, order_id=assignment.order_id, delivered_units=delivered_units, actor=actor, note=note
+            session,
+            order_id=assignment.order_id,
+            delivered_units=delivered_units,
+            actor=actor,
+            note=note,
+            expected_version=order.version,
         )
     except CapExceeded:
         await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)

@@ -271,8 +271,6 @@ async def act(
         # approved explicitly (approved=True), or on the provider's behalf after a phone call.
         if units is None or units < 1:
             raise InvalidInput(N_("Please give the units delivered."))
-        if (await orders.get(session, order_id=order_id)).version != expected_version:
-            raise ConflictError()
         return await orders.complete(
             session,
             order_id=order_id,
@@ -280,6 +278,7 @@ async def act(
             actor=actor,
             note=reason or None,
             approved_over_plan=approved,
+            expected_version=expected_version,
         )
     if action == "screen":
         return await orders.screen(session, order_id=order_id, actor=actor, expected_version=expected_version)

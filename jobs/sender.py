@@ -1,10 +1,13 @@
 """The outbox sender: delivers telegram rows of the outbox to the Bot API, within Telegram's limits.
 
 Never twice: a row is marked "sending" (committed) before its one HTTP call and "sent" after.
-If the process dies between the two, nobody can know whether the chat got it; the row becomes
-"unconfirmed" on the next start and waits on the console for a person to decide. Errors that
-certainly did not deliver (429, 5xx, connection refused) are retried; a reply that never came
-(read timeout, dropped connection after the request went out) is unconfirmed too.
+If the process dies between the two, nobody can know whether the chat got it; on the next start
+the row is settled by its kind (docs/decisions/0007, care.deliveries): a receipt, notice or reply
+is sent again as a marked copy, a check-in question is not repeated (its slot's reminder and
+escalation go on). A reply that never came (read timeout, dropped connection after the request
+went out) is settled the same way at once. Errors that certainly did not deliver (429, 5xx,
+connection refused) are retried, and a chat's later rows wait for the retried one (per-chat order);
+a row that fails for good goes to the dead letters and on the desk's notices.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from care import checkins
+from care import deliveries
 from dolbom import clock
 from dolbom.settings import Settings
 from storage import outbox
@@ -96,13 +99,18 @@ class Sender:
         self._stopping = False
         self._client: httpx.AsyncClient | None = None
 
-    async def recover(self) -> tuple[int, int]:
-        """Release what a dead predecessor claimed; surface what it was sending. Only as the one sender."""
+    async def recover(self) -> deliveries.Recovered:
+        """Release what a dead predecessor claimed; settle what it was sending. Only as the one sender."""
         async with self.database.transaction() as session:
-            released, unconfirmed = await outbox.recover(session)
-        if released or unconfirmed:
-            log.warning("outbox recovered: %d released, %d unconfirmed (see the console)", released, unconfirmed)
-        return released, unconfirmed
+            done = await deliveries.recover(session)
+        if done.released or done.resent or done.not_repeated:
+            log.warning(
+                "outbox recovered: %d released, %d in doubt sent again marked, %d check-in questions not repeated",
+                done.released,
+                done.resent,
+                done.not_repeated,
+            )
+        return done
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until stop is set; on stop give back what was claimed but not attempted."""
@@ -168,7 +176,11 @@ class Sender:
                         if self._stopping:
                             break
                         await self.rate.acquire()
-                        await self.send_one(row)
+                        outcome = await self.send_one(row)
+                    if outcome == "retry":
+                        # This row waits (429's retry_after, a backoff): the chat's later rows must not
+                        # overtake it. They go back unsent; the claim takes them after this one.
+                        await self._give_back(queue)
                 except Exception:  # a broken row must not stop the chat's other rows
                     log.exception("outbox row %s failed unexpectedly", row.id)
                 finally:
@@ -179,8 +191,15 @@ class Sender:
             self._queues.pop(chat_id, None)
             self._workers.pop(chat_id, None)
 
+    async def _give_back(self, queue: deque[Outbox]) -> None:
+        ids = [r.id for r in queue if r.id is not None]
+        self._in_flight -= len(queue)
+        queue.clear()
+        async with self.database.transaction() as session:
+            await outbox.release(session, row_ids=ids, sender_id=self.sender_id)
+
     async def send_one(self, row: Outbox) -> str:
-        """Send one claimed row and record the outcome; return it (sent|retry|dead|unreachable|unconfirmed|lost)."""
+        """Send one claimed row and record the outcome; return it (sent|retry|dead|unreachable|in_doubt|lost)."""
         assert row.id is not None and self._client is not None
         async with self.database.transaction() as session:
             if not await outbox.begin_send(session, row_id=row.id, sender_id=self.sender_id):
@@ -196,8 +215,8 @@ class Sender:
             return await self._retry(row, f"network: {exc!r}")
         except httpx.HTTPError as exc:
             async with self.database.transaction() as session:
-                await outbox.mark_unconfirmed(session, row_id=row.id, error=f"no reply: {exc!r}")
-            return "unconfirmed"
+                await deliveries.settle_in_doubt(session, row=row, error=f"no reply: {exc!r}")
+            return "in_doubt"
         return await self._outcome(row, response)
 
     async def _outcome(self, row: Outbox, response: httpx.Response) -> str:
@@ -226,15 +245,13 @@ class Sender:
             return "retry"
         if code == 403:
             async with self.database.transaction() as session:
-                await outbox.mark_dead(session, row_id=row.id, error=f"403 {description}")
-                await outbox.cancel_chat(session, channel=row.channel, chat_id=row.chat_id, reason="chat unreachable")
-                await checkins.mark_unreachable(session, channel=row.channel, chat_id=row.chat_id)
+                await deliveries.give_up(session, row=row, error=f"403 {description}", blocked=True)
             log.warning("chat %s is unreachable (403)", row.chat_id)
             return "unreachable"
         if code >= 500:
             return await self._retry(row, f"{code} {description}")
         async with self.database.transaction() as session:
-            await outbox.mark_dead(session, row_id=row.id, error=f"{code} {description}")
+            await deliveries.give_up(session, row=row, error=f"{code} {description}")
         return "dead"
 
     async def _retry(self, row: Outbox, error: str) -> str:
@@ -242,7 +259,7 @@ class Sender:
         attempts = row.attempts + 1
         async with self.database.transaction() as session:
             if attempts >= self.max_attempts:
-                await outbox.mark_dead(session, row_id=row.id, error=error)
+                await deliveries.give_up(session, row=row, error=error)
                 return "dead"
             delay = backoff_seconds(row.attempts, self.backoff_base)
             await outbox.retry_later(

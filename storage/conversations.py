@@ -67,31 +67,43 @@ async def mark_processed(session: AsyncSession, *, bot_id: int, update_id: int) 
     return True
 
 
-async def take_outbox(session: AsyncSession, *, channel: str, chat_id: str, limit: int = 20) -> list[Outbox]:
-    """Return the chat's due outbox messages, oldest first, marked sent (channels that poll, like the web chat)."""
+async def take_outbox(
+    session: AsyncSession, *, channel: str, chat_id: str, after: int | None = None, limit: int = 20
+) -> list[Outbox]:
+    """Return the chat's due outbox messages after id `after`, oldest first (channels that poll, like the web chat).
+
+    A message is marked sent only when the client acknowledges it: `after` is the id of the last
+    message the client has shown, so everything up to it is delivered. Until then every poll offers
+    it again (a response lost on the way loses nothing; the client skips ids it has shown).
+    """
     now = clock.now()
-    rows = list(
-        (
-            await session.execute(
-                select(Outbox)
-                .where(
-                    col(Outbox.channel) == channel,
-                    col(Outbox.chat_id) == chat_id,
-                    col(Outbox.status) == "pending",
-                    col(Outbox.not_before) <= now,
-                )
-                .order_by(col(Outbox.id))
-                .limit(limit)
+    if after is not None:
+        # Guarded: only this chat's rows still pending; two polls acknowledging at once change each row once.
+        await session.execute(
+            update(Outbox)
+            .where(
+                col(Outbox.channel) == channel,
+                col(Outbox.chat_id) == chat_id,
+                col(Outbox.status) == "pending",
+                col(Outbox.id) <= after,
             )
-        ).scalars()
+            .values(status="sent", sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    result = await session.execute(
+        select(Outbox)
+        .where(
+            col(Outbox.channel) == channel,
+            col(Outbox.chat_id) == chat_id,
+            col(Outbox.status) == "pending",
+            col(Outbox.not_before) <= now,
+            col(Outbox.id) > (after or 0),
+        )
+        .order_by(col(Outbox.id))
+        .limit(limit)
+        .execution_options(populate_existing=True)
     )
-    for row in rows:
-        row.status = "sent"
-        row.sent_at = now
-        row.attempts += 1
-        session.add(row)
-    await session.flush()
-    return rows
+    return list(result.scalars())
 
 
 async def forget_idle(session: AsyncSession, *, idle_since: datetime) -> int:

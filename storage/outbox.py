@@ -46,11 +46,15 @@ async def enqueue(
 # A row moves pending → claimed (a batch, with a lease, nothing sent yet) → sending (committed
 # just before the one HTTP call) → sent. A claimed row whose sender died goes back to pending
 # (it was never attempted). A row left in "sending" may or may not have reached the chat, so it
-# is never sent again automatically: it becomes "unconfirmed" and the console shows it for review.
+# is in doubt: docs/decisions/0007 settles it by kind (care.deliveries): a marked copy is sent
+# ("resent"), or, for a check-in question, it is not repeated ("not_repeated"; the slot's reminder
+# and escalation go on). The row itself is never sent twice.
 # Failures that certainly did not deliver (429, 5xx, no connection) go back to pending with a
 # not_before; after the attempt limit the row is "dead" (dead letter, shown on the console).
 
 SENDABLE = ("pending",)
+# "unconfirmed" is what a row in doubt became before decision 0007; such rows are settled on start.
+IN_DOUBT = ("sending", "unconfirmed")
 REVIEW_STATUSES = ("dead", "unconfirmed")
 
 
@@ -79,10 +83,11 @@ async def claim(
             and_(col(Outbox.status) == "claimed", col(Outbox.claimed_until) < now),
         ),
     )
-    query = select(col(Outbox.id)).where(due).order_by(col(Outbox.id)).limit(limit)
+    query = select(col(Outbox.id), col(Outbox.chat_id)).where(due).order_by(col(Outbox.id)).limit(limit)
     if _dialect(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list((await session.execute(query)).scalars())
+    candidates = [(row_id, chat) for row_id, chat in (await session.execute(query)).all() if row_id is not None]
+    ids = await _in_chat_order(session, channel=channel, candidates=candidates, now=now)
     if not ids:
         return []
     await session.execute(
@@ -98,6 +103,66 @@ async def claim(
         .execution_options(populate_existing=True)
     )
     return list(result.scalars())
+
+
+# An earlier row of the same chat that is still on its way holds the later ones back, so a chat's
+# messages arrive in the order they were written: one being sent or claimed, or one waiting for its
+# retry (429's retry_after, a 5xx backoff). A row written for later (not_before ahead, never tried)
+# does not hold back what is due now.
+def _holds_back(now: datetime) -> Any:
+    return or_(
+        col(Outbox.status).in_(["claimed", "sending"]),
+        and_(
+            col(Outbox.status) == "pending",
+            or_(col(Outbox.not_before) <= now, col(Outbox.last_error).is_not(None)),
+        ),
+    )
+
+
+async def _in_chat_order(
+    session: AsyncSession, *, channel: str, candidates: list[tuple[int, str]], now: datetime
+) -> list[int]:
+    """Return the candidate ids that head their chat's line (no earlier row of the chat still on its way)."""
+    if not candidates:
+        return []
+    chosen = {row_id for row_id, _ in candidates}
+    chats = sorted({chat for _, chat in candidates})
+    last = max(chosen)
+    earlier: dict[str, list[int]] = {}
+    for i in range(0, len(chats), 500):
+        result = await session.execute(
+            select(col(Outbox.id), col(Outbox.chat_id))
+            .where(
+                col(Outbox.channel) == channel,
+                col(Outbox.chat_id).in_(chats[i : i + 500]),
+                col(Outbox.id) <= last,
+                _holds_back(now),
+            )
+            .order_by(col(Outbox.id))
+        )
+        for row_id, chat in result.all():
+            if row_id is not None:
+                earlier.setdefault(chat, []).append(row_id)
+    heads: list[int] = []
+    for line in earlier.values():
+        for row_id in line:  # the chat's line in order: take candidates until the first row not taken
+            if row_id not in chosen:
+                break
+            heads.append(row_id)
+    return sorted(heads)
+
+
+async def release(session: AsyncSession, *, row_ids: list[int], sender_id: str) -> int:
+    """Give back claimed rows of this sender without trying them (an earlier row of their chat must go first)."""
+    if not row_ids:
+        return 0
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(row_ids), col(Outbox.status) == "claimed", col(Outbox.claimed_by) == sender_id)
+        .values(status="pending", claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def begin_send(session: AsyncSession, *, row_id: int, sender_id: str) -> bool:
@@ -145,11 +210,6 @@ async def mark_dead(session: AsyncSession, *, row_id: int, error: str) -> None:
     )
 
 
-async def mark_unconfirmed(session: AsyncSession, *, row_id: int, error: str) -> None:
-    """Record that a row may or may not have been delivered; it is never sent again on its own."""
-    await _set(session, row_id, status="unconfirmed", last_error=error[:500], claimed_until=None)
-
-
 async def cancel_chat(session: AsyncSession, *, channel: str, chat_id: str, reason: str) -> int:
     """Cancel every unsent row to a chat (it blocked us); return how many."""
     result = await session.execute(
@@ -176,11 +236,13 @@ async def release_claims(session: AsyncSession, *, sender_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def recover(session: AsyncSession, *, channel: str = "telegram") -> tuple[int, int]:
-    """After a crash, as the only sender: claimed rows back to pending, sending rows to unconfirmed.
+async def recover(session: AsyncSession, *, channel: str = "telegram") -> tuple[int, list[Outbox]]:
+    """After a crash, as the only sender: give claimed rows back; return (released, the rows in doubt).
 
-    Return (released, unconfirmed). Call it only when no other sender is running for this database
-    (the jobs process holding the scheduler lock, or the one SQLite process).
+    Rows in doubt are those a dead sender was sending (and, from before decision 0007, rows left
+    "unconfirmed"): the caller settles each by its kind (care.deliveries). Call it only when no other
+    sender is running for this database (the jobs process holding the scheduler lock, or the one
+    SQLite process).
     """
     released = await session.execute(
         update(Outbox)
@@ -188,13 +250,62 @@ async def recover(session: AsyncSession, *, channel: str = "telegram") -> tuple[
         .values(status="pending", claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
-    unconfirmed = await session.execute(
+    result = await session.execute(
+        select(Outbox)
+        .where(col(Outbox.channel) == channel, col(Outbox.status).in_(IN_DOUBT))
+        .order_by(col(Outbox.id))
+        .execution_options(populate_existing=True)
+    )
+    return int(released.rowcount or 0), list(result.scalars())  # type: ignore[attr-defined]
+
+
+async def settle_in_doubt(session: AsyncSession, *, row_id: int, status: str, error: str) -> bool:
+    """Close a row whose delivery is unknown as resent|not_repeated; False when it was settled already."""
+    result = await session.execute(
         update(Outbox)
-        .where(col(Outbox.channel) == channel, col(Outbox.status) == "sending")
-        .values(status="unconfirmed", last_error="the sender stopped during the send; delivery unknown")
+        .where(col(Outbox.id) == row_id, col(Outbox.status).in_(IN_DOUBT))
+        .values(status=status, last_error=error[:500], claimed_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(released.rowcount or 0), int(unconfirmed.rowcount or 0)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Columns a marked copy does not take over from the row in doubt (its own state starts afresh).
+_FRESH = {
+    "id",
+    "text",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "not_before",
+    "claimed_until",
+    "claimed_by",
+    "sent_at",
+}
+
+
+async def enqueue_copy(session: AsyncSession, *, row: Outbox, text: str) -> Outbox:
+    """Add a copy of a row (same chat, kind, buttons, reference, ...) with new text; return it."""
+    values = {c.name: getattr(row, c.name) for c in Outbox.__table__.columns if c.name not in _FRESH}  # type: ignore[attr-defined]
+    copy = Outbox(**values, text=text, not_before=clock.now())
+    session.add(copy)
+    await session.flush()
+    return copy
+
+
+async def list_unsent(session: AsyncSession, *, channel: str, chat_id: str) -> list[Outbox]:
+    """Return a chat's rows not yet sent (pending or claimed), oldest first."""
+    result = await session.execute(
+        select(Outbox)
+        .where(
+            col(Outbox.channel) == channel,
+            col(Outbox.chat_id) == chat_id,
+            col(Outbox.status).in_(["pending", "claimed"]),
+        )
+        .order_by(col(Outbox.id))
+    )
+    return list(result.scalars())
 
 
 async def list_for_review(session: AsyncSession, *, limit: int = 200) -> list[Outbox]:

@@ -75,10 +75,26 @@
     post("/chat/api/send", {text: text}).then(poll);
   });
 
+  // The id of the last message shown. Each poll sends it: the server then counts everything up
+  // to it as delivered and offers only what is newer. A lost response loses nothing: the same
+  // messages come again, and ids already shown are skipped.
+  var lastShown = 0;
+
   function poll() {
-    return fetch("/chat/api/messages", {credentials: "same-origin", headers: {"X-Dolbom-Poll": "1"}})
+    return fetch("/chat/api/messages", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": token, "X-Dolbom-Poll": "1"},
+      body: JSON.stringify({after: lastShown || null})
+    })
       .then(function (response) { return response.ok ? response.json() : {messages: []}; })
-      .then(function (data) { data.messages.forEach(showReply); })
+      .then(function (data) {
+        data.messages.forEach(function (message) {
+          if (message.id <= lastShown) { return; }
+          showReply(message);
+          lastShown = message.id;
+        });
+      })
       .catch(function () { /* the next poll tries again */ });
   }
 

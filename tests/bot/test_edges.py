@@ -166,12 +166,18 @@ async def test_the_web_chat_completes_a_request_and_shows_the_receipt(
     assert "맞으세요?" in r[-1]["text"]
     for answer in ("네", "없어요", "동의합니다", "동의합니다", "신청하기"):
         r = await _press(client, csrf, r, answer)
-    messages = (await client.get("/chat/api/messages")).json()["messages"]
+    poll = {"X-CSRF-Token": csrf, "X-Dolbom-Poll": "1"}
+    messages = (await client.post("/chat/api/messages", json={}, headers=poll)).json()["messages"]
     async with db.sessions() as s:
         order = (await s.execute(select(Order))).scalar_one()
         assert order.requested_by_channel == "webchat"
-        assert (await s.execute(select(Outbox))).scalar_one().status == "sent"
+        assert (await s.execute(select(Outbox))).scalar_one().status == "pending"  # shown, not yet acknowledged
     assert len(messages) == 1 and order.receipt_no in messages[0]["text"]
+    # The next poll says the page showed it: now it is sent, and not offered again.
+    acked = await client.post("/chat/api/messages", json={"after": messages[0]["id"]}, headers=poll)
+    assert acked.json()["messages"] == []
+    async with db.sessions() as s:
+        assert (await s.execute(select(Outbox))).scalar_one().status == "sent"
     assert (await client.get("/chat/api/messages")).json()["messages"] == []
 
 

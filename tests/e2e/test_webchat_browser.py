@@ -12,7 +12,7 @@ from care import operators
 from dolbom.runner import build_web_app
 from dolbom.settings import Settings
 from storage.db import Database
-from storage.models import Operator, Order
+from storage.models import Operator, Order, Outbox
 from tests import factories
 from tests.conftest import prepare
 from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
@@ -46,6 +46,15 @@ async def _orders(url: str) -> list[Order]:
     try:
         async with database.sessions() as s:
             return list((await s.execute(select(Order))).scalars())
+    finally:
+        await database.dispose()
+
+
+async def _outbox_statuses(url: str) -> list[str]:
+    database = Database(url)
+    try:
+        async with database.sessions() as s:
+            return list((await s.execute(select(Outbox.status).order_by(Outbox.id))).scalars())
     finally:
         await database.dispose()
 
@@ -130,6 +139,13 @@ def test_the_web_chat_completes_a_meal_request_in_chromium(server: str, db_url: 
             orders = in_thread(_orders(db_url))
             assert len(orders) == 1
             playwright_sync.expect(log.locator(".bot").last).to_contain_text(orders[0].receipt_no)
+            # The page's next poll says it showed the receipt: only then is it sent (issue 10), once.
+            for _ in range(40):
+                if in_thread(_outbox_statuses(db_url)) == ["sent"]:
+                    break
+                page.wait_for_timeout(250)
+            assert in_thread(_outbox_statuses(db_url)) == ["sent"]
+            assert log.locator(".bot").filter(has_text=orders[0].receipt_no).count() == 1
             font = page.evaluate("getComputedStyle(document.body).fontSize")
             assert float(font.rstrip("px")) >= 18
             assert not errors, errors
