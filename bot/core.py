@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
 from bot.messages import Button, Incoming, Reply
-from care import parsing
+from care import intake, parsing
+from care.actors import Actor
 from care.intake import MAX_TEXT
 from dolbom.errors import AppError, ConflictError, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext, normalize
@@ -95,6 +96,18 @@ class Ctx:
     @property
     def user_key(self) -> str:
         return self.incoming.user_key
+
+    async def district_id(self) -> int | None:
+        """Return the district this conversation serves: the desk operator's own, else the bot's."""
+        desk = self.incoming.desk
+        return await intake.find_district_id(self.session, preferred=desk.district_id if desk else None)
+
+    def taken_by(self) -> tuple[int | None, Actor | None]:
+        """Return (operator id, history actor) when a desk operator is typing in the web chat, else (None, None)."""
+        desk = self.incoming.desk
+        if desk is None:
+            return None, None
+        return desk.operator_id, Actor(kind="operator", id=desk.operator_id, name=desk.name, channel=self.channel)
 
     def t(self, msgid: str, **params: Any) -> str:
         """Return msgid translated into the person's language."""

@@ -19,9 +19,9 @@ from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
-from storage import outbox
+from storage import audit, outbox
 from storage.models import Consent as ConsentRow
-from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Order, ResidentChannel
+from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Operator, Order, ResidentChannel
 
 # The version of the consent texts the bot shows; bump it whenever their wording changes.
 CONSENT_TEXT_VERSION: Final = "2026-11-v1"
@@ -73,8 +73,10 @@ def retention_text(locale: str | None = None) -> str:
     return gettext(N_("{years} years after the service ends"), locale, years=years)
 
 
-async def find_district_id(session: AsyncSession) -> int | None:
-    """Return the district the bot serves (the first one), or None before any is set up."""
+async def find_district_id(session: AsyncSession, *, preferred: int | None = None) -> int | None:
+    """Return the preferred district (a desk operator's own) or the one the bot serves (the first), or None."""
+    if preferred is not None and await session.get(District, preferred) is not None:
+        return preferred
     district_id = (
         await session.execute(select(col(District.id)).order_by(col(District.id)).limit(1))
     ).scalar_one_or_none()
@@ -171,7 +173,10 @@ async def submit(
     resident.last_active_at = resident.updated_at = clock.now()
     session.add(resident)
 
-    if user_key and channel in MESSENGER_CHANNELS:
+    # A desk operator typing in the web chat takes the request for someone: their chat account is
+    # the desk's, never the resident's or a family member's.
+    desk_chat = operator_id is not None and channel in MESSENGER_CHANNELS
+    if user_key and channel in MESSENGER_CHANNELS and not desk_chat:
         if request.for_self:
             await _remember_channel(
                 session, resident_id=resident.id, channel=channel, user_key=user_key, language=language
@@ -207,7 +212,12 @@ async def submit(
             )
         )
 
-    source = "desk_phone" if channel == "phone" else ("resident" if request.for_self else "family")
+    if channel == "phone":
+        source = "desk_phone"
+    elif desk_chat:
+        source = "desk_chat"
+    else:
+        source = "resident" if request.for_self else "family"
     order = await orders.create(
         session,
         resident_id=resident.id,
@@ -225,12 +235,23 @@ async def submit(
     if user_key and channel in MESSENGER_CHANNELS:
         await outbox.enqueue(
             session,
+            district_id=order.district_id,
             channel=channel,
             chat_id=user_key,
             text=receipt_text(order, locale=language),
             buttons=[[{"text": gettext(N_("Back to the start"), language), "data": HOME_BUTTON}]],
             kind="receipt",
             ref=f"order:{order.id}",
+        )
+    if desk_chat:
+        desk = await session.get(Operator, operator_id)
+        await audit.record(
+            session,
+            action="chat_request",
+            operator_id=operator_id,
+            username=desk.username if desk else None,
+            resident_id=resident.id,
+            detail=order.receipt_no,
         )
     await session.flush()
     return order

@@ -161,6 +161,7 @@ async def _tell_care_manager(session: AsyncSession, order: Order, text: str) -> 
     for binding in targets:
         await outbox.enqueue(
             session,
+            district_id=order.district_id,
             channel=binding.channel,
             chat_id=binding.user_key,
             text=f"{head}\n{text}",
@@ -170,11 +171,24 @@ async def _tell_care_manager(session: AsyncSession, order: Order, text: str) -> 
 
 
 async def _tell_provider(
-    session: AsyncSession, provider_id: int, text: str, *, ref: str, buttons: list[Any] | None = None
+    session: AsyncSession,
+    provider_id: int,
+    text: str,
+    *,
+    district_id: int,
+    ref: str,
+    buttons: list[Any] | None = None,
 ) -> None:
     for channel, chat_id in await _provider_targets(session, provider_id):
         await outbox.enqueue(
-            session, channel=channel, chat_id=chat_id, text=text, buttons=buttons, kind="assignment_notice", ref=ref
+            session,
+            district_id=district_id,
+            channel=channel,
+            chat_id=chat_id,
+            text=text,
+            buttons=buttons,
+            kind="assignment_notice",
+            ref=ref,
         )
 
 
@@ -188,6 +202,7 @@ async def assigned(
         session,
         assignment.provider_id,
         _(N_("New assignment. Please accept or decline.")) + "\n" + card,
+        district_id=order.district_id,
         ref=f"assignment:{assignment.id}",
         buttons=assignment_buttons(assignment.id),
     )
@@ -198,6 +213,7 @@ async def assigned(
             _(N_("The desk has given this order to another provider. You do not need to do it."))
             + "\n"
             + order_line(order),
+            district_id=order.district_id,
             ref=f"assignment:{withdrawn.id}",
         )
     provider = await session.get(Provider, assignment.provider_id)
@@ -215,6 +231,7 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 session,
                 current.provider_id,
                 _(N_("The time to accept has passed, so the order went back to the desk.")) + "\n" + order_line(order),
+                district_id=order.district_id,
                 ref=f"assignment:{current.id}",
             )
         await _tell_care_manager(
@@ -237,6 +254,7 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 session,
                 current.provider_id,
                 _(N_("This order was cancelled. You do not need to do it.")) + "\n" + order_line(order),
+                district_id=order.district_id,
                 ref=f"assignment:{current.id}",
             )
         await _tell_care_manager(session, order, _(N_("Cancelled. Reason: {reason}"), reason=reason or "-"))
