@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from care.auth import Access
+from dolbom.errors import NotFound
 from storage import outbox
 from storage.models import Outbox
 
@@ -24,6 +25,9 @@ async def list_for_review(session: AsyncSession, *, access: Access, limit: int =
 async def requeue(session: AsyncSession, *, access: Access, row_id: int) -> bool:
     """Send a dead or unconfirmed message of the admin's district again; return False when it is not one."""
     access.check_admin()
+    row = await session.get(Outbox, row_id)
+    if row is None or not access.sees(row.district_id):
+        raise NotFound()
     changed = await outbox.requeue(session, row_id=row_id, district_id=access.district_id)
     if changed:
         await access.log(session, action="outbox_requeue", detail=str(row_id))

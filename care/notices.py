@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from care.auth import Access
 from dolbom import clock
+from dolbom.errors import NotFound
 from storage.models import DeskNotice, Order
 
 
@@ -37,9 +38,10 @@ async def list_for_desk(session: AsyncSession, *, access: Access, limit: int = 1
 
 
 async def mark_read(session: AsyncSession, *, notice_id: int, access: Access) -> None:
-    """Mark a notice of the operator's district as read (writers only)."""
+    """Mark a notice of the operator's district (or one for every district) as read (writers only)."""
     access.check_writer()
+    notice = await session.get(DeskNotice, notice_id)
+    if notice is None or (notice.district_id is not None and not access.sees(notice.district_id)):
+        raise NotFound()
     query = update(DeskNotice).where(col(DeskNotice.id) == notice_id, col(DeskNotice.read_at).is_(None))
-    if access.district_id is not None:
-        query = query.where(col(DeskNotice.district_id) == access.district_id)
     await session.execute(query.values(read_at=clock.now()).execution_options(synchronize_session=False))

@@ -251,6 +251,8 @@ async def invite_create(request: Request, target: str = Form("")) -> Response:
     try:
         async with web.database(request).transaction() as session:
             invite = await invites.create_for_desk(session, access=web.access_of(request), target=target)
+    except NotFound:
+        raise  # another district's manager or provider, or none: 404 like every other sealed thing
     except AppError as err:
         return await _invites_page(request, error=_err(err), status_code=400)
     return await _invites_page(request, new_code=invite.code)
