@@ -614,3 +614,26 @@ async def test_lists_of_district_b_show_nothing_of_district_a(fx: Fixture, clien
                 assert "마포주민" not in r.text, (case.method, case.path, who)
                 tried += 1
     assert tried >= 30
+
+
+def test_the_console_has_no_way_to_change_or_delete_the_access_log(app: FastAPI) -> None:
+    log_routes = {(m, p) for m, p in app_routes(app) if p.startswith("/admin/access-log")}
+    assert log_routes == {
+        ("GET", "/admin/access-log"),
+        ("POST", "/admin/access-log/export"),
+        ("GET", "/admin/access-log/review"),
+    }
+
+
+async def test_the_monthly_review_page_names_actions_in_korean_and_says_what_unusual_means(
+    fx: Fixture, client: httpx.AsyncClient
+) -> None:
+    await call(client, fx, next(c for c in ROUTES if c.path == "/residents"), fx.a, OP_A)
+    month = clock.local_now().strftime("%Y-%m")
+    r = await call(
+        client, fx, Case("GET", "", {}, fill=lambda s: f"/admin/access-log/review?month={month}"), fx.a, ADM_A
+    )
+    assert r.status_code == 200
+    assert "이용자 목록 조회" in r.text and "operator-A" in r.text
+    assert "중앙값" in r.text and "다른 구 정보" in r.text
+    assert "operator-B" not in r.text
