@@ -24,8 +24,11 @@ class DeskOperator:
     """The signed-in desk operator typing in the web chat on someone's behalf (a tool of the desk)."""
 
     operator_id: int
+    username: str
     name: str
+    role: str
     district_id: int | None  # None: an admin of every district (the first district is used)
+    ip: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,11 @@ async def desk_operator(request: Request) -> DeskOperator:
         raise HTTPException(status_code=403)
     return DeskOperator(
         operator_id=operator.id,
+        username=operator.username,
         name=operator.display_name or operator.username,
+        role=operator.role,
         district_id=operator.district_id,
+        ip=request.client.host if request.client else None,
     )
 
 

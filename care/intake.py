@@ -15,13 +15,14 @@ from sqlmodel import col, select
 
 from care import labels, orders, parsing, residents
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
-from storage import audit, outbox
+from storage import outbox
 from storage.models import Consent as ConsentRow
-from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Operator, Order, ResidentChannel
+from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Order, ResidentChannel
 
 # The version of the consent texts the bot shows; bump it whenever their wording changes.
 CONSENT_TEXT_VERSION: Final = "2026-11-v1"
@@ -135,6 +136,7 @@ async def submit(
     user_key: str | None,
     actor: Actor,
     operator_id: int | None = None,
+    access: Access | None = None,
     language: str = "ko",
 ) -> Order:
     """Store a finished request in the caller's transaction and return the new order.
@@ -175,6 +177,8 @@ async def submit(
 
     # A desk operator typing in the web chat takes the request for someone: their chat account is
     # the desk's, never the resident's or a family member's.
+    if access is not None:
+        operator_id = access.operator_id
     desk_chat = operator_id is not None and channel in MESSENGER_CHANNELS
     if user_key and channel in MESSENGER_CHANNELS and not desk_chat:
         if request.for_self:
@@ -243,13 +247,11 @@ async def submit(
             kind="receipt",
             ref=f"order:{order.id}",
         )
-    if desk_chat:
-        desk = await session.get(Operator, operator_id)
-        await audit.record(
+    if access is not None:
+        # The desk took it (phone form, web chat): who, from where, for whom.
+        await access.log(
             session,
-            action="chat_request",
-            operator_id=operator_id,
-            username=desk.username if desk else None,
+            action="chat_request" if desk_chat else "resident_intake",
             resident_id=resident.id,
             detail=order.receipt_no,
         )

@@ -333,14 +333,14 @@ async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
         name=a["name"] if _self(ctx) else a.get("my_name"),
         channel=ctx.channel,
     )
-    operator_id, desk_actor = ctx.taken_by()
+    desk_access, desk_actor = ctx.taken_by()
     order = await intake.submit(
         ctx.session,
         request=request,
         channel=ctx.channel,
         user_key=ctx.user_key,
         actor=desk_actor or actor,
-        operator_id=operator_id,
+        access=desk_access,
         language=ctx.locale,
     )
     reset(ctx)
