@@ -637,3 +637,23 @@ async def test_the_monthly_review_page_names_actions_in_korean_and_says_what_unu
     assert "이용자 목록 조회" in r.text and "operator-A" in r.text
     assert "중앙값" in r.text and "다른 구 정보" in r.text
     assert "operator-B" not in r.text
+
+
+async def test_an_order_cannot_be_given_to_another_districts_provider(fx: Fixture, client: httpx.AsyncClient) -> None:
+    screen = Case("POST", "", {}, fill=lambda s: f"/orders/{s.order_id}/screen", body=_note)
+    assert (await call(client, fx, screen, fx.a, OP_A)).status_code == 303
+
+    def assign_to(provider_id: int) -> Case:
+        return Case(
+            "POST",
+            "",
+            {},
+            fill=lambda s: f"/orders/{s.order_id}/assign",
+            body=lambda fx_, s: {"version": "@version", "provider_id": str(provider_id)},
+        )
+
+    assert (await call(client, fx, assign_to(fx.b.provider_id), fx.a, OP_A)).status_code == 404
+    assert (await call(client, fx, assign_to(fx.b.provider_id), fx.a, ADM_ALL)).status_code == 404
+    async with fx.db.sessions() as s:
+        assert (await s.get(Order, fx.a.order_id)).status == "screening"  # type: ignore[union-attr]
+    assert (await call(client, fx, assign_to(fx.a.provider_id), fx.a, OP_A)).status_code == 303
