@@ -30,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
 from bot.messages import Button, Incoming, Reply
-from care import parsing
+from care import intake, parsing
+from care.actors import Actor
+from care.auth import Access
 from care.intake import MAX_TEXT
 from dolbom.errors import AppError, ConflictError, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext, normalize
@@ -95,6 +97,25 @@ class Ctx:
     @property
     def user_key(self) -> str:
         return self.incoming.user_key
+
+    async def district_id(self) -> int | None:
+        """Return the district this conversation serves: the desk operator's own, else the bot's."""
+        desk = self.incoming.desk
+        return await intake.find_district_id(self.session, preferred=desk.district_id if desk else None)
+
+    def taken_by(self) -> tuple[Access | None, Actor | None]:
+        """Return (access, history actor) when a desk operator is typing in the web chat, else (None, None)."""
+        desk = self.incoming.desk
+        if desk is None:
+            return None, None
+        access = Access(
+            operator_id=desk.operator_id,
+            username=desk.username,
+            ip=desk.ip,
+            district_id=desk.district_id,
+            role=desk.role,
+        )
+        return access, Actor(kind="operator", id=desk.operator_id, name=desk.name, channel=self.channel)
 
     def t(self, msgid: str, **params: Any) -> str:
         """Return msgid translated into the person's language."""

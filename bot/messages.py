@@ -20,6 +20,18 @@ class Button:
 
 
 @dataclass(frozen=True)
+class DeskOperator:
+    """The signed-in desk operator typing in the web chat on someone's behalf (a tool of the desk)."""
+
+    operator_id: int
+    username: str
+    name: str
+    role: str
+    district_id: int | None  # None: an admin of every district (the first district is used)
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
 class Incoming:
     channel: str  # telegram | webchat | ...
     user_key: str  # the channel's user id as text
@@ -29,6 +41,7 @@ class Incoming:
     language: str | None = None  # the person's language code as the channel reports it
     message_id: str | None = None  # the channel's id of the message (edits refer to it)
     display_name: str | None = None
+    desk: DeskOperator | None = None  # set only by the web chat, from the console's session
 
 
 @dataclass

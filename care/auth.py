@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from care import operators, registration_numbers, throttle
 from dolbom import clock
-from dolbom.errors import RegistrationNumberRefused
+from dolbom.errors import PermissionDenied, RegistrationNumberRefused
 from dolbom.i18n import N_
 from storage import audit
 from storage.db import Database
@@ -270,9 +270,17 @@ async def end_sessions(session: AsyncSession, *, operator_id: int, at: datetime 
     )
 
 
+WRITER_ROLES = ("admin", "operator")
+
+
 @dataclass(frozen=True)
 class Access:
-    """Who is looking, from where, and which district they may see (None = every district)."""
+    """Who is looking, from where, and which district they may see (None = every district).
+
+    Every care service that reads or writes personal data takes one: it checks the district
+    (`sees`, `check_district`) and the role (`check_writer`, `check_admin`) and writes the
+    access log (`log`), so a route cannot forget either.
+    """
 
     operator_id: int | None
     username: str | None
@@ -284,10 +292,32 @@ class Access:
         """Return True when this operator may see a thing of that district."""
         return self.district_id is None or self.district_id == district_id
 
+    @property
+    def can_write(self) -> bool:
+        """Return True when this operator may change things (viewers change nothing)."""
+        return self.role in WRITER_ROLES
+
+    def check_writer(self) -> None:
+        """Raise PermissionDenied unless this operator may change things."""
+        if not self.can_write:
+            raise PermissionDenied()
+
+    def check_admin(self) -> None:
+        """Raise PermissionDenied unless this operator is an admin (of their district, or of all)."""
+        if self.role != "admin":
+            raise PermissionDenied()
+
     async def log(
-        self, session: AsyncSession, *, action: str, resident_id: int | None = None, detail: str | None = None
+        self,
+        session: AsyncSession,
+        *,
+        action: str,
+        resident_id: int | None = None,
+        resident_ids: list[int] | None = None,
+        detail: str | None = None,
+        reason: str | None = None,
     ) -> None:
-        """Write one access-log row for this operator."""
+        """Write one access-log row for this operator (resident_ids: everyone a list showed)."""
         await audit.record(
             session,
             action=action,
@@ -295,7 +325,9 @@ class Access:
             username=self.username,
             ip=self.ip,
             resident_id=resident_id,
+            resident_ids=resident_ids,
             detail=detail,
+            reason=reason,
         )
 
 

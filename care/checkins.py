@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from care import parsing
+from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, PermissionDenied
@@ -290,6 +291,7 @@ async def record_not_sent(session: AsyncSession) -> int:
         session.add(
             DeskNotice(
                 district_id=resident.district_id,
+                resident_id=resident.id,
                 kind="checkin_not_sent",
                 title=gettext(NOT_SENT_TITLE, None, name=resident.name),
                 body=gettext(
@@ -348,11 +350,13 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
         slots.append((slot, chat))
     await session.flush()
     messages = []
+    districts = {r.id: r.district_id for _, r in due}
     for slot, chat in slots:
         if chat is not None and slot.status == "sent":
             assert slot.id is not None
             messages.append(
                 {
+                    "district_id": districts[slot.resident_id],
                     "channel": chat.channel,
                     "chat_id": chat.user_key,
                     "text": gettext(ASK, chat.language),
@@ -408,8 +412,10 @@ async def remind_due(session: AsyncSession) -> int:
             continue
         language = await _language(session, slot)
         assert slot.id is not None and slot.channel and slot.chat_id
+        resident = await session.get(Resident, slot.resident_id)
         await outbox.enqueue(
             session,
+            district_id=resident.district_id if resident else None,
             channel=slot.channel,
             chat_id=slot.chat_id,
             text=gettext(ASK_REMINDER, language),
@@ -467,6 +473,7 @@ async def escalate_due(session: AsyncSession) -> int:
             text = ALERT_FAMILY if t["who"] == "family" else ALERT_CARE_MANAGER
             await outbox.enqueue(
                 session,
+                district_id=resident.district_id,
                 channel=t["channel"],
                 chat_id=t["chat_id"],
                 text=gettext(text, None, name=resident.name, phone=resident.phone or "-"),
@@ -530,6 +537,7 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
         text = ALL_CLEAR if answer == "ok" else HELP_AFTER_ALERT
         await outbox.enqueue(
             session,
+            district_id=resident.district_id,
             channel=target["channel"],
             chat_id=target["chat_id"],
             text=gettext(text, None, name=resident.name),
@@ -630,13 +638,62 @@ async def count_by_status(
     return counts
 
 
-async def get_for_desk(
-    session: AsyncSession, *, resident_id: int, district_id: int | None
-) -> tuple[Resident, CheckinSchedule | None]:
-    """Return a resident the operator may see (district_id None = every district) and their schedule."""
+async def board(session: AsyncSession, *, access: Access, day: date | None = None) -> list[BoardRow]:
+    """Return the day's board of the operator's district; the residents on it are logged."""
+    rows = await list_today(session, district_id=access.district_id, day=day)
+    await access.log(
+        session,
+        action="view_checkin_board",
+        resident_ids=[r.resident_id for r in rows],
+        detail=(day or clock.today()).isoformat(),
+    )
+    return rows
+
+
+async def _desk_resident(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
     resident = await session.get(Resident, resident_id)
     if resident is None or resident.purged_at is not None:
         raise NotFound()
-    if district_id is not None and resident.district_id != district_id:
+    if not access.sees(resident.district_id):
         raise OutOfDistrict(what="resident", thing_id=resident_id, resident_id=resident_id)
+    return resident
+
+
+async def get_for_desk(
+    session: AsyncSession, *, resident_id: int, access: Access
+) -> tuple[Resident, CheckinSchedule | None]:
+    """Return a resident of the operator's district and their schedule (the view is logged)."""
+    resident = await _desk_resident(session, resident_id=resident_id, access=access)
+    await access.log(session, action="view_checkin_schedule", resident_id=resident_id)
     return resident, await get_schedule(session, resident_id=resident_id)
+
+
+async def update_for_desk(
+    session: AsyncSession,
+    *,
+    resident_id: int,
+    access: Access,
+    stop_all: bool,
+    weekdays: list[int],
+    at_minute: int,
+    paused_until: date | None,
+    alert_family: bool,
+    alert_care_manager: bool,
+) -> CheckinSchedule | None:
+    """Set or stop the check-ins of a resident of the operator's district (writers; logged); return the schedule."""
+    access.check_writer()
+    await _desk_resident(session, resident_id=resident_id, access=access)
+    if stop_all:
+        schedule = await stop(session, resident_id=resident_id)
+    else:
+        schedule = await set_schedule(
+            session,
+            resident_id=resident_id,
+            weekdays=weekdays,
+            at_minute=at_minute,
+            paused_until=paused_until,
+            alert_family=alert_family,
+            alert_care_manager=alert_care_manager,
+        )
+    await access.log(session, action="change_checkin_schedule", resident_id=resident_id)
+    return schedule

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from care import labels, orders, parsing, residents
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
@@ -73,8 +74,10 @@ def retention_text(locale: str | None = None) -> str:
     return gettext(N_("{years} years after the service ends"), locale, years=years)
 
 
-async def find_district_id(session: AsyncSession) -> int | None:
-    """Return the district the bot serves (the first one), or None before any is set up."""
+async def find_district_id(session: AsyncSession, *, preferred: int | None = None) -> int | None:
+    """Return the preferred district (a desk operator's own) or the one the bot serves (the first), or None."""
+    if preferred is not None and await session.get(District, preferred) is not None:
+        return preferred
     district_id = (
         await session.execute(select(col(District.id)).order_by(col(District.id)).limit(1))
     ).scalar_one_or_none()
@@ -133,6 +136,7 @@ async def submit(
     user_key: str | None,
     actor: Actor,
     operator_id: int | None = None,
+    access: Access | None = None,
     language: str = "ko",
 ) -> Order:
     """Store a finished request in the caller's transaction and return the new order.
@@ -171,7 +175,12 @@ async def submit(
     resident.last_active_at = resident.updated_at = clock.now()
     session.add(resident)
 
-    if user_key and channel in MESSENGER_CHANNELS:
+    # A desk operator typing in the web chat takes the request for someone: their chat account is
+    # the desk's, never the resident's or a family member's.
+    if access is not None:
+        operator_id = access.operator_id
+    desk_chat = operator_id is not None and channel in MESSENGER_CHANNELS
+    if user_key and channel in MESSENGER_CHANNELS and not desk_chat:
         if request.for_self:
             await _remember_channel(
                 session, resident_id=resident.id, channel=channel, user_key=user_key, language=language
@@ -207,7 +216,12 @@ async def submit(
             )
         )
 
-    source = "desk_phone" if channel == "phone" else ("resident" if request.for_self else "family")
+    if channel == "phone":
+        source = "desk_phone"
+    elif desk_chat:
+        source = "desk_chat"
+    else:
+        source = "resident" if request.for_self else "family"
     order = await orders.create(
         session,
         resident_id=resident.id,
@@ -225,6 +239,7 @@ async def submit(
     if user_key and channel in MESSENGER_CHANNELS:
         await outbox.enqueue(
             session,
+            district_id=order.district_id,
             channel=channel,
             chat_id=user_key,
             text=receipt_text(order, locale=language),
@@ -232,6 +247,14 @@ async def submit(
             kind="receipt",
             ref=f"order:{order.id}",
             resident_id=order.resident_id,
+        )
+    if access is not None:
+        # The desk took it (phone form, web chat): who, from where, for whom.
+        await access.log(
+            session,
+            action="chat_request" if desk_chat else "resident_intake",
+            resident_id=resident.id,
+            detail=order.receipt_no,
         )
     await session.flush()
     return order

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from care import registration_numbers
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import DuplicateError, InvalidInput, NotFound, RuleViolation
 from dolbom.i18n import N_
@@ -132,15 +133,48 @@ async def list_active(session: AsyncSession, *, district_id: int) -> list[Invite
     return list(result.scalars())
 
 
-async def withdraw(session: AsyncSession, *, invite_id: int, operator_id: int | None = None) -> InviteCode:
-    """Make an unused invite code unusable at once (it expires now) and return it."""
+async def district_of(session: AsyncSession, invite: InviteCode) -> int | None:
+    """Return the district of the care manager or provider an invite code is for."""
+    owner = (
+        await session.get(CareManager, invite.care_manager_id)
+        if invite.care_manager_id is not None
+        else await session.get(Provider, invite.provider_id)
+        if invite.provider_id is not None
+        else None
+    )
+    return owner.district_id if owner is not None else None
+
+
+async def create_for_desk(session: AsyncSession, *, access: Access, target: str) -> InviteCode:
+    """Make a code for "cm:<care manager id>" or "pv:<provider id>" of the admin's district (logged)."""
+    access.check_admin()
+    kind, _, raw_id = target.partition(":")
+    target_id = int(raw_id) if raw_id.isdigit() else None
+    owner: CareManager | Provider | None = None
+    if kind == "cm" and target_id is not None:
+        owner = await session.get(CareManager, target_id)
+    elif kind == "pv" and target_id is not None:
+        owner = await session.get(Provider, target_id)
+    if owner is None or not access.sees(owner.district_id):
+        raise NotFound()
+    if isinstance(owner, CareManager):
+        invite = await create(session, role="care_manager", care_manager_id=target_id, created_by=access.operator_id)
+    else:
+        invite = await create(session, role="provider_staff", provider_id=target_id, created_by=access.operator_id)
+    await access.log(session, action="invite_create", detail=f"{invite.role} {target}")
+    return invite
+
+
+async def withdraw(session: AsyncSession, *, invite_id: int, access: Access) -> InviteCode:
+    """Make an unused invite code of the admin's district unusable at once (it expires now) and return it."""
+    access.check_admin()
     invite = await session.get(InviteCode, invite_id)
-    if invite is None:
+    if invite is None or not access.sees(await district_of(session, invite)):
         raise NotFound()
     if invite.used_at is None and invite.expires_at > clock.now():
         invite.expires_at = clock.now()
         session.add(invite)
-        await audit.record(session, action="invite_withdrawn", operator_id=operator_id, detail=f"invite {invite.id}")
+        await access.log(session, action="invite_withdrawn", detail=f"invite {invite.id}")
         await session.flush()
     return invite
 

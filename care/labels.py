@@ -45,6 +45,7 @@ SOURCE = {
     "family": N_("Family or neighbour"),
     "care_manager": N_("Care manager"),
     "desk_phone": N_("Phone call to the desk"),
+    "desk_chat": N_("Web chat at the desk"),
 }
 URGENCY = {"urgent": N_("Urgent"), "normal": N_("Normal")}
 INCOME_TIER = {

@@ -161,6 +161,7 @@ async def _tell_care_manager(session: AsyncSession, order: Order, text: str) -> 
     for binding in targets:
         await outbox.enqueue(
             session,
+            district_id=order.district_id,
             channel=binding.channel,
             chat_id=binding.user_key,
             text=f"{head}\n{text}",
@@ -175,6 +176,7 @@ async def _tell_provider(
     provider_id: int,
     text: str,
     *,
+    district_id: int,
     ref: str,
     resident_id: int,
     buttons: list[Any] | None = None,
@@ -182,6 +184,7 @@ async def _tell_provider(
     for channel, chat_id in await _provider_targets(session, provider_id):
         await outbox.enqueue(
             session,
+            district_id=district_id,
             channel=channel,
             chat_id=chat_id,
             text=text,
@@ -202,6 +205,7 @@ async def assigned(
         session,
         assignment.provider_id,
         _(N_("New assignment. Please accept or decline.")) + "\n" + card,
+        district_id=order.district_id,
         ref=f"assignment:{assignment.id}",
         resident_id=order.resident_id,
         buttons=assignment_buttons(assignment.id),
@@ -213,6 +217,7 @@ async def assigned(
             _(N_("The desk has given this order to another provider. You do not need to do it."))
             + "\n"
             + order_line(order),
+            district_id=order.district_id,
             ref=f"assignment:{withdrawn.id}",
             resident_id=order.resident_id,
         )
@@ -231,6 +236,7 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 session,
                 current.provider_id,
                 _(N_("The time to accept has passed, so the order went back to the desk.")) + "\n" + order_line(order),
+                district_id=order.district_id,
                 ref=f"assignment:{current.id}",
                 resident_id=order.resident_id,
             )
@@ -254,6 +260,7 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
                 session,
                 current.provider_id,
                 _(N_("This order was cancelled. You do not need to do it.")) + "\n" + order_line(order),
+                district_id=order.district_id,
                 ref=f"assignment:{current.id}",
                 resident_id=order.resident_id,
             )

@@ -33,7 +33,7 @@ from storage.models import (
 )
 
 URGENCIES = ("urgent", "normal")
-SOURCES = ("resident", "family", "care_manager", "desk_phone")
+SOURCES = ("resident", "family", "care_manager", "desk_phone", "desk_chat")
 # Units that count against a per-person cap: everything not cancelled or rejected.
 CAP_STATUSES = [s.value for s in lifecycle.OPEN] + [Status.DONE.value]
 

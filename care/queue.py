@@ -63,13 +63,34 @@ def is_receipt_no(text: str) -> bool:
 async def list_orders(
     session: AsyncSession,
     *,
-    district_id: int | None,
+    access: Access,
     filters: Filters | None = None,
     search: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Page:
-    """Return a page of the queue (urgent, then oldest first) with counts per status and the total."""
+    """Return a queue page of the operator's district (urgent, then oldest first); the residents shown are logged."""
+    page = await _query(
+        session, district_id=access.district_id, filters=filters, search=search, limit=limit, offset=offset
+    )
+    await access.log(
+        session,
+        action="order_search" if search and search.strip() else "queue_view",
+        resident_ids=[r.order.resident_id for r in page.rows],
+        detail=f"{len(page.rows)} of {page.total}",
+    )
+    return page
+
+
+async def _query(
+    session: AsyncSession,
+    *,
+    district_id: int | None,
+    filters: Filters | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> Page:
     f = filters or Filters()
     q = (
         select(Order, col(Resident.name), col(Dong.name), col(Region.name))
@@ -255,6 +276,7 @@ DESK_ACTIONS = ("screen", "assign", "reassign", "return", "complete", "cancel", 
 async def act(
     session: AsyncSession,
     *,
+    access: Access,
     order_id: int,
     action: str,
     actor: Actor,
@@ -264,7 +286,10 @@ async def act(
     units: int | None = None,
     approved: bool = False,
 ) -> Order:
-    """Apply one desk action to an order (the console page and the API share this); return the order."""
+    """Apply one desk action to an order of the operator's district (page and API share this); return the order."""
+    access.check_writer()
+    # Scope first: another district's order is 404 (and logged), whatever the action.
+    await get_visible(session, order_id=order_id, access=access)
     reason = (reason or "").strip()
     if action == "complete":
         # The desk records a completion the provider could not: more than planned or over the cap,

@@ -108,7 +108,12 @@ async def list_residents(
             q = q.where(or_(col(Resident.name).contains(s, autoescape=True)))
     total = int((await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one())
     rows = (await session.execute(q.order_by(col(Resident.name), col(Resident.id)).limit(limit).offset(offset))).all()
-    await access.log(session, action="resident_search" if s else "resident_list", detail=f"{len(rows)} shown")
+    await access.log(
+        session,
+        action="resident_search" if s else "resident_list",
+        resident_ids=[r.id for r, _ in rows if r.id is not None],
+        detail=f"{len(rows)} of {total}",
+    )
     return [(r, d) for r, d in rows], total
 
 
@@ -191,6 +196,7 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
 
 async def update(session: AsyncSession, *, resident_id: int, access: Access, values: dict[str, Any]) -> Resident:
     """Apply the desk's edits and log what changed (old → new); return the resident."""
+    access.check_writer()
     resident = await _visible(session, resident_id=resident_id, access=access)
     clean = _clean(values)
     if clean.get("dong_id") is not None:
@@ -221,8 +227,25 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-async def export(session: AsyncSession, *, access: Access, search: str | None = None) -> list[Resident]:
-    """Return the residents to export (name search or all visible); one log row per resident."""
+MAX_REASON = 200
+MSG_REASON = N_("Please write why you need this download.")
+
+
+def clean_reason(reason: str | None) -> str:
+    """Return the reason for a download, checked (required, short, no registration number)."""
+    text = " ".join((reason or "").split())
+    if not text:
+        raise InvalidInput(MSG_REASON)
+    parsing.refuse_registration_number(text)
+    return text[:MAX_REASON]
+
+
+async def export(
+    session: AsyncSession, *, access: Access, reason: str | None, search: str | None = None
+) -> list[Resident]:
+    """Return the residents to export (name search or all visible); one log row with them, the count and the reason."""
+    access.check_writer()
+    why = clean_reason(reason)
     q = select(Resident).where(col(Resident.purged_at).is_(None)).order_by(col(Resident.id))
     if access.district_id is not None:
         q = q.where(col(Resident.district_id) == access.district_id)
@@ -230,8 +253,13 @@ async def export(session: AsyncSession, *, access: Access, search: str | None = 
     if s:
         q = q.where(col(Resident.name).contains(s, autoescape=True))
     residents = list((await session.execute(q)).scalars())
-    for r in residents:
-        await access.log(session, action="resident_export", resident_id=r.id)
+    await access.log(
+        session,
+        action="resident_export",
+        resident_ids=[r.id for r in residents if r.id is not None],
+        detail=f"{len(residents)} rows",
+        reason=why,
+    )
     return residents
 
 

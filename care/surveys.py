@@ -95,6 +95,7 @@ async def send_due(session: AsyncSession, *, limit: int = 200) -> int:
             assert survey.id is not None
             await outbox.enqueue(
                 session,
+                district_id=order.district_id,
                 channel=target[0],
                 chat_id=target[1],
                 text=gettext(QUESTION, None, service=labels.label(labels.SERVICE, order.service_code)),

@@ -41,7 +41,7 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
         deps = [Depends(guard)] if needs_operator and guard is not None else []
         app.include_router(router, dependencies=deps)
         if any(getattr(route, "path", None) == "/chat" for route in router.routes):
-            app.state.nav.append(("/chat", N_("Web chat"), ("admin", "operator", "viewer")))
+            app.state.nav.append(("/chat", N_("Web chat"), ("admin", "operator")))
     return app
 
 

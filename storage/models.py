@@ -395,6 +395,10 @@ class AccessLog(SQLModel, table=True):
     resident_id: int | None = Field(default=None, index=True)
     action: str
     detail: str | None = None
+    # Every resident a list, search, board or export showed (resident_id is the one of a single view).
+    resident_ids: list[int] | None = Field(default=None, sa_type=JSON)
+    row_count: int | None = None  # how many residents were shown or exported
+    reason: str | None = None  # why a download was made, as the operator wrote it
 
 
 # ---------------------------------------------------------------- messaging
@@ -457,8 +461,14 @@ class Outbox(SQLModel, table=True):
     """A message the system sends on its own, written with the change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_district_status", "district_id", "status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
+    # The district whose business the message is (None: no district's, e.g. a provider-wide notice);
+    # the console shows a row only to that district's staff.
+    district_id: int | None = Field(default=None, foreign_key="districts.id")
     channel: str
     chat_id: str
     # Whom the message is about (a check-in alert to the family names the resident): the
@@ -547,6 +557,8 @@ class DeskNotice(SQLModel, table=True):
     district_id: int | None = Field(default=None, foreign_key="districts.id")
     kind: str  # assignment_expired | digest
     order_id: int | None = Field(default=None, foreign_key="orders.id")
+    # The resident a notice names when it is about no order (a check-in not sent): the view is logged.
+    resident_id: int | None = Field(default=None, foreign_key="residents.id")
     title: str
     body: str = ""
     created_at: datetime = Created()

@@ -16,6 +16,7 @@ from storage.models import Outbox
 async def enqueue(
     session: AsyncSession,
     *,
+    district_id: int | None,
     channel: str,
     chat_id: str,
     text: str,
@@ -25,8 +26,13 @@ async def enqueue(
     not_before: datetime | None = None,
     resident_id: int | None = None,
 ) -> Outbox:
-    """Add a message to the outbox in the current transaction and return the row."""
+    """Add a message to the outbox in the current transaction and return the row.
+
+    district_id has no default on purpose: every writer says whose business the message is
+    (None only for messages that belong to no district), so the console can seal dead letters.
+    """
     row = Outbox(
+        district_id=district_id,
         channel=channel,
         chat_id=chat_id,
         resident_id=resident_id,
@@ -308,19 +314,27 @@ async def list_unsent(session: AsyncSession, *, channel: str, chat_id: str) -> l
     return list(result.scalars())
 
 
-async def list_for_review(session: AsyncSession, *, limit: int = 200) -> list[Outbox]:
-    """Return dead and unconfirmed rows, newest first (the console's dead letters)."""
+def _in_district(district_id: int | None) -> Any:
+    # None = every district (an operator bound to none); otherwise that district's rows only.
+    return True if district_id is None else col(Outbox.district_id) == district_id
+
+
+async def list_for_review(session: AsyncSession, *, district_id: int | None = None, limit: int = 200) -> list[Outbox]:
+    """Return dead and unconfirmed rows of a district (None: all), newest first (the console's dead letters)."""
     result = await session.execute(
-        select(Outbox).where(col(Outbox.status).in_(REVIEW_STATUSES)).order_by(col(Outbox.id).desc()).limit(limit)
+        select(Outbox)
+        .where(col(Outbox.status).in_(REVIEW_STATUSES), _in_district(district_id))
+        .order_by(col(Outbox.id).desc())
+        .limit(limit)
     )
     return list(result.scalars())
 
 
-async def requeue(session: AsyncSession, *, row_id: int) -> bool:
-    """Send a dead or unconfirmed row again (an operator's decision); return False when it is not one."""
+async def requeue(session: AsyncSession, *, row_id: int, district_id: int | None = None) -> bool:
+    """Send a dead or unconfirmed row of a district (None: any) again; return False when it is not one."""
     result = await session.execute(
         update(Outbox)
-        .where(col(Outbox.id) == row_id, col(Outbox.status).in_(REVIEW_STATUSES))
+        .where(col(Outbox.id) == row_id, col(Outbox.status).in_(REVIEW_STATUSES), _in_district(district_id))
         .values(status="pending", attempts=0, not_before=clock.now(), claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -329,6 +343,8 @@ async def requeue(session: AsyncSession, *, row_id: int) -> bool:
 
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> int:
     """Add many messages (each with enqueue's keywords) in the current transaction; return how many."""
+    if any("district_id" not in m for m in messages):
+        raise ValueError("every outbox message names its district_id (None for no district)")
     now = clock.now()
     rows = [Outbox(**{"not_before": now, **m}) for m in messages]
     session.add_all(rows)

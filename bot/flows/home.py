@@ -193,7 +193,7 @@ async def _ask_talk(ctx: Ctx) -> None:
 async def _respond_talk(ctx: Ctx, answer: Answer) -> str | None:
     if not answer.text:
         raise InvalidInput(N_("Please write your message."))
-    district_id = await intake.find_district_id(ctx.session)
+    district_id = await ctx.district_id()
     await intake.post_to_desk(
         ctx.session, channel=ctx.channel, user_key=ctx.user_key, text=answer.text, district_id=district_id
     )

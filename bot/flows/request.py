@@ -106,7 +106,9 @@ async def _respond_service(ctx: Ctx, answer: Answer) -> str | None:
 
 
 async def _dong_options(ctx: Ctx) -> list[tuple[str, str]]:
-    district_id = ctx.a.get("district_id") or await intake.default_district_id(ctx.session)
+    # A desk operator in the web chat works in their own district only, whatever was answered before.
+    district_id = (ctx.incoming.desk and await ctx.district_id()) or ctx.a.get("district_id")
+    district_id = district_id or await intake.default_district_id(ctx.session)
     ctx.a["district_id"] = district_id
     dongs = await intake.list_dongs(ctx.session, district_id=district_id)
     return [(str(d.id), d.name) for d in dongs]
@@ -300,6 +302,8 @@ async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
     if a.get("date") is None:
         details["asap"] = True
     sensitive = a.get("sensitive") == "agree"
+    if ctx.incoming.desk is not None:
+        a["district_id"] = await ctx.district_id()
     request = intake.IntakeRequest(
         district_id=int(a["district_id"]),
         service_code=a["service"],
@@ -329,8 +333,15 @@ async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
         name=a["name"] if _self(ctx) else a.get("my_name"),
         channel=ctx.channel,
     )
+    desk_access, desk_actor = ctx.taken_by()
     order = await intake.submit(
-        ctx.session, request=request, channel=ctx.channel, user_key=ctx.user_key, actor=actor, language=ctx.locale
+        ctx.session,
+        request=request,
+        channel=ctx.channel,
+        user_key=ctx.user_key,
+        actor=desk_actor or actor,
+        access=desk_access,
+        language=ctx.locale,
     )
     reset(ctx)
     ctx.state["last_receipt"] = order.receipt_no
@@ -344,7 +355,7 @@ async def _respond_callback_phone(ctx: Ctx, answer: Answer) -> str | None:
     if answer.text is None:
         raise InvalidInput(parsing.MSG_PHONE)
     phone = parsing.parse_phone(answer.text)
-    district_id = await intake.find_district_id(ctx.session)
+    district_id = await ctx.district_id()
     await intake.post_to_desk(
         ctx.session,
         channel=ctx.channel,

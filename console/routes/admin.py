@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import auth, invites, operators, prices, registration_numbers, throttle
+from care import access_log, auth, invites, operators, prices, registration_numbers, throttle
 from care.auth import Access
 from console import web
 from dolbom import clock
-from dolbom.errors import AppError, NotFound, RegistrationNumberRefused
+from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import CareManager, District, Dong, Operator, Provider, ServiceCatalog
 
@@ -25,6 +25,7 @@ NAV = [
     ("/admin/catalog", N_("Service catalog"), ("admin",)),
     ("/admin/invites", N_("Invite codes"), ("admin",)),
     ("/admin/access-log", N_("Access log"), ("admin",)),
+    ("/admin/access-log/review", N_("Monthly access review"), ("admin",)),
 ]
 
 
@@ -260,28 +261,11 @@ async def invites_page(request: Request) -> Response:
 
 @router.post("/admin/invites")
 async def invite_create(request: Request, target: str = Form("")) -> Response:
-    access = web.access_of(request)
-    kind, _, raw_id = target.partition(":")
-    target_id = web.form_int(raw_id)
     try:
         async with web.database(request).transaction() as session:
-            if kind == "cm" and target_id is not None:
-                owner = await session.get(CareManager, target_id)
-                if owner is None or not access.sees(owner.district_id):
-                    raise NotFound()
-                invite = await invites.create(
-                    session, role="care_manager", care_manager_id=target_id, created_by=access.operator_id
-                )
-            elif kind == "pv" and target_id is not None:
-                prov = await session.get(Provider, target_id)
-                if prov is None or not access.sees(prov.district_id):
-                    raise NotFound()
-                invite = await invites.create(
-                    session, role="provider_staff", provider_id=target_id, created_by=access.operator_id
-                )
-            else:
-                raise NotFound()
-            await access.log(session, action="invite_create", detail=f"{invite.role} {target}")
+            invite = await invites.create_for_desk(session, access=web.access_of(request), target=target)
+    except NotFound:
+        raise  # another district's manager or provider, or none: 404 like every other sealed thing
     except AppError as err:
         return await _invites_page(request, error=_err(err), status_code=400)
     return await _invites_page(request, new_code=invite.code)
@@ -289,38 +273,12 @@ async def invite_create(request: Request, target: str = Form("")) -> Response:
 
 @router.post("/admin/invites/{invite_id}/withdraw")
 async def invite_withdraw(request: Request, invite_id: int) -> Response:
-    access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        await invites.withdraw(session, invite_id=invite_id, operator_id=access.operator_id)
+        await invites.withdraw(session, invite_id=invite_id, access=web.access_of(request))
     return RedirectResponse("/admin/invites", status_code=303)
 
 
 # ------------------------------------------------------------------ access log
-
-ACTIONS = (
-    "signin",
-    "signin_failed",
-    "signin_refused",
-    "signin_throttled",
-    "account_locked",
-    "password_changed",
-    "signout",
-    "resident_list",
-    "resident_search",
-    "resident_view",
-    "resident_update",
-    "resident_export",
-    "resident_intake",
-    "order_view",
-    "order_search",
-    "denied_other_district",
-    "access_log_export",
-    "operator_create",
-    "operator_update",
-    "provider_update",
-    "catalog_update",
-    "invite_create",
-)
 
 
 def _log_filters(values: dict[str, str]) -> dict[str, object]:
@@ -334,39 +292,100 @@ def _log_filters(values: dict[str, str]) -> dict[str, object]:
     since, until = day(values.get("since", "")), day(values.get("until", ""))
     return {
         "username": values.get("username") or None,
-        "action": values.get("action") if values.get("action") in ACTIONS else None,
+        "action": values.get("action") if values.get("action") in access_log.ACTIONS else None,
         "resident_id": web.form_int(values.get("resident_id")),
         "since": since,
         "until": until + timedelta(days=1) if until else None,
     }
 
 
+async def _access_log_page(
+    request: Request, values: dict[str, str], *, error: str | None = None, status_code: int = 200
+) -> Response:
+    async with web.database(request).transaction() as session:
+        rows = await access_log.list_rows(session, access=web.access_of(request), **_log_filters(values))  # type: ignore[arg-type]
+    return web.render(
+        request,
+        "access_log.html",
+        status_code=status_code,
+        rows=rows,
+        v=values,
+        actions=access_log.ACTIONS,
+        action_label=access_log.action_label,
+        error=error,
+    )
+
+
 @router.get("/admin/access-log")
 async def access_log_page(request: Request) -> Response:
     # Filters are operator names, actions, dates and resident numbers: no personal data in the URL.
-    values = dict(request.query_params)
-    async with web.database(request).transaction() as session:
-        rows = await auth.list_access_log(session, access=web.access_of(request), **_log_filters(values))  # type: ignore[arg-type]
-    return web.render(request, "access_log.html", rows=rows, v=values, actions=ACTIONS)
+    return await _access_log_page(request, dict(request.query_params))
 
 
 @router.post("/admin/access-log/export")
 async def access_log_export(request: Request) -> Response:
     form = await request.form()
-    values = {k: str(v) for k, v in form.items()}
-    access = web.access_of(request)
-    async with web.database(request).transaction() as session:
-        rows = await auth.list_access_log(session, access=access, limit=None, **_log_filters(values))  # type: ignore[arg-type]
-        await access.log(session, action="access_log_export", detail=f"{len(rows)} rows")
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        async with web.database(request).transaction() as session:
+            rows = await access_log.export(
+                session, access=web.access_of(request), reason=values.get("reason"), filters=_log_filters(values)
+            )
+    except InvalidInput as err:
+        return await _access_log_page(request, values, error=_err(err), status_code=400)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(["시각", "운영자", "IP", "이용자 번호", "행위", "내용"])
+    writer.writerow(["시각", "운영자", "IP", "이용자 번호", "행위", "표시한 이용자 수", "사유", "내용"])
     for r in rows:
-        writer.writerow([web.fmt_dt(r.at), r.username or "", r.ip or "", r.resident_id or "", r.action, r.detail or ""])
+        writer.writerow(
+            [
+                web.fmt_dt(r.at),
+                r.username or "",
+                r.ip or "",
+                r.resident_id or "",
+                access_log.action_label(r.action),
+                r.row_count if r.row_count is not None else "",
+                r.reason or "",
+                r.detail or "",
+            ]
+        )
     stamp = clock.local_now().strftime("%Y%m%d-%H%M")
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="access-log-{stamp}.csv"'},
+    )
+
+
+def _month(text: str | None) -> date:
+    try:
+        chosen = datetime.strptime((text or "").strip(), "%Y-%m").date()
+    except ValueError:
+        chosen = None
+    today = clock.today()
+    if chosen is None or not date(2000, 1, 1) <= chosen <= today:
+        # Default: last month, the one a monthly review is about.
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1)
+    return chosen
+
+
+@router.get("/admin/access-log/review")
+async def access_log_review(request: Request) -> Response:
+    month = _month(request.query_params.get("month"))
+    async with web.database(request).transaction() as session:
+        review = await access_log.monthly_review(session, access=web.access_of(request), month=month)
+    return web.render(
+        request,
+        "access_log_review.html",
+        review=review,
+        action_label=access_log.action_label,
+        rule=gettext(
+            access_log.MSG_UNUSUAL_RULE,
+            factor=access_log.UNUSUAL_FACTOR,
+            floor=access_log.UNUSUAL_FLOOR,
+            export=access_log.EXPORT_FLOOR,
+        ),
+        month_text=month.strftime("%Y-%m"),
     )

@@ -70,6 +70,11 @@ class SearchIn(BaseModel):
     q: str = ""
 
 
+class ExportIn(BaseModel):
+    q: str = Field(default="", description="only residents whose name contains this (empty: all you may see)")
+    reason: str = Field(description="why the download is needed (required; written to the access log)")
+
+
 def _order(o: Order) -> OrderOut:
     return OrderOut.model_validate(o, from_attributes=True)
 
@@ -85,7 +90,7 @@ async def list_orders(request: Request, offset: int = 0, limit: int = 100) -> di
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(
             session,
-            district_id=access.district_id,
+            access=access,
             filters=_filters(request),
             limit=min(max(limit, 1), 500),
             offset=max(offset, 0),
@@ -119,9 +124,9 @@ async def order_action(
     actor = web.actor_of(operator)
     v, reason = body.version, body.reason or ""
     async with web.database(request).transaction() as session:
-        await queue.get_visible(session, order_id=order_id, access=web.access_of(request))
         order = await queue.act(
             session,
+            access=web.access_of(request),
             order_id=order_id,
             action=action,
             actor=actor,
@@ -150,6 +155,16 @@ async def search_residents(request: Request, body: SearchIn) -> dict[str, Any]:
     async with web.database(request).transaction() as session:
         rows, total = await residents.list_residents(session, access=web.access_of(request), search=body.q)
     return {"total": total, "residents": [_resident(r) for r, _ in rows]}
+
+
+@router.post("/residents/export")
+async def export_residents(
+    request: Request, body: ExportIn, _op: Operator = Depends(web.require_writer)
+) -> dict[str, Any]:
+    """Every resident you may see (or whose name contains q), for a download; the reason is required and logged."""
+    async with web.database(request).transaction() as session:
+        rows = await residents.export(session, access=web.access_of(request), search=body.q, reason=body.reason)
+    return {"count": len(rows), "residents": [_resident(r) for r in rows]}
 
 
 @router.get("/residents/{resident_id}")

@@ -7,13 +7,12 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import checkins, labels, notices, registration_numbers
+from care import checkins, deadletters, labels, notices, registration_numbers
 from care.parsing import MSG_DATE_UNKNOWN
 from console import web
 from dolbom import clock
 from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
-from storage import outbox
 from storage.models import Operator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
@@ -30,9 +29,7 @@ BOARD_COLUMNS = ("sent", "answered", "reminded", "missed", "escalated", "unreach
 async def board(request: Request) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        rows = await checkins.list_today(session, district_id=access.district_id)
-        # Names and phone numbers of many residents are on this page: log the view.
-        await access.log(session, action="view_checkin_board", detail=f"{clock.today().isoformat()} ({len(rows)})")
+        rows = await checkins.board(session, access=access)
     counts = {key: sum(1 for r in rows if r.slot.status == key) for key in BOARD_COLUMNS}
     return web.render(
         request,
@@ -49,43 +46,37 @@ async def board(request: Request) -> Response:
 @router.get("/checkins/outbox")
 async def dead_letters(request: Request, _op: Operator = Depends(web.require_admin)) -> Response:
     async with web.database(request).transaction() as session:
-        rows = await outbox.list_for_review(session)
-        await web.access_of(request).log(session, action="view_outbox_review", detail=str(len(rows)))
+        rows = await deadletters.list_for_review(session, access=web.access_of(request))
     return web.render(request, "checkins_outbox.html", rows=rows, done=request.query_params.get("done"))
 
 
 @router.post("/checkins/outbox/{row_id}/requeue")
 async def requeue(request: Request, row_id: int, _op: Operator = Depends(web.require_admin)) -> Response:
     async with web.database(request).transaction() as session:
-        changed = await outbox.requeue(session, row_id=row_id)
-        if changed:
-            await web.access_of(request).log(session, action="outbox_requeue", detail=str(row_id))
+        changed = await deadletters.requeue(session, access=web.access_of(request), row_id=row_id)
     return RedirectResponse(f"/checkins/outbox?done={'requeued' if changed else 'unchanged'}", status_code=303)
 
 
 @router.get("/notices")
 async def notices_page(request: Request) -> Response:
-    access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        rows = await notices.list_recent(session, district_id=access.district_id)
+        rows = await notices.list_for_desk(session, access=web.access_of(request))
     return web.render(request, "checkins_notices.html", rows=rows)
 
 
 @router.post("/notices/{notice_id}/read")
 async def notice_read(request: Request, notice_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
     async with web.database(request).transaction() as session:
-        await notices.mark_read(session, notice_id=notice_id, district_id=web.access_of(request).district_id)
+        await notices.mark_read(session, notice_id=notice_id, access=web.access_of(request))
     return RedirectResponse("/notices", status_code=303)
 
 
 @router.get("/checkins/schedule/{resident_id}")
 async def schedule_form(request: Request, resident_id: int) -> Response:
-    access = web.access_of(request)
     async with web.database(request).transaction() as session:
         resident, schedule = await checkins.get_for_desk(
-            session, resident_id=resident_id, district_id=access.district_id
+            session, resident_id=resident_id, access=web.access_of(request)
         )
-        await access.log(session, action="view_checkin_schedule", resident_id=resident_id)
     return web.render(
         request,
         "checkins_schedule.html",
@@ -99,7 +90,6 @@ async def schedule_form(request: Request, resident_id: int) -> Response:
 
 @router.post("/checkins/schedule/{resident_id}")
 async def schedule_save(request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
-    access = web.access_of(request)
     form = await request.form()
     weekdays = [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()]
     hh, _, mm = str(form.get("time") or "").partition(":")
@@ -112,18 +102,15 @@ async def schedule_save(request: Request, resident_id: int, _op: Operator = Depe
         registration_numbers.refuse(paused)
         raise InvalidInput(MSG_DATE_UNKNOWN) from None
     async with web.database(request).transaction() as session:
-        await checkins.get_for_desk(session, resident_id=resident_id, district_id=access.district_id)
-        if form.get("stop") == "yes":
-            await checkins.stop(session, resident_id=resident_id)
-        else:
-            await checkins.set_schedule(
-                session,
-                resident_id=resident_id,
-                weekdays=weekdays,
-                at_minute=at_minute,
-                paused_until=paused_until,
-                alert_family=form.get("alert_family") == "yes",
-                alert_care_manager=form.get("alert_care_manager") == "yes",
-            )
-        await access.log(session, action="change_checkin_schedule", resident_id=resident_id)
+        await checkins.update_for_desk(
+            session,
+            resident_id=resident_id,
+            access=web.access_of(request),
+            stop_all=form.get("stop") == "yes",
+            weekdays=weekdays,
+            at_minute=at_minute,
+            paused_until=paused_until,
+            alert_family=form.get("alert_family") == "yes",
+            alert_care_manager=form.get("alert_care_manager") == "yes",
+        )
     return RedirectResponse(f"/checkins/schedule/{resident_id}?done=saved", status_code=303)

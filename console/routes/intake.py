@@ -131,9 +131,8 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
                 channel="phone",
                 user_key=None,
                 actor=web.actor_of(operator, channel="phone"),
-                operator_id=operator.id,
+                access=access,
             )
-            await access.log(session, action="resident_intake", resident_id=order.resident_id, detail=order.receipt_no)
     except AppError as err:
         errors["form"] = _error(err)
         status = 422 if isinstance(err, RegistrationNumberRefused) else 400

@@ -45,11 +45,9 @@ async def _page(request: Request, *, search: str | None = None, status_code: int
     access = web.access_of(request)
     filters = _filters(request) if search is None else queue.Filters()
     async with web.database(request).transaction() as session:
-        page = await queue.list_orders(session, district_id=access.district_id, filters=filters, search=search)
+        page = await queue.list_orders(session, access=access, filters=filters, search=search)
         mark = await queue.marker(session, district_id=access.district_id)
         regions, dongs = await _places(session, access)
-        if search:
-            await access.log(session, action="order_search", detail=f"{page.total} found")
     return web.render(
         request,
         "queue.html",
@@ -92,7 +90,7 @@ async def search(request: Request, q: str = Form("")) -> Response:
 async def rows(request: Request) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        page = await queue.list_orders(session, district_id=access.district_id, filters=_filters(request))
+        page = await queue.list_orders(session, access=access, filters=_filters(request))
         mark = await queue.marker(session, district_id=access.district_id)
     response = web.render(request, "_queue_rows.html", page=page)
     response.headers["X-Queue-Marker"] = mark

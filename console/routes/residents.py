@@ -13,7 +13,7 @@ from sqlmodel import col
 from care import registration_numbers, residents
 from console import web
 from dolbom import clock
-from dolbom.errors import AppError, NotFound, RegistrationNumberRefused
+from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import Dong, Operator
 
@@ -23,13 +23,23 @@ PAGE = 50
 TRI = {"yes": True, "no": False}
 
 
-async def _list(request: Request, *, search: str | None) -> Response:
+async def _list(request: Request, *, search: str | None, error: str | None = None, status_code: int = 200) -> Response:
     offset = max(web.form_int(request.query_params.get("offset")) or 0, 0) if search is None else 0
     async with web.database(request).transaction() as session:
         rows, total = await residents.list_residents(
             session, access=web.access_of(request), search=search, limit=PAGE, offset=offset
         )
-    return web.render(request, "residents.html", rows=rows, total=total, search=search, offset=offset, page_size=PAGE)
+    return web.render(
+        request,
+        "residents.html",
+        status_code=status_code,
+        rows=rows,
+        total=total,
+        search=search,
+        offset=offset,
+        page_size=PAGE,
+        error=error,
+    )
 
 
 @router.get("/residents")
@@ -129,10 +139,13 @@ async def resident_edit(request: Request, resident_id: int, _op: Operator = Depe
 
 @router.post("/residents/export")
 async def residents_export(
-    request: Request, q: str = Form(""), _op: Operator = Depends(web.require_writer)
+    request: Request, q: str = Form(""), reason: str = Form(""), _op: Operator = Depends(web.require_writer)
 ) -> Response:
-    async with web.database(request).transaction() as session:
-        rows = await residents.export(session, access=web.access_of(request), search=q)
+    try:
+        async with web.database(request).transaction() as session:
+            rows = await residents.export(session, access=web.access_of(request), search=q, reason=reason)
+    except InvalidInput as err:
+        return await _list(request, search=q.strip() or None, error=gettext(err.msgid), status_code=400)
     out = io.StringIO()
     out.write("\ufeff")  # Excel on an office PC reads UTF-8 Korean only with the BOM
     writer = csv.writer(out)

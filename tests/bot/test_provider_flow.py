@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from care import orders, provider_tasks, queue, settlement
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import RuleViolation
 from dolbom.i18n import gettext
@@ -162,14 +163,22 @@ async def test_more_units_than_planned_needs_the_desk(db: Database, place: Place
         assert "이웃 어르신" in notice.body
     # The desk records it: without the approval box it is refused, with it the 22 meals are recorded.
     desk = Actor(kind="operator", name="김창구", channel="console")
+    access = Access(operator_id=None, username="김창구", ip=None, district_id=place.district_id, role="operator")
     async with db.transaction() as s:
         with pytest.raises(RuleViolation):
             await queue.act(
-                s, order_id=order.id, action="complete", actor=desk, expected_version=order.version, units=22
+                s,
+                access=access,
+                order_id=order.id,
+                action="complete",
+                actor=desk,
+                expected_version=order.version,
+                units=22,
             )  # type: ignore[arg-type]
     async with db.transaction() as s:
         done = await queue.act(
             s,
+            access=access,
             order_id=order.id,
             action="complete",
             actor=desk,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from care import invites
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import AppError, InvalidInput, RuleViolation
 from storage.db import Database
@@ -85,7 +86,8 @@ async def test_a_withdrawn_code_cannot_be_used(session: AsyncSession) -> None:
     place = await make_district(session)
     manager = await make_care_manager(session, place)
     invite = await invites.create(session, role="care_manager", care_manager_id=manager.id, created_by=None)
-    await invites.withdraw(session, invite_id=invite.id)  # type: ignore[arg-type]
+    admin = Access(operator_id=None, username="admin", ip=None, district_id=place.district_id, role="admin")
+    await invites.withdraw(session, invite_id=invite.id, access=admin)  # type: ignore[arg-type]
     with pytest.raises(RuleViolation):
         await invites.redeem(session, code=invite.code, channel="telegram", user_key="1", display_name=None)
 

@@ -212,11 +212,15 @@ async def test_resident_detail_edit_history_and_export(client: httpx.AsyncClient
     r = await client.post(f"/residents/{world.resident.id}/edit", data={"csrf_token": token, "phone": "12"})
     assert r.status_code == 400
     r = await client.post("/residents/export", data={"csrf_token": token, "q": ""})
+    assert r.status_code == 400 and "박순자" not in r.text.split("<table")[0]  # no reason, no download
+    r = await client.post("/residents/export", data={"csrf_token": token, "q": "", "reason": "월말 안부 점검"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "박순자" in r.text and "김말순" not in r.text
     async with db.sessions() as s:
         rows = list((await s.execute(select(AccessLog.action, AccessLog.resident_id))).all())
-    assert ("resident_update", world.resident.id) in rows and ("resident_export", world.resident.id) in rows
+        export = (await s.execute(select(AccessLog).where(AccessLog.action == "resident_export"))).scalar_one()
+    assert ("resident_update", world.resident.id) in rows
+    assert export.resident_ids == [world.resident.id] and export.row_count == 1 and export.reason == "월말 안부 점검"
 
 
 async def test_providers_page_shows_load_and_rates(client: httpx.AsyncClient, db: Database, world: World) -> None:
@@ -256,9 +260,12 @@ async def test_admin_pages_and_access_log_export(client: httpx.AsyncClient, db: 
     r = await client.get("/admin/access-log?action=signin")
     assert "admin" in r.text
     r = await client.post("/admin/access-log/export", data={"csrf_token": token, "action": ""})
-    assert r.status_code == 200 and "signin" in r.text
+    assert r.status_code == 400  # the reason is asked for first
+    r = await client.post("/admin/access-log/export", data={"csrf_token": token, "action": "", "reason": "분기 점검"})
+    assert r.status_code == 200 and "로그인" in r.text  # action names in Korean
     async with db.sessions() as s:
-        assert (await s.execute(select(AccessLog).where(AccessLog.action == "access_log_export"))).first()
+        row = (await s.execute(select(AccessLog).where(AccessLog.action == "access_log_export"))).scalar_one()
+        assert row.reason == "분기 점검"
     # A district operator has no admin pages.
     client.cookies.clear()
     await signed_in(client, "mapo")

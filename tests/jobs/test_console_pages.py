@@ -54,7 +54,9 @@ async def test_board_shows_only_the_operators_district(db, world, client):  # no
 
 async def test_dead_letters_are_shown_to_admins_and_can_be_sent_again(db, world, client):  # noqa: F811
     async with db.transaction() as s:
-        row = await outbox.enqueue(s, channel="telegram", chat_id="100", text="실패한 메시지")
+        row = await outbox.enqueue(
+            s, district_id=world.mapo.district_id, channel="telegram", chat_id="100", text="실패한 메시지"
+        )
         await outbox.mark_dead(s, row_id=row.id, error="502 Bad Gateway")
     token = await signed_in(client, "admin")
     page = await client.get("/checkins/outbox")

@@ -40,7 +40,14 @@ def make_sender(db, botapi: StandIn, **kw) -> Sender:
 
 async def enqueue(db, chat_id: str, text: str = "안녕하세요", **kw) -> int:
     async with db.transaction() as session:
-        row = await outbox.enqueue(session, channel=kw.pop("channel", "telegram"), chat_id=chat_id, text=text, **kw)
+        row = await outbox.enqueue(
+            session,
+            district_id=kw.pop("district_id", None),
+            channel=kw.pop("channel", "telegram"),
+            chat_id=chat_id,
+            text=text,
+            **kw,
+        )
         return row.id
 
 
