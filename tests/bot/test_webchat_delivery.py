@@ -22,7 +22,7 @@ CHAT = "op1"
 
 async def _receipt(db: Database, chat_id: str = CHAT, text: str = "접수번호 2612-00001 입니다.") -> int:
     async with db.transaction() as s:
-        row = await outbox.enqueue(s, channel="webchat", chat_id=chat_id, text=text, kind="receipt")
+        row = await outbox.enqueue(s, district_id=None, channel="webchat", chat_id=chat_id, text=text, kind="receipt")
         assert row.id is not None
         return row.id
 
@@ -38,8 +38,8 @@ async def _status(db: Database, row_id: int) -> str:
 async def page(db: Database, db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """A signed-in operator's web chat page (user key op<id>), and the headers of its poll."""
     async with db.transaction() as s:
-        await operators.create(s, username="kim", password="password-123", role="operator")
-        signed = await auth.sign_in(s, username="kim", password="password-123", ip="127.0.0.1")
+        await operators.create(s, username="kim", password="맑은하늘-창구-2026", role="operator")
+    signed = await auth.sign_in(db, username="kim", password="맑은하늘-창구-2026", ip="127.0.0.1", secret="test-secret")
     assert signed.token and signed.csrf_token
     app = build_web_app(database=db, settings=Settings(database_url=db_url))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
