@@ -71,9 +71,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("conversations", "user_key", "messenger account", purge="delete_row"),
     Entry("desk_threads", "user_key", "messenger account", purge="purged_key"),
     Entry("desk_messages", "text", "what the resident and the desk wrote", purge="blank"),
-    Entry(
-        "outbox", "text", "messages about the resident, to them, family, care manager, provider", purge="blank"
-    ),
+    Entry("outbox", "text", "messages about the resident, to them, family, care manager, provider", purge="blank"),
     Entry("outbox", "buttons", "buttons of those messages"),
     Entry("outbox", "chat_id", "messenger account", purge="purged_key"),
     Entry("outbox", "last_error", "the Bot API's answer, may quote the text"),
