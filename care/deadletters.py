@@ -6,19 +6,31 @@ bound to a district sees and resends that district's rows only, an admin of no d
 
 from __future__ import annotations
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from care.auth import Access
 from dolbom.errors import NotFound
 from storage import outbox
-from storage.models import Outbox
+from storage.models import Outbox, ResidentChannel
 
 
 async def list_for_review(session: AsyncSession, *, access: Access, limit: int = 200) -> list[Outbox]:
     """Return the dead and unconfirmed messages of the admin's district, newest first (the look is logged)."""
     access.check_admin()
     rows = await outbox.list_for_review(session, district_id=access.district_id, limit=limit)
-    await access.log(session, action="view_outbox_review", detail=f"{len(rows)} rows")
+    # The texts name residents (alerts carry a name and a phone): log whose chats the rows went to.
+    chats = {(r.channel, r.chat_id) for r in rows}
+    named: set[int] = set()
+    if chats:
+        result = await session.execute(
+            select(col(ResidentChannel.resident_id)).where(
+                tuple_(col(ResidentChannel.channel), col(ResidentChannel.user_key)).in_(list(chats))
+            )
+        )
+        named.update(result.scalars())
+    await access.log(session, action="view_outbox_review", resident_ids=sorted(named), detail=f"{len(rows)} rows")
     return rows
 
 

@@ -279,7 +279,7 @@ ROUTES: list[Case] = [
     Case("POST", "/admin/access-log/export", admin_list(200), body=lambda fx, s: {"reason": "분기 점검"}),
     Case("GET", "/admin/access-log/review", admin_list()),
     Case("GET", "/checkins", staff_list(), shows=True),
-    Case("GET", "/checkins/outbox", admin_list()),
+    Case("GET", "/checkins/outbox", admin_list(), shows=True),
     Case(
         "POST",
         "/checkins/outbox/{row_id}/requeue",
@@ -582,7 +582,7 @@ async def test_every_resident_page_writes_one_access_row(fx: Fixture, client: ht
     for case in ROUTES:
         if not case.shows:
             continue
-        who = OP_A
+        who = OP_A if case.expect[OP_A] != 403 else ADM_A  # admin pages: A's admin
         async with fx.db.sessions() as s:
             before = (await s.execute(select(func.max(AccessLog.id)))).scalar_one() or 0
         r = await call(client, fx, case, fx.a, who)
