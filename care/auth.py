@@ -261,13 +261,16 @@ async def sign_out(session: AsyncSession, *, token: str, ip: str | None) -> None
     await session.flush()
 
 
-async def end_sessions(session: AsyncSession, *, operator_id: int, at: datetime | None = None) -> None:
-    """End every session of an operator (after a role change or deactivation)."""
-    await session.execute(
-        update(OperatorSession)
-        .where(col(OperatorSession.operator_id) == operator_id, col(OperatorSession.revoked_at).is_(None))
-        .values(revoked_at=at or clock.now())
+async def end_sessions(
+    session: AsyncSession, *, operator_id: int, at: datetime | None = None, keep_token: str | None = None
+) -> None:
+    """End every session of an operator (after a role change or deactivation), but the one of keep_token."""
+    q = update(OperatorSession).where(
+        col(OperatorSession.operator_id) == operator_id, col(OperatorSession.revoked_at).is_(None)
     )
+    if keep_token:
+        q = q.where(col(OperatorSession.id) != token_id(keep_token))
+    await session.execute(q.values(revoked_at=at or clock.now()))
 
 
 WRITER_ROLES = ("admin", "operator")

@@ -123,6 +123,10 @@ async def password_change(
             raise InvalidInput(N_("The two new passwords are not the same. Please type them again."))
         async with web.database(request).transaction() as session:
             await operators.change_password(session, operator_id=operator.id, current=current, new=new)
+            # Whoever else held a session of this account (a forgotten PC, a thief) is out.
+            await auth.end_sessions(
+                session, operator_id=operator.id, keep_token=request.cookies.get(web.SESSION_COOKIE, "")
+            )
             await web.access_of(request).log(session, action="password_changed")
     except InvalidInput as err:
         message = gettext(err.msgid, **err.params)

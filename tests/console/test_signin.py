@@ -460,3 +460,22 @@ async def test_an_admin_can_require_a_change_at_next_sign_in(app: FastAPI, db: D
         r = await sign_in(c, "mapo", "a-fresh-long-phrase")
         assert r.status_code == 303 and r.headers["location"] == "/"
     assert [row.username for row in await _log(db, "password_changed")] == ["mapo"]
+
+
+async def test_changing_ones_password_ends_the_other_sessions_of_the_account(app: FastAPI) -> None:
+    async with _client(app, OWNER_IP) as desk, _client(app, "10.1.1.99") as forgotten_pc:
+        await signed_in(forgotten_pc, "mapo")
+        token = await signed_in(desk, "mapo")
+        r = await desk.post(
+            "/account/password",
+            data={
+                "current": PASSWORD,
+                "new": "a-fresh-long-phrase",
+                "again": "a-fresh-long-phrase",
+                "csrf_token": token,
+            },
+        )
+        assert r.status_code == 303
+        assert (await desk.get("/")).status_code == 200
+        r = await forgotten_pc.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/login"
