@@ -27,8 +27,10 @@ from storage.models import (
     Consent,
     Dong,
     FamilyContact,
+    Operator,
     Order,
     Resident,
+    ResidentChannel,
 )
 
 INCOME_TIERS = ("basic", "near_poor", "general", "unknown")
@@ -70,9 +72,14 @@ class Detail:
     consents: list[Consent]
     family: list[FamilyContact]
     changes: list[AccessLog] = field(default_factory=list)
+    # The person's messenger accounts, verified or claimed, and the desk operators' names by id.
+    bindings: list[ResidentChannel] = field(default_factory=list)
+    operator_names: dict[int, str] = field(default_factory=dict)
+    same_as: Resident | None = None
 
 
-async def _visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
+async def get_visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
+    """Return a resident the operator may see, without logging a view; raise NotFound."""
     resident = await session.get(Resident, resident_id)
     if resident is None or resident.purged_at is not None:
         raise NotFound()
@@ -114,7 +121,7 @@ async def list_residents(
 
 async def get(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
     """Return a resident visible to the operator (the view is logged); raise NotFound."""
-    resident = await _visible(session, resident_id=resident_id, access=access)
+    resident = await get_visible(session, resident_id=resident_id, access=access)
     await access.log(session, action="resident_view", resident_id=resident_id)
     return resident
 
@@ -126,6 +133,16 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
 
     async def rows(q: Any) -> list[Any]:
         return list((await session.execute(q)).scalars())
+
+    family: list[FamilyContact] = await rows(
+        select(FamilyContact).where(col(FamilyContact.resident_id) == resident_id).order_by(col(FamilyContact.id))
+    )
+    bindings: list[ResidentChannel] = await rows(
+        select(ResidentChannel).where(col(ResidentChannel.resident_id) == resident_id).order_by(col(ResidentChannel.id))
+    )
+    operator_ids = {
+        op_id for row in [*bindings, *family] for op_id in (row.verified_by, row.revoked_by) if op_id is not None
+    }
 
     return Detail(
         resident=resident,
@@ -145,8 +162,20 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
         consents=await rows(
             select(Consent).where(col(Consent.resident_id) == resident_id).order_by(col(Consent.id).desc())
         ),
-        family=await rows(select(FamilyContact).where(col(FamilyContact.resident_id) == resident_id)),
+        family=family,
         changes=await history(session, resident_id=resident_id),
+        bindings=bindings,
+        operator_names={
+            int(op_id): name
+            for op_id, name in (
+                await session.execute(
+                    select(col(Operator.id), col(Operator.username)).where(col(Operator.id).in_(operator_ids))
+                )
+            ).all()
+        }
+        if operator_ids
+        else {},
+        same_as=await session.get(Resident, resident.same_as_id) if resident.same_as_id else None,
     )
 
 
@@ -160,7 +189,7 @@ async def history(session: AsyncSession, *, resident_id: int) -> list[AccessLog]
     return list(result.scalars())
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
+def clean(values: dict[str, Any]) -> dict[str, Any]:
     """Return the editable values parsed and checked; raise InvalidInput."""
     out: dict[str, Any] = {}
     for key in EDITABLE:
@@ -191,14 +220,14 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
 
 async def update(session: AsyncSession, *, resident_id: int, access: Access, values: dict[str, Any]) -> Resident:
     """Apply the desk's edits and log what changed (old → new); return the resident."""
-    resident = await _visible(session, resident_id=resident_id, access=access)
-    clean = _clean(values)
-    if clean.get("dong_id") is not None:
-        dong = await session.get(Dong, clean["dong_id"])
+    resident = await get_visible(session, resident_id=resident_id, access=access)
+    checked = clean(values)
+    if checked.get("dong_id") is not None:
+        dong = await session.get(Dong, checked["dong_id"])
         if dong is None or dong.district_id != resident.district_id:
             raise InvalidInput()
     changed = []
-    for key, value in clean.items():
+    for key, value in checked.items():
         old = getattr(resident, key)
         if old != value:
             changed.append(f"{key}: {_show(old)} → {_show(value)}")
@@ -246,6 +275,8 @@ async def get_by_name_and_phone(session: AsyncSession, *, district_id: int, name
             col(Resident.name) == name,
             col(Resident.phone) == phone,
             col(Resident.purged_at).is_(None),
+            # A record an unverified chat made is not the person: typing their name finds the real one.
+            col(Resident.same_as_id).is_(None),
         )
         .order_by(col(Resident.id))
         .limit(1)
@@ -262,13 +293,28 @@ async def find_or_create(
     values: dict[str, Any] | None = None,
 ) -> tuple[Resident, bool]:
     """Return the resident with this name and phone in the district (or a new one), and whether it is new."""
-    clean = _clean({"name": name, **(values or {})})
+    cleaned = clean({"name": name, **(values or {})})
     e164 = parsing.parse_phone(phone) if phone else None
     if e164:
-        found = await get_by_name_and_phone(session, district_id=district_id, name=clean["name"], phone=e164)
+        found = await get_by_name_and_phone(session, district_id=district_id, name=cleaned["name"], phone=e164)
         if found is not None:
             return found, False
-    resident = Resident(district_id=district_id, phone=e164, **clean)
+    return await create(session, district_id=district_id, name=name, phone=phone, values=values), True
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    district_id: int,
+    name: str,
+    phone: str | None,
+    values: dict[str, Any] | None = None,
+    same_as_id: int | None = None,
+) -> Resident:
+    """Create and return a resident record (same_as_id: "possibly the same person as" that resident)."""
+    cleaned = clean({"name": name, **(values or {})})
+    e164 = parsing.parse_phone(phone) if phone else None
+    resident = Resident(district_id=district_id, phone=e164, same_as_id=same_as_id, **cleaned)
     session.add(resident)
     await session.flush()
-    return resident, True
+    return resident
