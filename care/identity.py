@@ -500,6 +500,8 @@ async def for_order(session: AsyncSession, *, order: Order, locale: str | None =
 async def merge(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
     """Merge a "possibly the same" record into the resident it names (the desk decided); return that resident.
 
+    (The bulk updates keep loaded objects in step: SQLAlchemy's default synchronize_session.)
+
     Its orders, consents, claims, family records and threads move over; claims stay unconfirmed;
     the record itself is deleted. Nothing of it is written over the resident's values.
     """
@@ -513,7 +515,6 @@ async def merge(session: AsyncSession, *, resident_id: int, access: Access) -> R
             update(model)
             .where(col(model.resident_id) == old)  # type: ignore[attr-defined]
             .values(resident_id=new)
-            .execution_options(synchronize_session=False)
         )
     taken = select(col(CheckinSlot.scheduled_at)).where(col(CheckinSlot.resident_id) == new)
     await session.execute(
@@ -523,7 +524,6 @@ async def merge(session: AsyncSession, *, resident_id: int, access: Access) -> R
         update(CheckinSlot)
         .where(col(CheckinSlot.resident_id) == old)
         .values(resident_id=new)
-        .execution_options(synchronize_session=False)
     )
     if await session.scalar(select(col(CheckinSchedule.id)).where(col(CheckinSchedule.resident_id) == new)):
         await session.execute(delete(CheckinSchedule).where(col(CheckinSchedule.resident_id) == old))
@@ -532,22 +532,17 @@ async def merge(session: AsyncSession, *, resident_id: int, access: Access) -> R
             update(CheckinSchedule)
             .where(col(CheckinSchedule.resident_id) == old)
             .values(resident_id=new)
-            .execution_options(synchronize_session=False)
         )
     await session.execute(
         update(Resident)
         .where(col(Resident.same_as_id) == old)
         .values(same_as_id=new)
-        .execution_options(synchronize_session=False)
     )
     await access.log(session, action="resident_merge", resident_id=new, detail=f"#{old} → #{new}")
     await session.flush()
     await session.delete(provisional)
     await session.flush()
-    session.expire_all()
-    merged = await session.get(Resident, new)
-    assert merged is not None
-    return merged
+    return target
 
 
 async def dismiss(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:

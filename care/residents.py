@@ -140,9 +140,9 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
     bindings: list[ResidentChannel] = await rows(
         select(ResidentChannel).where(col(ResidentChannel.resident_id) == resident_id).order_by(col(ResidentChannel.id))
     )
-    operator_ids = {
-        op_id for row in [*bindings, *family] for op_id in (row.verified_by, row.revoked_by) if op_id is not None
-    }
+    marks: list[int | None] = [b.verified_by for b in bindings] + [b.revoked_by for b in bindings]
+    marks += [f.verified_by for f in family] + [f.revoked_by for f in family]
+    operator_ids = {op_id for op_id in marks if op_id is not None}
 
     return Detail(
         resident=resident,
@@ -166,7 +166,7 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
         changes=await history(session, resident_id=resident_id),
         bindings=bindings,
         operator_names={
-            int(op_id): name
+            int(op_id or 0): name
             for op_id, name in (
                 await session.execute(
                     select(col(Operator.id), col(Operator.username)).where(col(Operator.id).in_(operator_ids))
