@@ -116,7 +116,7 @@ async def purge(session: AsyncSession, *, resident_id: int, reason: str = "reten
     await session.execute(
         update(Order)
         .where(col(Order.resident_id) == resident_id)
-        .values(details={}, notes=None, requested_by_key=None)
+        .values(details={}, notes=None, requested_by_key=None, proposed={})
         .execution_options(synchronize_session=False)
     )
     resident.name = gettext(PURGED_NAME)
