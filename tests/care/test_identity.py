@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import checkins, identity, intake, orders
+from care import checkins, identity, intake, orders, surveys
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -219,3 +219,24 @@ async def test_check_ins_go_only_to_verified_chats(session: AsyncSession) -> Non
     clock.set_now(datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL))
     await checkins.dispatch_due(session)
     assert (await session.execute(select(Outbox))).first() is None
+
+
+async def test_the_survey_of_a_desk_order_goes_to_her_verified_chat_not_to_a_claiming_one(
+    session: AsyncSession,
+) -> None:
+    clock.set_now(datetime(2026, 11, 23, 15, 0, tzinfo=SEOUL))
+    place = await factories.make_district(session)
+    provider = await factories.make_provider(session, place)
+    her = await factories.make_resident(session, place)
+    session.add(ResidentChannel(resident_id=her.id, channel="telegram", user_key="555"))  # type: ignore[arg-type]
+    order = await factories.make_order(session, her)  # the desk took it: no requesting account
+    for step in ("screen", "assign", "accept", "start", "complete"):
+        kw: dict[str, object] = {"order_id": order.id, "actor": factories.DESK}
+        if step in ("assign", "accept"):
+            kw["provider_id"] = provider.id
+        if step == "complete":
+            kw["delivered_units"] = order.units
+        await getattr(orders, step)(session, **kw)
+    clock.set_now(datetime(2026, 11, 24, 16, 0, tzinfo=SEOUL))
+    await surveys.send_due(session)
+    assert await outbox_to(session, "555") == []
