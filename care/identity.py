@@ -468,11 +468,19 @@ async def _show(session: AsyncSession, key: str, value: Any, locale: str | None)
     return str(value)
 
 
-async def for_order(session: AsyncSession, *, order: Order, locale: str | None = None) -> OrderIdentity:
-    """Return who asked for the order and what it proposes, for the order page (the caller checked scope)."""
+async def for_order(session: AsyncSession, *, order: Order, access: Access, locale: str | None = None) -> OrderIdentity:
+    """Return who asked for the order and what it proposes, for the order page (the caller checked scope).
+
+    The possibly-same resident shown beside it is a look at their data too, and is logged.
+    """
     resident = await session.get(Resident, order.resident_id)
     assert resident is not None
     same_as = await session.get(Resident, resident.same_as_id) if resident.same_as_id else None
+    if same_as is not None:
+        if not access.sees(same_as.district_id):
+            same_as = None
+        else:
+            await access.log(session, action="order_view", resident_id=same_as.id, detail=order.receipt_no)
     target = same_as or resident
     proposals = [
         Proposal(
@@ -520,24 +528,14 @@ async def merge(session: AsyncSession, *, resident_id: int, access: Access) -> R
     await session.execute(
         delete(CheckinSlot).where(col(CheckinSlot.resident_id) == old, col(CheckinSlot.scheduled_at).in_(taken))
     )
-    await session.execute(
-        update(CheckinSlot)
-        .where(col(CheckinSlot.resident_id) == old)
-        .values(resident_id=new)
-    )
+    await session.execute(update(CheckinSlot).where(col(CheckinSlot.resident_id) == old).values(resident_id=new))
     if await session.scalar(select(col(CheckinSchedule.id)).where(col(CheckinSchedule.resident_id) == new)):
         await session.execute(delete(CheckinSchedule).where(col(CheckinSchedule.resident_id) == old))
     else:
         await session.execute(
-            update(CheckinSchedule)
-            .where(col(CheckinSchedule.resident_id) == old)
-            .values(resident_id=new)
+            update(CheckinSchedule).where(col(CheckinSchedule.resident_id) == old).values(resident_id=new)
         )
-    await session.execute(
-        update(Resident)
-        .where(col(Resident.same_as_id) == old)
-        .values(same_as_id=new)
-    )
+    await session.execute(update(Resident).where(col(Resident.same_as_id) == old).values(same_as_id=new))
     await access.log(session, action="resident_merge", resident_id=new, detail=f"#{old} → #{new}")
     await session.flush()
     await session.delete(provisional)

@@ -175,8 +175,19 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
         }
         if operator_ids
         else {},
-        same_as=await session.get(Resident, resident.same_as_id) if resident.same_as_id else None,
+        same_as=await _same_as(session, resident=resident, access=access),
     )
+
+
+async def _same_as(session: AsyncSession, *, resident: Resident, access: Access) -> Resident | None:
+    """Return the resident this record is possibly the same as; showing them is logged as a view."""
+    if resident.same_as_id is None:
+        return None
+    same_as = await session.get(Resident, resident.same_as_id)
+    if same_as is None or not access.sees(same_as.district_id):
+        return None
+    await access.log(session, action="resident_view", resident_id=same_as.id, detail=f"≈ #{resident.id}")
+    return same_as
 
 
 async def history(session: AsyncSession, *, resident_id: int) -> list[AccessLog]:

@@ -36,7 +36,7 @@ DONE = {
 async def _show(request: Request, order_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
     async with web.database(request).transaction() as session:
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
-        who = await identity.for_order(session, order=page.order)
+        who = await identity.for_order(session, order=page.order, access=web.access_of(request))
     done = request.query_params.get("done")
     return web.render(
         request,

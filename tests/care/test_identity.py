@@ -128,7 +128,7 @@ async def test_proposed_changes_wait_for_the_desk_and_apply_only_after_the_recor
     her = await _her(session, place)
     asked = await _ask(session, place, "777", address="합정로 99")
     assert asked.resident_id != her.id and asked.proposed == {"address": "합정로 99", "birth_year": 1950}
-    page = await identity.for_order(session, order=asked)
+    page = await identity.for_order(session, order=asked, access=access)
     assert page.same_as is not None and page.same_as.id == her.id and page.requester_verified is False
     first = page.proposals[0]
     assert (first.field, first.current, first.proposed) == ("address", "망원로 12, 3층", "합정로 99")
@@ -145,7 +145,7 @@ async def test_proposed_changes_wait_for_the_desk_and_apply_only_after_the_recor
     assert refreshed is not None and refreshed.address == "합정로 99" and refreshed.birth_year == 1946
     assert (await orders.get(session, order_id=asked.id)).proposed == {}  # type: ignore[arg-type]
     actions = [r.action for r in (await session.execute(select(AccessLog).order_by(AccessLog.id))).scalars()]
-    assert actions == ["resident_merge", "resident_update", "proposal_set_aside"]
+    assert actions == ["order_view", "resident_merge", "resident_update", "proposal_set_aside"]
 
 
 async def test_a_second_request_of_the_same_unverified_chat_reuses_its_own_record(session: AsyncSession) -> None:
