@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from care import checkins, identity
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import NotFound
 from storage.db import Database
-from storage.models import CheckinSlot, Conversation, FamilyContact, Order, Outbox, Resident, ResidentChannel
+from storage.models import CheckinSlot, Conversation, FamilyContact, Operator, Order, Outbox, Resident, ResidentChannel
 from tests.bot.flow_steps import SERVICE_BUTTON, full_request, service_questions
 from tests.bot.harness import Person
 from tests.factories import Place, make_order, make_resident
@@ -272,3 +273,31 @@ async def test_a_family_account_sees_only_what_it_asked_for(db: Database, place:
         assert contact.verified_at is None and contact.consent_version is not None
         asked = (await s.execute(select(Order).where(Order.requested_by_key == str(STRANGER)))).scalar_one()
         assert asked.receipt_no in family.last.text and asked.source == "family"
+
+
+async def test_the_desks_confirmation_binds_a_chat_and_it_then_sees_her_orders(db: Database, place: Place) -> None:
+    async with db.transaction() as s:
+        resident = await make_resident(s, place, name="김영희", phone=PHONE)
+        by_desk = await make_order(s, resident, service_code="housing", units=2)
+        op = Operator(username="mapo", password_hash="x", role="operator", district_id=place.district_id)
+        s.add(op)
+        await s.flush()
+        access = Access(operator_id=op.id, username="mapo", ip=None, district_id=place.district_id, role="operator")
+    person = Person(db, user_id=OWNER)
+    await request_for_self(person)  # typed: her record stays hers, the chat's request waits beside it
+    await person.say("/start")
+    await person.press("내 신청 보기")
+    assert by_desk.receipt_no not in person.last.text
+    async with db.transaction() as s:
+        asked = (await s.execute(select(Order).where(Order.requested_by_key == str(OWNER)))).scalar_one()
+        await identity.merge(s, resident_id=asked.resident_id, access=access)  # the desk called her: it is her
+        binding = await identity.get_binding(s, channel="telegram", user_key=str(OWNER))
+        assert binding is not None and binding.verified_at is None
+        await identity.confirm(s, resident_id=resident.id, binding_id=binding.id, access=access)  # type: ignore[arg-type]
+    await person.say("/start")
+    await person.press("내 신청 보기")
+    assert by_desk.receipt_no in person.last.text and asked.receipt_no in person.last.text
+    async with db.sessions() as s:
+        binding = await identity.get_binding(s, channel="telegram", user_key=str(OWNER))
+        assert binding is not None and (binding.verified_how, binding.verified_by) == ("desk", op.id)
+        assert binding.verified_at is not None
