@@ -124,9 +124,9 @@ async def bind(
     elif row.resident_id != resident_id:
         if row.verified_at is not None and not verified:
             return row
+        # revoked_at stays: an account the desk took back is verified again only by the desk.
         row.resident_id = resident_id
         row.verified_at = row.verified_how = row.verified_by = None
-        row.revoked_at = row.revoked_by = None
     row.language = language
     row.reachable = True
     if verified and row.verified_at is None and row.revoked_at is None:
@@ -288,6 +288,10 @@ async def resolve(
     the account verified its phone, or the account already speaks for that record; otherwise a
     new record — marked "possibly the same person as" the existing one when there is one.
     """
+    if phone_verified and user_key:
+        # A contact proves the phone, but not against the desk's decision to take this account back.
+        row = await get_binding(session, channel=channel, user_key=user_key)
+        phone_verified = row is None or row.revoked_at is None
     existing = await residents.get_by_name_and_phone(
         session, district_id=district_id, name=" ".join(name.split())[:50], phone=parsing.parse_phone(phone)
     )

@@ -102,6 +102,19 @@ async def test_a_revoked_binding_sees_nothing_of_hers_and_its_own_contact_cannot
     await identity.revoke(session, resident_id=her.id, binding_id=binding.id, access=access)  # type: ignore[arg-type]
     assert by_desk.id not in {o.id for o in await identity.list_mine(session, channel="telegram", user_key="777")}
     assert await identity.verify_by_contact(session, channel="telegram", user_key="777", phone=PHONE) is None
+    again = await _ask(session, place, "777", verified=True)
+    assert await identity.verified_resident(session, channel="telegram", user_key="777") is None
+    assert again.resident_id != her.id  # its requests wait beside her record again
+    # Nor by going round through another name with the same number, and back.
+    request = intake.IntakeRequest(
+        district_id=place.district_id,
+        service_code="meals",
+        name="박새사람",
+        phone=PHONE,
+        consent=True,
+        phone_verified=True,
+    )
+    await intake.submit(session, request=request, channel="telegram", user_key="777", actor=factories.DESK)
     await _ask(session, place, "777", verified=True)
     assert await identity.verified_resident(session, channel="telegram", user_key="777") is None
 
