@@ -78,14 +78,18 @@ class Detail:
     same_as: Resident | None = None
 
 
-async def get_visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
-    """Return a resident the operator may see, without logging a view; raise NotFound."""
+async def _visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
     resident = await session.get(Resident, resident_id)
     if resident is None or resident.purged_at is not None:
         raise NotFound()
     if not access.sees(resident.district_id):
         raise OutOfDistrict(what="resident", thing_id=resident_id, resident_id=resident_id)
     return resident
+
+
+async def get_visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
+    """Return a resident the operator may see, without logging a view (the caller logs what it does)."""
+    return await _visible(session, resident_id=resident_id, access=access)
 
 
 async def list_residents(
@@ -121,7 +125,7 @@ async def list_residents(
 
 async def get(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
     """Return a resident visible to the operator (the view is logged); raise NotFound."""
-    resident = await get_visible(session, resident_id=resident_id, access=access)
+    resident = await _visible(session, resident_id=resident_id, access=access)
     await access.log(session, action="resident_view", resident_id=resident_id)
     return resident
 
@@ -200,7 +204,7 @@ async def history(session: AsyncSession, *, resident_id: int) -> list[AccessLog]
     return list(result.scalars())
 
 
-def clean(values: dict[str, Any]) -> dict[str, Any]:
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
     """Return the editable values parsed and checked; raise InvalidInput."""
     out: dict[str, Any] = {}
     for key in EDITABLE:
@@ -229,16 +233,21 @@ def clean(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def clean(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the editable values parsed and checked, as the desk's edit would store them; raise InvalidInput."""
+    return _clean(values)
+
+
 async def update(session: AsyncSession, *, resident_id: int, access: Access, values: dict[str, Any]) -> Resident:
     """Apply the desk's edits and log what changed (old → new); return the resident."""
-    resident = await get_visible(session, resident_id=resident_id, access=access)
-    checked = clean(values)
-    if checked.get("dong_id") is not None:
-        dong = await session.get(Dong, checked["dong_id"])
+    resident = await _visible(session, resident_id=resident_id, access=access)
+    clean = _clean(values)
+    if clean.get("dong_id") is not None:
+        dong = await session.get(Dong, clean["dong_id"])
         if dong is None or dong.district_id != resident.district_id:
             raise InvalidInput()
     changed = []
-    for key, value in checked.items():
+    for key, value in clean.items():
         old = getattr(resident, key)
         if old != value:
             changed.append(f"{key}: {_show(old)} → {_show(value)}")
@@ -304,10 +313,10 @@ async def find_or_create(
     values: dict[str, Any] | None = None,
 ) -> tuple[Resident, bool]:
     """Return the resident with this name and phone in the district (or a new one), and whether it is new."""
-    cleaned = clean({"name": name, **(values or {})})
+    clean = _clean({"name": name, **(values or {})})
     e164 = parsing.parse_phone(phone) if phone else None
     if e164:
-        found = await get_by_name_and_phone(session, district_id=district_id, name=cleaned["name"], phone=e164)
+        found = await get_by_name_and_phone(session, district_id=district_id, name=clean["name"], phone=e164)
         if found is not None:
             return found, False
     return await create(session, district_id=district_id, name=name, phone=phone, values=values), True
@@ -323,7 +332,7 @@ async def create(
     same_as_id: int | None = None,
 ) -> Resident:
     """Create and return a resident record (same_as_id: "possibly the same person as" that resident)."""
-    cleaned = clean({"name": name, **(values or {})})
+    cleaned = _clean({"name": name, **(values or {})})
     e164 = parsing.parse_phone(phone) if phone else None
     resident = Resident(district_id=district_id, phone=e164, same_as_id=same_as_id, **cleaned)
     session.add(resident)
