@@ -42,6 +42,11 @@ class Incoming:
     message_id: str | None = None  # the channel's id of the message (edits refer to it)
     display_name: str | None = None
     desk: DeskOperator | None = None  # set only by the web chat, from the console's session
+    # Who sent it, as the channel vouches (Telegram: from_user.id), and for a shared contact the
+    # account the contact belongs to (Telegram: contact.user_id). care.identity compares them:
+    # only a person's own contact verifies a phone.
+    sender_id: str | None = None
+    contact_user_id: str | None = None
 
 
 @dataclass

@@ -167,6 +167,7 @@ def _language(message: Message | CallbackQuery) -> str | None:
 def _incoming_from_message(message: Message, *, edited: bool = False) -> Incoming:
     kind: Kind
     text: str | None = None
+    contact_user_id: str | None = None
     if message.text is not None:
         text = message.text
         kind = "edited" if edited else ("command" if text.startswith("/") else "text")
@@ -174,6 +175,8 @@ def _incoming_from_message(message: Message, *, edited: bool = False) -> Incomin
         kind, text = "contact", message.contact.phone_number
         if text and not text.startswith("+"):
             text = "+" + text
+        if message.contact.user_id is not None:
+            contact_user_id = str(message.contact.user_id)
     else:
         kind = "unsupported"
     user = message.from_user
@@ -185,6 +188,8 @@ def _incoming_from_message(message: Message, *, edited: bool = False) -> Incomin
         language=_language(message),
         message_id=str(message.message_id),
         display_name=user.full_name if user else None,
+        sender_id=str(user.id) if user else None,
+        contact_user_id=contact_user_id,
     )
 
 

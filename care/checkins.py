@@ -23,7 +23,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import parsing
+from care import identity, parsing
 from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
@@ -220,7 +220,7 @@ async def _alert_targets(
         result = await session.execute(
             select(FamilyContact).where(
                 col(FamilyContact.resident_id) == resident.id,
-                col(FamilyContact.notify).is_(True),
+                identity.family_alert_clause(),
             )
         )
         for contact in result.scalars():
@@ -371,20 +371,8 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
 
 
 async def _resident_chats(session: AsyncSession, resident_ids: list[int]) -> dict[int, ResidentChannel]:
-    """Return each resident's reachable chat (telegram first)."""
-    chats: dict[int, ResidentChannel] = {}
-    for i in range(0, len(resident_ids), 500):
-        result = await session.execute(
-            select(ResidentChannel)
-            .where(
-                col(ResidentChannel.resident_id).in_(resident_ids[i : i + 500]),
-                col(ResidentChannel.reachable).is_(True),
-            )
-            .order_by((col(ResidentChannel.channel) == "telegram").desc(), col(ResidentChannel.id))
-        )
-        for row in result.scalars():
-            chats.setdefault(row.resident_id, row)
-    return chats
+    """Return each resident's reachable verified chat (telegram first); a claimed chat never gets a check-in."""
+    return await identity.list_reachable(session, resident_ids=resident_ids)
 
 
 async def remind_due(session: AsyncSession) -> int:
@@ -506,6 +494,7 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
             col(ResidentChannel.resident_id) == slot.resident_id,
             col(ResidentChannel.channel) == channel,
             col(ResidentChannel.user_key) == user_key,
+            col(ResidentChannel.verified_at).is_not(None),
         )
     )
     if own.first() is None and not (slot.channel == channel and slot.chat_id == user_key):
@@ -573,6 +562,10 @@ async def mark_unreachable(session: AsyncSession, *, channel: str, chat_id: str)
         return None
     row.reachable = False
     session.add(row)
+    if row.verified_at is None:
+        # A chat that only claims the resident says nothing about how to reach them.
+        await session.flush()
+        return None
     resident = await session.get(Resident, row.resident_id)
     if resident is None:
         return None
@@ -614,6 +607,7 @@ async def list_today(
             select(col(FamilyContact.resident_id), col(FamilyContact.phone)).where(
                 col(FamilyContact.resident_id).in_(ids),
                 col(FamilyContact.phone).is_not(None),
+                col(FamilyContact.verified_at).is_not(None),
             )
         )
         for rid, phone in fam.all():

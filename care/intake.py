@@ -13,7 +13,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import labels, orders, parsing, residents
+from care import identity, labels, orders, parsing
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -22,7 +22,7 @@ from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 from storage import outbox
 from storage.models import Consent as ConsentRow
-from storage.models import DeskMessage, DeskThread, District, Dong, FamilyContact, Order, ResidentChannel
+from storage.models import DeskMessage, DeskThread, District, Dong, Order, ResidentChannel
 
 # The version of the consent texts the bot shows; bump it whenever their wording changes.
 CONSENT_TEXT_VERSION: Final = "2026-11-v1"
@@ -66,6 +66,8 @@ class IntakeRequest:
     requester_name: str | None = None
     requester_phone: str | None = None
     requester_relation: str | None = None
+    # The phone was the person's own shared contact (care.identity.contact_is_own), not typed.
+    phone_verified: bool = False
 
 
 def retention_text(locale: str | None = None) -> str:
@@ -141,9 +143,10 @@ async def submit(
 ) -> Order:
     """Store a finished request in the caller's transaction and return the new order.
 
-    Finds or creates the resident (name + phone in the district), remembers the messenger account
-    when the person asks for themself, records the consents, creates the order and enqueues the
-    receipt to the messenger account that asked. Raises InvalidInput without consent.
+    The record it is for comes from care.identity.resolve: an existing resident is never written
+    over (what the request brings is kept on the order as proposals), and the asking account is
+    bound to it as verified only by its own shared contact. Records the consents, creates the
+    order and enqueues the receipt to the account that asked. Raises InvalidInput without consent.
     """
     if not request.consent:
         raise InvalidInput(N_("A request can only be stored with consent."))
@@ -164,16 +167,22 @@ async def submit(
     if request.sensitive_consent:
         values["disabled"] = request.disabled
         values["cannot_manage_alone"] = request.cannot_manage_alone
-    resident, created = await residents.find_or_create(
-        session, district_id=request.district_id, name=request.name, phone=request.phone, values=values
+    resolved = await identity.resolve(
+        session,
+        district_id=request.district_id,
+        name=request.name,
+        phone=request.phone,
+        values=values,
+        channel=channel,
+        user_key=user_key,
+        for_self=request.for_self,
+        phone_verified=request.phone_verified and request.for_self,
     )
+    resident = resolved.resident
     assert resident.id is not None
-    if not created:
-        for key, value in values.items():
-            if value is not None and not (key == "income_tier" and value == "unknown"):
-                setattr(resident, key, value)
-    resident.last_active_at = resident.updated_at = clock.now()
-    session.add(resident)
+    if resolved.created:
+        resident.last_active_at = resident.updated_at = clock.now()
+        session.add(resident)
 
     # A desk operator typing in the web chat takes the request for someone: their chat account is
     # the desk's, never the resident's or a family member's.
@@ -182,12 +191,24 @@ async def submit(
     desk_chat = operator_id is not None and channel in MESSENGER_CHANNELS
     if user_key and channel in MESSENGER_CHANNELS and not desk_chat:
         if request.for_self:
-            await _remember_channel(
-                session, resident_id=resident.id, channel=channel, user_key=user_key, language=language
+            await identity.bind(
+                session,
+                resident_id=resident.id,
+                channel=channel,
+                user_key=user_key,
+                language=language,
+                verified=resolved.verified,
             )
         else:
-            await _remember_family(
-                session, resident_id=resident.id, request=request, channel=channel, user_key=user_key
+            await identity.record_family(
+                session,
+                resident_id=resident.id,
+                channel=channel,
+                user_key=user_key,
+                name=request.requester_name,
+                relation=request.requester_relation,
+                phone=request.requester_phone,
+                consent_version=CONSENT_TEXT_VERSION,
             )
 
     session.add(
@@ -236,6 +257,9 @@ async def submit(
         requested_by_channel=channel,
         requested_by_key=user_key,
     )
+    if resolved.proposed:
+        order.proposed = resolved.proposed
+        session.add(order)
     if user_key and channel in MESSENGER_CHANNELS:
         await outbox.enqueue(
             session,
@@ -260,59 +284,9 @@ async def submit(
     return order
 
 
-async def _remember_channel(
-    session: AsyncSession, *, resident_id: int, channel: str, user_key: str, language: str
-) -> None:
-    row = (
-        await session.execute(
-            select(ResidentChannel).where(
-                col(ResidentChannel.channel) == channel, col(ResidentChannel.user_key) == user_key
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = ResidentChannel(resident_id=resident_id, channel=channel, user_key=user_key, language=language)
-    else:
-        row.resident_id = resident_id
-        row.language = language
-        row.reachable = True
-    session.add(row)
-    await session.flush()
-
-
-async def _remember_family(
-    session: AsyncSession, *, resident_id: int, request: IntakeRequest, channel: str, user_key: str
-) -> None:
-    existing = (
-        await session.execute(
-            select(FamilyContact).where(
-                col(FamilyContact.resident_id) == resident_id,
-                col(FamilyContact.channel) == channel,
-                col(FamilyContact.user_key) == user_key,
-            )
-        )
-    ).scalar_one_or_none()
-    contact = existing or FamilyContact(resident_id=resident_id, name=request.requester_name or "", channel=channel)
-    contact.user_key = user_key
-    if request.requester_name:
-        contact.name = request.requester_name[:50]
-    if request.requester_relation:
-        contact.relation = request.requester_relation
-    if request.requester_phone:
-        contact.phone = parsing.parse_phone(request.requester_phone)
-    session.add(contact)
-    await session.flush()
-
-
 async def resident_for(session: AsyncSession, *, channel: str, user_key: str) -> int | None:
-    """Return the id of the resident this messenger account belongs to, or None."""
-    result = await session.execute(
-        select(col(ResidentChannel.resident_id)).where(
-            col(ResidentChannel.channel) == channel, col(ResidentChannel.user_key) == user_key
-        )
-    )
-    value = result.scalar_one_or_none()
-    return int(value) if value is not None else None
+    """Return the id of the resident this messenger account is verified for, or None (see care.identity)."""
+    return await identity.verified_resident(session, channel=channel, user_key=user_key)
 
 
 async def post_to_desk(
@@ -377,12 +351,5 @@ async def set_reachable(session: AsyncSession, *, channel: str, user_key: str, r
 
 
 async def list_mine(session: AsyncSession, *, channel: str, user_key: str, limit: int = 10) -> list[Order]:
-    """Return the orders a messenger account asked for, or made for the resident it belongs to, newest first."""
-    resident_id = await resident_for(session, channel=channel, user_key=user_key)
-    mine = (col(Order.requested_by_channel) == channel) & (col(Order.requested_by_key) == user_key)
-    if resident_id is not None:
-        mine = mine | (col(Order.resident_id) == resident_id)
-    result = await session.execute(
-        select(Order).where(mine).order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(limit)
-    )
-    return list(result.scalars())
+    """Return the orders the account asked for, plus (verified only) its resident's, newest first (care.identity)."""
+    return await identity.list_mine(session, channel=channel, user_key=user_key, limit=limit)

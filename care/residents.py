@@ -27,8 +27,10 @@ from storage.models import (
     Consent,
     Dong,
     FamilyContact,
+    Operator,
     Order,
     Resident,
+    ResidentChannel,
 )
 
 INCOME_TIERS = ("basic", "near_poor", "general", "unknown")
@@ -70,6 +72,10 @@ class Detail:
     consents: list[Consent]
     family: list[FamilyContact]
     changes: list[AccessLog] = field(default_factory=list)
+    # The person's messenger accounts, verified or claimed, and the desk operators' names by id.
+    bindings: list[ResidentChannel] = field(default_factory=list)
+    operator_names: dict[int, str] = field(default_factory=dict)
+    same_as: Resident | None = None
 
 
 async def _visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
@@ -79,6 +85,11 @@ async def _visible(session: AsyncSession, *, resident_id: int, access: Access) -
     if not access.sees(resident.district_id):
         raise OutOfDistrict(what="resident", thing_id=resident_id, resident_id=resident_id)
     return resident
+
+
+async def get_visible(session: AsyncSession, *, resident_id: int, access: Access) -> Resident:
+    """Return a resident the operator may see, without logging a view (the caller logs what it does)."""
+    return await _visible(session, resident_id=resident_id, access=access)
 
 
 async def list_residents(
@@ -132,6 +143,16 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
     async def rows(q: Any) -> list[Any]:
         return list((await session.execute(q)).scalars())
 
+    family: list[FamilyContact] = await rows(
+        select(FamilyContact).where(col(FamilyContact.resident_id) == resident_id).order_by(col(FamilyContact.id))
+    )
+    bindings: list[ResidentChannel] = await rows(
+        select(ResidentChannel).where(col(ResidentChannel.resident_id) == resident_id).order_by(col(ResidentChannel.id))
+    )
+    marks: list[int | None] = [b.verified_by for b in bindings] + [b.revoked_by for b in bindings]
+    marks += [f.verified_by for f in family] + [f.revoked_by for f in family]
+    operator_ids = {op_id for op_id in marks if op_id is not None}
+
     return Detail(
         resident=resident,
         dong=dong,
@@ -150,9 +171,32 @@ async def detail(session: AsyncSession, *, resident_id: int, access: Access) -> 
         consents=await rows(
             select(Consent).where(col(Consent.resident_id) == resident_id).order_by(col(Consent.id).desc())
         ),
-        family=await rows(select(FamilyContact).where(col(FamilyContact.resident_id) == resident_id)),
+        family=family,
         changes=await history(session, resident_id=resident_id),
+        bindings=bindings,
+        operator_names={
+            int(op_id or 0): name
+            for op_id, name in (
+                await session.execute(
+                    select(col(Operator.id), col(Operator.username)).where(col(Operator.id).in_(operator_ids))
+                )
+            ).all()
+        }
+        if operator_ids
+        else {},
+        same_as=await _same_as(session, resident=resident, access=access),
     )
+
+
+async def _same_as(session: AsyncSession, *, resident: Resident, access: Access) -> Resident | None:
+    """Return the resident this record is possibly the same as; showing them is logged as a view."""
+    if resident.same_as_id is None:
+        return None
+    same_as = await session.get(Resident, resident.same_as_id)
+    if same_as is None or not access.sees(same_as.district_id):
+        return None
+    await access.log(session, action="resident_view", resident_id=same_as.id, detail=f"≈ #{resident.id}")
+    return same_as
 
 
 async def history(session: AsyncSession, *, resident_id: int) -> list[AccessLog]:
@@ -192,6 +236,11 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     if out.get("birth_year") is not None and not 1900 <= out["birth_year"] <= clock.today().year:
         raise InvalidInput(parsing.MSG_BIRTH_YEAR)
     return out
+
+
+def clean(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the editable values parsed and checked, as the desk's edit would store them; raise InvalidInput."""
+    return _clean(values)
 
 
 async def update(session: AsyncSession, *, resident_id: int, access: Access, values: dict[str, Any]) -> Resident:
@@ -274,6 +323,8 @@ async def get_by_name_and_phone(session: AsyncSession, *, district_id: int, name
             col(Resident.name) == name,
             col(Resident.phone) == phone,
             col(Resident.purged_at).is_(None),
+            # A record an unverified chat made is not the person: typing their name finds the real one.
+            col(Resident.same_as_id).is_(None),
         )
         .order_by(col(Resident.id))
         .limit(1)
@@ -296,7 +347,22 @@ async def find_or_create(
         found = await get_by_name_and_phone(session, district_id=district_id, name=clean["name"], phone=e164)
         if found is not None:
             return found, False
-    resident = Resident(district_id=district_id, phone=e164, **clean)
+    return await create(session, district_id=district_id, name=name, phone=phone, values=values), True
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    district_id: int,
+    name: str,
+    phone: str | None,
+    values: dict[str, Any] | None = None,
+    same_as_id: int | None = None,
+) -> Resident:
+    """Create and return a resident record (same_as_id: "possibly the same person as" that resident)."""
+    cleaned = _clean({"name": name, **(values or {})})
+    e164 = parsing.parse_phone(phone) if phone else None
+    resident = Resident(district_id=district_id, phone=e164, same_as_id=same_as_id, **cleaned)
     session.add(resident)
     await session.flush()
-    return resident, True
+    return resident

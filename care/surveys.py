@@ -59,7 +59,12 @@ async def _recipient(session: AsyncSession, order: Order) -> tuple[str, str] | N
             return row[0], row[1]
     result2 = await session.execute(
         select(col(ResidentChannel.channel), col(ResidentChannel.user_key))
-        .where(col(ResidentChannel.resident_id) == order.resident_id, col(ResidentChannel.reachable).is_(True))
+        .where(
+            col(ResidentChannel.resident_id) == order.resident_id,
+            col(ResidentChannel.reachable).is_(True),
+            # Only the resident's verified account: a chat that typed their name is not them.
+            col(ResidentChannel.verified_at).is_not(None),
+        )
         .limit(1)
     )
     row2 = result2.first()

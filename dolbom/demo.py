@@ -549,7 +549,20 @@ class _Loader:
             rows: list[tuple[type[SQLModel], dict[str, Any]]] = []
             key = f"demo-{i:04d}" if webchat else None
             if key:
-                rows.append((ResidentChannel, {"channel": "webchat", "user_key": key, "created_at": joined}))
+                # The demo desk confirmed these accounts (decision 0009: only verified ones get check-ins).
+                rows.append(
+                    (
+                        ResidentChannel,
+                        {
+                            "channel": "webchat",
+                            "user_key": key,
+                            "created_at": joined,
+                            "verified_at": joined,
+                            "verified_how": "desk",
+                            "verified_by": admin.id,
+                        },
+                    )
+                )
             items = ["이름", "연락처", "주소", "출생연도", "돌봄이 필요한 상황"] + (["장애 여부"] if disabled else [])
             consent = {
                 "items": items,

@@ -127,6 +127,10 @@ class Resident(SQLModel, table=True):
     no_family_care: bool | None = None
     income_tier: str = "unknown"
     needs_phone_call: bool = False
+    # Set on a record made by an unverified chat request that names an existing resident (same
+    # district, name and phone): "possibly the same person as" that one, until the desk merges or
+    # dismisses it (decision 0009). Matching by name and phone skips such records.
+    same_as_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
     created_at: datetime = Created()
     updated_at: datetime = Created()
     last_active_at: datetime = Created()
@@ -134,7 +138,12 @@ class Resident(SQLModel, table=True):
 
 
 class ResidentChannel(SQLModel, table=True):
-    """A messenger account through which a resident can be reached."""
+    """A messenger account's binding to a resident: a claim until verified (decision 0009).
+
+    Only a verified binding (verified_at set) lets the account see the resident's orders or
+    receive their check-ins; verified_how is telegram_contact (the person's own shared contact,
+    matching the phone) or desk (confirmed by verified_by on the resident page).
+    """
 
     __tablename__ = "resident_channels"
     __table_args__ = (UniqueConstraint("channel", "user_key"),)
@@ -145,6 +154,11 @@ class ResidentChannel(SQLModel, table=True):
     language: str = "ko"
     reachable: bool = True
     created_at: datetime = Created()
+    verified_at: datetime | None = Moment(default=None)
+    verified_how: str | None = None  # telegram_contact | desk
+    verified_by: int | None = Field(default=None, foreign_key="operators.id")
+    revoked_at: datetime | None = Moment(default=None)
+    revoked_by: int | None = Field(default=None, foreign_key="operators.id")
 
 
 class Consent(SQLModel, table=True):
@@ -164,7 +178,11 @@ class Consent(SQLModel, table=True):
 
 
 class FamilyContact(SQLModel, table=True):
-    """가족·보호자 — someone told when check-ins go unanswered."""
+    """가족·보호자 — a family member's own record, linked to the resident.
+
+    notify says which alerts they were registered for (missed check-ins); nothing is sent to
+    their messenger account until the desk has confirmed the binding (verified_at, decision 0009).
+    """
 
     __tablename__ = "family_contacts"
     id: int | None = Field(default=None, primary_key=True)
@@ -175,6 +193,14 @@ class FamilyContact(SQLModel, table=True):
     channel: str | None = None
     user_key: str | None = None
     notify: bool = True
+    # The family member's own consent to their name and phone being kept (text version, time).
+    consent_version: str | None = None
+    consent_at: datetime | None = Moment(default=None)
+    created_at: datetime | None = Moment(default=None)
+    verified_at: datetime | None = Moment(default=None)
+    verified_by: int | None = Field(default=None, foreign_key="operators.id")
+    revoked_at: datetime | None = Moment(default=None)
+    revoked_by: int | None = Field(default=None, foreign_key="operators.id")
 
 
 class CareManager(SQLModel, table=True):
@@ -293,8 +319,12 @@ class Order(SQLModel, table=True):
     status: str = "received"
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     notes: str | None = None
+    # Which account asked ("who is talking"); resident_id is whom it is for. They differ.
     requested_by_channel: str | None = None
     requested_by_key: str | None = Field(default=None, index=True)
+    # Values the request brought that differ from the resident's record: shown to the desk
+    # with apply buttons, never written over the record ({field: value}, decision 0009).
+    proposed: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Created()
     updated_at: datetime = Created()
     status_changed_at: datetime = Created()

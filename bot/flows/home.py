@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow
 from bot.flows import kit
-from bot.messages import Button
-from care import intake, labels, orders
-from care.actors import Actor
+from bot.messages import Button, Reply
+from care import identity, intake, labels
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_
+from storage.models import Order
 
 MENU = [
     ("request", N_("Ask for a service")),
@@ -22,8 +22,6 @@ WELCOME = N_(
     "small repairs and more. Ask here, and the desk finds the right place for you.\n\n"
     "What can we do for you?"
 )
-# Orders a resident may still cancel here: not yet given to a provider.
-CANCELLABLE = ("received", "screening")
 DAYS = [("0,2,4", N_("Mon, Wed, Fri")), ("0,1,2,3,4,5,6", N_("Every day")), ("0,1,2,3,4", N_("Weekdays"))]
 HOURS = [("540", N_("9 o'clock")), ("600", N_("10 o'clock")), ("660", N_("11 o'clock")), ("840", N_("2 pm"))]
 
@@ -50,7 +48,7 @@ register_flow(Flow(name="home", first="menu", steps={"menu": Step(ask=_ask_menu,
 
 
 async def _ask_mine(ctx: Ctx) -> None:
-    mine = await intake.list_mine(ctx.session, channel=ctx.channel, user_key=ctx.user_key)
+    mine = await identity.list_mine(ctx.session, channel=ctx.channel, user_key=ctx.user_key)
     if not mine:
         ctx.say(N_("You have no requests yet."))
         return
@@ -65,7 +63,7 @@ async def _ask_mine(ctx: Ctx) -> None:
                 status=labels.label(labels.STATUS, order.status, ctx.locale),
             )
         )
-        if order.status in CANCELLABLE:
+        if order.status in identity.CANCELLABLE:
             buttons.append([ctx.btn(N_("Cancel {receipt_no}"), f"c{order.id}", receipt_no=order.receipt_no)])
     ctx.say_text("\n".join(lines), buttons)
 
@@ -77,12 +75,10 @@ async def _respond_mine(ctx: Ctx, answer: Answer) -> str | None:
     return "confirm"
 
 
-async def _own_order(ctx: Ctx):  # type: ignore[no-untyped-def]
-    order_id = int(ctx.a["order_id"])
-    mine = await intake.list_mine(ctx.session, channel=ctx.channel, user_key=ctx.user_key, limit=100)
-    if order_id not in {o.id for o in mine}:
-        raise NotFound()
-    return await orders.get(ctx.session, order_id=order_id)
+async def _own_order(ctx: Ctx) -> Order:
+    return await identity.get_mine(
+        ctx.session, channel=ctx.channel, user_key=ctx.user_key, order_id=int(ctx.a["order_id"])
+    )
 
 
 async def _ask_confirm(ctx: Ctx) -> None:
@@ -101,16 +97,17 @@ async def _respond_confirm(ctx: Ctx, answer: Answer) -> str | None:
     if answer.choice != "yes":
         raise InvalidInput(N_("Please choose one of the buttons below."))
     order = await _own_order(ctx)
-    if order.status not in CANCELLABLE:
-        ctx.say(N_("A provider is already arranged, so this request cannot be cancelled here. Please call the desk."))
+    if order.status not in identity.CANCELLABLE:
+        ctx.say(identity.MSG_TOO_LATE)
         return "list"
     assert order.id is not None
-    await orders.cancel(
+    # care checks again that this account may see the order and that it is not yet arranged.
+    await identity.cancel_mine(
         ctx.session,
+        channel=ctx.channel,
+        user_key=ctx.user_key,
         order_id=order.id,
         reason=ctx.t(N_("Cancelled by the person who asked, in the chat")),
-        actor=Actor(kind="resident", name=None, channel=ctx.channel),
-        expected_version=order.version,
     )
     ctx.say(N_("Request {receipt_no} is cancelled."), receipt_no=order.receipt_no)
     return "list"
@@ -133,6 +130,18 @@ register_flow(
 
 async def _ask_days(ctx: Ctx) -> None:
     if await intake.resident_for(ctx.session, channel=ctx.channel, user_key=ctx.user_key) is None:
+        claim = await identity.get_binding(ctx.session, channel=ctx.channel, user_key=ctx.user_key)
+        if claim is not None and claim.revoked_at is None and ctx.channel == "telegram":
+            # Check-ins go only to an account whose phone is proven: ask for the person's own contact.
+            ctx.state["step"] = "verify"
+            reply = ctx.say(
+                N_(
+                    "First we check your phone number, so that only you get the check-ins. "
+                    "Please press the button below."
+                )
+            )
+            reply.contact_button = ctx.t(N_("Share my phone number"))
+            return
         ctx.say(
             N_(
                 "Safety check-ins are for people the desk knows. Please first ask for a service for yourself "
@@ -142,6 +151,32 @@ async def _ask_days(ctx: Ctx) -> None:
         return
     buttons = [ctx.btn(label, value) for value, label in DAYS]
     ctx.say(N_("On which days should we ask how you are?"), kit.rows(buttons, 3))
+
+
+async def _respond_verify(ctx: Ctx, answer: Answer) -> str | None:
+    own = answer.kind == "contact" and identity.contact_is_own(
+        user_key=ctx.user_key, sender_id=ctx.incoming.sender_id, contact_user_id=ctx.incoming.contact_user_id
+    )
+    if not own or not answer.text:
+        raise InvalidInput(N_("Please press the button below to share your own phone number."))
+    resident_id = await identity.verify_by_contact(
+        ctx.session, channel=ctx.channel, user_key=ctx.user_key, phone=answer.text
+    )
+    if resident_id is None:
+        ctx.replies.append(
+            Reply(
+                text=ctx.t(
+                    N_(
+                        "This number is not the one on your request, so we cannot set up check-ins here. "
+                        "Please call the desk."
+                    )
+                ),
+                remove_keyboard=True,
+            )
+        )
+        return None
+    ctx.replies.append(Reply(text=ctx.t(N_("Thank you. Your phone number is checked.")), remove_keyboard=True))
+    return "days"
 
 
 async def _respond_days(ctx: Ctx, answer: Answer) -> str | None:
@@ -178,7 +213,11 @@ register_flow(
     Flow(
         name="checkin",
         first="days",
-        steps={"days": Step(ask=_ask_days, respond=_respond_days), "time": Step(ask=_ask_time, respond=_respond_time)},
+        steps={
+            "days": Step(ask=_ask_days, respond=_respond_days),
+            "verify": Step(ask=_ask_days, respond=_respond_verify),
+            "time": Step(ask=_ask_time, respond=_respond_time),
+        },
     )
 )
 

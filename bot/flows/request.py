@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow, reset
 from bot.flows import kit
-from care import intake, labels, parsing
+from care import identity, intake, labels, parsing
 from care.actors import Actor
 from care.catalog import DEFAULTS
 from dolbom import clock
@@ -327,6 +327,7 @@ async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
         requester_name=None if _self(ctx) else a.get("my_name"),
         requester_phone=None if _self(ctx) else a.get("my_phone"),
         requester_relation=None if _self(ctx) else a.get("relation"),
+        phone_verified=_self(ctx) and a.get("phone_verified") is True,
     )
     actor = Actor(
         kind="resident" if _self(ctx) else "family",
@@ -584,6 +585,10 @@ async def _respond_phone(ctx: Ctx, answer: Answer) -> str | None:
     if not answer.text:
         raise InvalidInput(parsing.MSG_PHONE)
     ctx.a["phone"] = parsing.parse_phone(answer.text)
+    # Only the person's own shared contact proves the number; a typed (or edited) one never does.
+    ctx.a["phone_verified"] = answer.kind == "contact" and identity.contact_is_own(
+        user_key=ctx.user_key, sender_id=ctx.incoming.sender_id, contact_user_id=ctx.incoming.contact_user_id
+    )
     if ctx.editing:
         return STAY
     return _after_phone(ctx)

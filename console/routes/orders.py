@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import queue
+from care import identity, queue
 from console import web
 from dolbom.errors import AppError, ConflictError, NotFound
 from dolbom.i18n import N_, gettext
@@ -23,18 +26,24 @@ DONE = {
     "reject": N_("The order was rejected."),
     "note": N_("The note was saved."),
     "intake": N_("The phone request was received."),
+    "merged": N_("The records are joined into one."),
+    "not_same": N_("Recorded as a different person."),
+    "applied": N_("The change was applied to the record."),
+    "set_aside": N_("The proposed change was set aside."),
 }
 
 
 async def _show(request: Request, order_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
     async with web.database(request).transaction() as session:
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
+        who = await identity.for_order(session, order=page.order, access=web.access_of(request))
     done = request.query_params.get("done")
     return web.render(
         request,
         "order.html",
         status_code=status_code,
         p=page,
+        who=who,
         error=error,
         notice=gettext(DONE[done]) if done in DONE and error is None else None,
         can_write=request.state.operator.role in web.WRITERS,
@@ -84,3 +93,54 @@ async def order_action(
         params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
         return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=422)
     return RedirectResponse(f"/orders/{order_id}?done={action}", status_code=303)
+
+
+async def _identity_step(
+    request: Request, order_id: int, done: str, step: Callable[..., Awaitable[object]]
+) -> Response:
+    """Run one desk decision about who the order is for, in the order's district; show the page again."""
+    try:
+        async with web.database(request).transaction() as session:
+            access = web.access_of(request)
+            order = await queue.get_visible(session, order_id=order_id, access=access)
+            await step(session, order, access)
+    except NotFound:
+        raise
+    except AppError as err:
+        params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
+        return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=422)
+    return RedirectResponse(f"/orders/{order_id}?done={done}", status_code=303)
+
+
+@router.post("/orders/{order_id}/identity/merge")
+async def order_merge(request: Request, order_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+    """The desk finds the asker is the person named: join the new record into theirs."""
+
+    async def step(session: Any, order: Any, access: Any) -> None:
+        await identity.merge(session, resident_id=order.resident_id, access=access)
+
+    return await _identity_step(request, order_id, "merged", step)
+
+
+@router.post("/orders/{order_id}/identity/not-same")
+async def order_not_same(request: Request, order_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+    """The desk finds the asker is someone else with the same name and phone."""
+
+    async def step(session: Any, order: Any, access: Any) -> None:
+        await identity.dismiss(session, resident_id=order.resident_id, access=access)
+
+    return await _identity_step(request, order_id, "not_same", step)
+
+
+@router.post("/orders/{order_id}/proposed/{key}/{decision}")
+async def order_proposal(
+    request: Request, order_id: int, key: str, decision: str, _op: Operator = Depends(web.require_writer)
+) -> Response:
+    """Apply one value the request brought to the record, or set it aside."""
+    if decision not in ("apply", "set-aside"):
+        raise NotFound()
+
+    async def step(session: Any, order: Any, access: Any) -> None:
+        await identity.apply_proposed(session, order_id=order.id, key=key, apply=decision == "apply", access=access)
+
+    return await _identity_step(request, order_id, "applied" if decision == "apply" else "set_aside", step)

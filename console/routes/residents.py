@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import registration_numbers, residents
+from care import identity, registration_numbers, residents
 from console import web
 from dolbom import clock
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
@@ -60,7 +60,7 @@ async def resident_page(request: Request, resident_id: int) -> Response:
         request,
         "resident.html",
         d=d,
-        saved=request.query_params.get("done") == "saved",
+        saved=request.query_params.get("done") in ("saved", "confirmed", "revoked"),
         can_write=request.state.operator.role in web.WRITERS,
     )
 
@@ -168,3 +168,29 @@ async def residents_export(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="residents-{stamp}.csv"'},
     )
+
+
+@router.post("/residents/{resident_id}/bindings/{binding_id}/{decision}")
+async def resident_binding(
+    request: Request, resident_id: int, binding_id: int, decision: str, _op: Operator = Depends(web.require_writer)
+) -> Response:
+    """Confirm a messenger account as the person's own, or take the binding back (logged)."""
+    steps = {"confirm": identity.confirm, "revoke": identity.revoke}
+    if decision not in steps:
+        raise NotFound()
+    async with web.database(request).transaction() as session:
+        await steps[decision](session, resident_id=resident_id, binding_id=binding_id, access=web.access_of(request))
+    return RedirectResponse(f"/residents/{resident_id}?done={decision}ed".replace("eed", "ed"), status_code=303)
+
+
+@router.post("/residents/{resident_id}/family/{family_id}/{decision}")
+async def resident_family(
+    request: Request, resident_id: int, family_id: int, decision: str, _op: Operator = Depends(web.require_writer)
+) -> Response:
+    """Confirm a family member's messenger account for the alerts they are registered for, or take it back."""
+    steps = {"confirm": identity.confirm_family, "revoke": identity.revoke_family}
+    if decision not in steps:
+        raise NotFound()
+    async with web.database(request).transaction() as session:
+        await steps[decision](session, resident_id=resident_id, family_id=family_id, access=web.access_of(request))
+    return RedirectResponse(f"/residents/{resident_id}?done={decision}ed".replace("eed", "ed"), status_code=303)

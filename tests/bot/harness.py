@@ -175,8 +175,11 @@ class Person:
         self.transcript.append(f"나 (고침): {text}")
         await self.feed(self.update(edited_message=edited))
 
-    async def share_contact(self, phone: str) -> None:
-        contact = Contact(phone_number=phone, first_name=self.user.first_name, user_id=self.user_id)
+    async def share_contact(self, phone: str, *, owner_id: int | None = 0) -> None:
+        """Share a contact: by default the person's own (Telegram puts their id in it); owner_id=another
+        user's id (or None) sends a contact card of someone else, as a forwarded one is."""
+        user_id = self.user_id if owner_id == 0 else owner_id
+        contact = Contact(phone_number=phone, first_name=self.user.first_name, user_id=user_id)
         self.transcript.append(f"나: (연락처 공유) {phone}")
         await self.feed(self.update(message=self.message(contact=contact)))
 

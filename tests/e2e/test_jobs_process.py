@@ -59,7 +59,16 @@ async def _seed(db: Database, n: int, *, first: int = 0) -> None:
         session.add_all(residents)
         await session.flush()
         for i, r in zip(range(first, first + n), residents, strict=True):
-            session.add(ResidentChannel(resident_id=r.id, channel="telegram", user_key=f"c{i}"))
+            # Their own chats (decision 0009: check-ins go only to verified ones).
+            session.add(
+                ResidentChannel(
+                    resident_id=r.id,
+                    channel="telegram",
+                    user_key=f"c{i}",
+                    verified_at=clock.now(),
+                    verified_how="telegram_contact",
+                )
+            )
             with clock.freeze(clock.now() - timedelta(days=1)):  # set yesterday, so today's 00:00 is owed
                 await checkins.set_schedule(session, resident_id=r.id, weekdays=list(range(7)), at_minute=0)
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dolbom import clock
 from storage.models import CareManager, ChannelBinding, FamilyContact, Outbox, Resident, ResidentChannel
 from tests import factories
 
@@ -20,14 +21,25 @@ def seoul(*args: int) -> datetime:
 
 
 async def resident_with_chat(session: AsyncSession, place: factories.Place, key: str, **kw: object) -> Resident:
-    """A resident reachable on telegram at chat `key`."""
+    """A resident reachable on telegram at chat `key`, their own (verified by their shared contact)."""
     resident = await factories.make_resident(session, place, **kw)
-    session.add(ResidentChannel(resident_id=resident.id, channel="telegram", user_key=key))  # type: ignore[arg-type]
+    session.add(
+        ResidentChannel(
+            resident_id=resident.id,  # type: ignore[arg-type]
+            channel="telegram",
+            user_key=key,
+            verified_at=clock.now(),
+            verified_how="telegram_contact",
+        )
+    )
     await session.flush()
     return resident
 
 
-async def add_family(session: AsyncSession, resident: Resident, key: str, phone: str = "010-9999-0000") -> None:
+async def add_family(
+    session: AsyncSession, resident: Resident, key: str, phone: str = "010-9999-0000", *, confirmed: bool = True
+) -> None:
+    """A family member registered for alerts; confirmed by the desk unless confirmed=False."""
     session.add(
         FamilyContact(
             resident_id=resident.id,  # type: ignore[arg-type]
@@ -36,6 +48,7 @@ async def add_family(session: AsyncSession, resident: Resident, key: str, phone:
             phone=phone,
             channel="telegram",
             user_key=key,
+            verified_at=clock.now() if confirmed else None,
         )
     )
     await session.flush()
