@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from typing import Any
 
@@ -11,10 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
-from console import web
+from console import forms, web
+from console.limits import RequestGuard
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from dolbom.i18n import N_, gettext
 from dolbom.settings import Settings, get_settings
@@ -40,6 +43,15 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+
+
+UNREADABLE = N_("The request could not be read. Please open the page again and retry.")
+HTTP_MESSAGES = {
+    400: UNREADABLE,
+    404: N_("The page could not be found."),
+    405: N_("This address does not take that kind of request."),
+    413: N_("What was sent is too large. Please send less at a time."),
+}
 
 
 def _message(err: AppError) -> str:
@@ -99,6 +111,11 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         app.state.nav.extend(getattr(module, "NAV", []))
     app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
 
+    async def refuse(scope: Any, status: int) -> Response:
+        return _error_page(Request(scope), status, gettext(HTTP_MESSAGES[status]))
+
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, refuse=refuse)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
@@ -143,18 +160,41 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return _error_page(request, 400, gettext(InvalidInput.msgid))
+        errors = list(exc.errors())
+        if errors and all(e.get("loc", ("",))[0] == "path" for e in errors):
+            # /orders/99999999999 or /orders/-1: there is no such thing, as for any unknown id.
+            return _error_page(request, 404, gettext(NotFound.msgid))
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error_page(request, 400, gettext(UNREADABLE))
+        return _error_page(request, 400, _message(forms.InvalidFields(forms.messages_of(errors))))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {
-            404: N_("The page could not be found."),
-            405: N_("This address does not take that kind of request."),
-        }
-        return _error_page(request, exc.status_code, gettext(messages.get(exc.status_code, AppError.msgid)))
+        return _error_page(request, exc.status_code, gettext(HTTP_MESSAGES.get(exc.status_code, AppError.msgid)))
+
+    # What reaches these three is input that a route let through unchecked; it is the caller's
+    # mistake (4xx) all the same, logged without a traceback so the route can be given a bound.
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        log.warning("value out of range for the database on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        log.warning("number too large on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _undecodable(request: Request, exc: UnicodeDecodeError) -> Response:
+        return _error_page(request, 400, gettext(UNREADABLE))
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _not_json(request: Request, exc: json.JSONDecodeError) -> Response:
+        return _error_page(request, 400, gettext(UNREADABLE))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
+        # The last resort: a kind page or a JSON error, never a traceback (that stays in the log).
         log.exception("console error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error_page(request, 500, gettext(AppError.msgid))
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from care import checkins, labels, notices
-from console import web
+from console import forms, web
 from dolbom import clock
 from dolbom.i18n import N_
 from storage import outbox
@@ -53,7 +53,7 @@ async def dead_letters(request: Request, _op: Operator = Depends(web.require_adm
 
 
 @router.post("/checkins/outbox/{row_id}/requeue")
-async def requeue(request: Request, row_id: int, _op: Operator = Depends(web.require_admin)) -> Response:
+async def requeue(request: Request, row_id: forms.PathId, _op: Operator = Depends(web.require_admin)) -> Response:
     async with web.database(request).transaction() as session:
         changed = await outbox.requeue(session, row_id=row_id)
         if changed:
@@ -70,14 +70,16 @@ async def notices_page(request: Request) -> Response:
 
 
 @router.post("/notices/{notice_id}/read")
-async def notice_read(request: Request, notice_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def notice_read(
+    request: Request, notice_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
     async with web.database(request).transaction() as session:
         await notices.mark_read(session, notice_id=notice_id, district_id=web.access_of(request).district_id)
     return RedirectResponse("/notices", status_code=303)
 
 
 @router.get("/checkins/schedule/{resident_id}")
-async def schedule_form(request: Request, resident_id: int) -> Response:
+async def schedule_form(request: Request, resident_id: forms.PathId) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         resident, schedule = await checkins.get_for_desk(
@@ -96,26 +98,26 @@ async def schedule_form(request: Request, resident_id: int) -> Response:
 
 
 @router.post("/checkins/schedule/{resident_id}")
-async def schedule_save(request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def schedule_save(
+    request: Request,
+    resident_id: forms.PathId,
+    body: Annotated[forms.CheckinSchedule, Form()],
+    _op: Operator = Depends(web.require_writer),
+) -> Response:
     access = web.access_of(request)
-    form = await request.form()
-    weekdays = [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()]
-    hh, _, mm = str(form.get("time") or "").partition(":")
-    at_minute = int(hh) * 60 + int(mm or 0) if hh.isdigit() and (mm or "0").isdigit() else -1
-    paused = str(form.get("paused_until") or "").strip()
     async with web.database(request).transaction() as session:
         await checkins.get_for_desk(session, resident_id=resident_id, district_id=access.district_id)
-        if form.get("stop") == "yes":
+        if body.stop:
             await checkins.stop(session, resident_id=resident_id)
         else:
             await checkins.set_schedule(
                 session,
                 resident_id=resident_id,
-                weekdays=weekdays,
-                at_minute=at_minute,
-                paused_until=date.fromisoformat(paused) if paused else None,
-                alert_family=form.get("alert_family") == "yes",
-                alert_care_manager=form.get("alert_care_manager") == "yes",
+                weekdays=body.weekdays,
+                at_minute=body.at_minute,
+                paused_until=body.paused_until,
+                alert_family=body.alert_family,
+                alert_care_manager=body.alert_care_manager,
             )
         await access.log(session, action="change_checkin_schedule", resident_id=resident_id)
     return RedirectResponse(f"/checkins/schedule/{resident_id}?done=saved", status_code=303)
