@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -74,13 +75,56 @@ def _status(err: AppError) -> int:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/chat/api/"))
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def _error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     if _wants_json(request):
-        return JSONResponse({"error": message}, status_code=status)
-    return web.render(request, "error.html", status_code=status, message=message, status=status)
+        response: Response = JSONResponse({"error": message}, status_code=status)
+    else:
+        response = web.render(request, "error.html", status_code=status, message=message, status=status)
+    response.headers.update(headers or {})
+    return response
+
+
+# Every refusal of a JSON route is {"error": "<Korean message>"} (the handlers below); the
+# OpenAPI document says so for every operation instead of FastAPI's 422 "detail" list.
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "what went wrong, in Korean, for a person"}},
+    "required": ["error"],
+    "title": "Error",
+}
+ERROR_RESPONSES = {
+    "400": "the request does not fit (the message names the fields) or cannot be read",
+    "401": "not signed in",
+    "403": "no permission, or the CSRF header is missing",
+    "404": "no such record in the caller's district (also for ids out of range)",
+    "409": "changed by someone else since it was read",
+    "413": "the body is too large",
+    "422": "the desk's rules forbid it",
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for schemas in (spec["components"]["schemas"],):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    for item in spec.get("paths", {}).values():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, meaning in ERROR_RESPONSES.items():
+                responses[code] = {
+                    "description": meaning,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+    app.openapi_schema = spec
+    return spec
 
 
 def create_app(*, database: Database, settings: Settings | None = None) -> FastAPI:
@@ -170,7 +214,8 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error_page(request, exc.status_code, gettext(HTTP_MESSAGES.get(exc.status_code, AppError.msgid)))
+        message = gettext(HTTP_MESSAGES.get(exc.status_code, AppError.msgid))
+        return _error_page(request, exc.status_code, message, headers=exc.headers)  # 405 keeps its Allow
 
     # What reaches these three is input that a route let through unchecked; it is the caller's
     # mistake (4xx) all the same, logged without a traceback so the route can be given a bound.
@@ -198,4 +243,5 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         log.exception("console error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error_page(request, 500, gettext(AppError.msgid))
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -12,6 +12,7 @@ same (its OpenAPI schema allows "" where a form would send it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
@@ -23,6 +24,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -49,8 +52,39 @@ def _blank(value: Any) -> Any:
 
 
 def _no(value: Any) -> Any:
-    """A checkbox or yes/no select: missing or "" is False."""
-    return False if _blank(value) is None else value
+    """A checkbox or yes/no select sends "yes" or nothing ("" when blank); JSON sends true/false."""
+    if isinstance(value, str):
+        return {"": False, "yes": True, "no": False}.get(value.strip().lower(), value)
+    return value
+
+
+def _number(value: Any) -> Any:
+    """Forms send numbers as text: read digits; JSON's true/false are not numbers."""
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if not re.fullmatch(r"-?\d{1,12}", text):
+            raise ValueError("not a number")
+        return int(text)
+    return value
+
+
+def number(low: int, high: int, *, optional: bool = False, description: str | None = None) -> Any:
+    """Return a whole-number field type from low to high (as JSON or as a form's text; "" = not given)."""
+    variants: list[dict[str, Any]] = [
+        {"type": "integer", "minimum": low, "maximum": high},
+        {"type": "string", "pattern": r"^\s*-?\d{1,12}\s*$", "description": "a form's digits"},
+    ]
+    if optional:
+        variants += [{"type": "null"}, {"const": ""}]
+    schema: dict[str, Any] = {"anyOf": variants}
+    if description:
+        schema["description"] = description
+    core = Annotated[StrictInt, Field(ge=low, le=high)]
+    return Annotated[core | None if optional else core, BeforeValidator(_number), WithJsonSchema(schema)]
 
 
 def _strip(value: Any) -> Any:
@@ -59,16 +93,19 @@ def _strip(value: Any) -> Any:
 
 # -------------------------------------------------------------- the shared field types
 
-Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
+Id = number(1, INT4_MAX)
 PathId = Annotated[int, Path(ge=1, le=INT4_MAX, description="a record id (1 … 2147483647)")]
-Version = Annotated[int, Field(ge=0, le=INT4_MAX, description="the version the change is based on (409 when stale)")]
-OptId = Annotated[Id | None, BeforeValidator(_blank)]
-Flag = Annotated[bool, BeforeValidator(_no)]
+Version = number(0, INT4_MAX, description="the version the change is based on (409 when stale)")
+OptId = number(1, INT4_MAX, optional=True)
+# Strict: JSON's 0, 1 and null are refused, as the schema says; forms' "yes" / "" are read as they mean.
+Flag = Annotated[
+    StrictBool, BeforeValidator(_no), WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": ["yes", "no", ""]}]})
+]
 Tri = Annotated[Literal["yes", "no"] | None, BeforeValidator(_blank)]
 Text = Annotated[str, BeforeValidator(_strip), Field(max_length=MAX_TEXT)]
 ShortText = Annotated[str, BeforeValidator(_strip), Field(max_length=200)]
 OptDate = Annotated[date | None, BeforeValidator(_blank)]
-Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+Offset = number(0, MAX_OFFSET)
 
 
 def choice(values: Iterable[str]) -> Any:
@@ -218,10 +255,8 @@ class OrderAction(In):
 
     version: Version
     provider_id: OptId = None
-    reason: Annotated[Text | None, BeforeValidator(_blank)] = None
-    units: Annotated[Annotated[int, Field(ge=0, le=9999)] | None, BeforeValidator(_blank)] = Field(
-        default=None, description="complete: the units delivered"
-    )
+    reason: Text | None = None
+    units: number(0, 9999, optional=True, description="complete: the units delivered") = None
     approve: Flag = Field(default=False, description="complete: approve units above the plan or the cap")
 
 
@@ -240,7 +275,7 @@ class QueueFilters(In):
     dong: OptId = None
     source: choice(orders.SOURCES) = None  # type: ignore[valid-type]
     urgency: choice(orders.URGENCIES) = None  # type: ignore[valid-type]
-    age: Annotated[Annotated[int, AfterValidator(_age)] | None, BeforeValidator(_blank)] = None
+    age: Annotated[number(1, 14, optional=True), AfterValidator(_age)] = None
 
     def filters(self) -> queue.Filters:
         """Return the care layer's filters."""
@@ -259,7 +294,7 @@ class Page(In):
     """Where a list starts (and, in the API, how long it is)."""
 
     offset: Offset = 0
-    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    limit: number(1, 500) = 100
 
 
 class Search(In):
@@ -287,7 +322,7 @@ class ResidentEdit(In):
     phone: ShortText | None = None
     address: Annotated[str, BeforeValidator(_strip), Field(max_length=300)] | None = None
     dong_id: OptId = None
-    birth_year: Annotated[Annotated[int, Field(ge=1900, le=2100)] | None, BeforeValidator(_blank)] = None
+    birth_year: number(1900, 2100, optional=True) = None
     disabled: Tri = None
     lives_alone: Tri = None
     cannot_manage_alone: Tri = None
@@ -380,7 +415,7 @@ class Intake(In):
 class CheckinSchedule(In):
     """A resident's check-in schedule (weekdays 0 = Monday, a time "HH:MM")."""
 
-    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, max_length=7)
+    weekdays: list[number(0, 6)] = Field(default_factory=list, max_length=7)
     time: Annotated[str, BeforeValidator(_strip), Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")] | None = None
     paused_until: OptDate = None
     alert_family: Flag = False
@@ -440,19 +475,19 @@ class OperatorUpdate(In):
 
 
 class CatalogEntry(In):
-    unit_price: Annotated[int, Field(ge=0, le=100_000_000)]
-    cap_units: Annotated[Annotated[int, Field(ge=0, le=100_000)] | None, BeforeValidator(_blank)] = None
+    unit_price: number(0, 100_000_000)
+    cap_units: number(0, 100_000, optional=True) = None
     active: Flag = False
 
 
 class CatalogYear(In):
     district_id: Id
-    year: Annotated[int, Field(ge=2000, le=2100)]
+    year: number(2000, 2100)
 
 
 class CatalogQuery(In):
     district: OptId = None
-    year: Annotated[Annotated[int, Field(ge=2000, le=2100)] | None, BeforeValidator(_blank)] = None
+    year: number(2000, 2100, optional=True) = None
 
 
 class InviteCreate(In):
@@ -469,5 +504,5 @@ class InviteCreate(In):
 
 
 class ProviderUpdate(In):
-    weekly_capacity: Annotated[int, Field(ge=0, le=100_000)]
+    weekly_capacity: number(0, 100_000)
     active: Flag = False
