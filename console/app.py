@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,7 +79,7 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(("/api/", "/chat/api/"))
 
 
-def _error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error_page(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     if _wants_json(request):
         response: Response = JSONResponse({"error": message}, status_code=status)
     else:

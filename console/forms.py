@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 from fastapi import Path
 from pydantic import (
@@ -93,10 +93,40 @@ def _strip(value: Any) -> Any:
 
 # -------------------------------------------------------------- the shared field types
 
-Id = number(1, INT4_MAX)
+if TYPE_CHECKING:  # what the checker sees; pydantic sees the bounded types below
+    Id: TypeAlias = int
+    Version: TypeAlias = int
+    Offset: TypeAlias = int
+    Limit: TypeAlias = int
+    ApiLimit: TypeAlias = int
+    Weekday: TypeAlias = int
+    Money: TypeAlias = int
+    Count: TypeAlias = int
+    Year: TypeAlias = int
+    OptId: TypeAlias = int | None
+    OptUnits: TypeAlias = int | None
+    OptAge: TypeAlias = int | None
+    OptBirthYear: TypeAlias = int | None
+    OptCount: TypeAlias = int | None
+    OptYear: TypeAlias = int | None
+else:
+    Id = number(1, INT4_MAX)
+    Version = number(0, INT4_MAX, description="the version the change is based on (409 when stale)")
+    OptId = number(1, INT4_MAX, optional=True)
+    Offset = number(0, MAX_OFFSET)
+    Limit = number(1, 500)
+    ApiLimit = number(1, 200)
+    OptUnits = number(0, 9999, optional=True, description="complete: the units delivered")
+    OptAge = number(1, 14, optional=True)
+    OptBirthYear = number(1900, 2100, optional=True)
+    Weekday = number(0, 6)
+    Money = number(0, 100_000_000)
+    Count = number(0, 100_000)
+    OptCount = number(0, 100_000, optional=True)
+    Year = number(2000, 2100)
+    OptYear = number(2000, 2100, optional=True)
+
 PathId = Annotated[int, Path(ge=1, le=INT4_MAX, description="a record id (1 … 2147483647)")]
-Version = number(0, INT4_MAX, description="the version the change is based on (409 when stale)")
-OptId = number(1, INT4_MAX, optional=True)
 # Strict: JSON's 0, 1 and null are refused, as the schema says; forms' "yes" / "" are read as they mean.
 Flag = Annotated[
     StrictBool, BeforeValidator(_no), WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": ["yes", "no", ""]}]})
@@ -105,7 +135,6 @@ Tri = Annotated[Literal["yes", "no"] | None, BeforeValidator(_blank)]
 Text = Annotated[str, BeforeValidator(_strip), Field(max_length=MAX_TEXT)]
 ShortText = Annotated[str, BeforeValidator(_strip), Field(max_length=200)]
 OptDate = Annotated[date | None, BeforeValidator(_blank)]
-Offset = number(0, MAX_OFFSET)
 
 
 def choice(values: Iterable[str]) -> Any:
@@ -256,7 +285,7 @@ class OrderAction(In):
     version: Version
     provider_id: OptId = None
     reason: Text | None = None
-    units: number(0, 9999, optional=True, description="complete: the units delivered") = None
+    units: OptUnits = None
     approve: Flag = Field(default=False, description="complete: approve units above the plan or the cap")
 
 
@@ -275,7 +304,7 @@ class QueueFilters(In):
     dong: OptId = None
     source: choice(orders.SOURCES) = None  # type: ignore[valid-type]
     urgency: choice(orders.URGENCIES) = None  # type: ignore[valid-type]
-    age: Annotated[number(1, 14, optional=True), AfterValidator(_age)] = None
+    age: Annotated[OptAge, AfterValidator(_age)] = None
 
     def filters(self) -> queue.Filters:
         """Return the care layer's filters."""
@@ -294,7 +323,7 @@ class Page(In):
     """Where a list starts (and, in the API, how long it is)."""
 
     offset: Offset = 0
-    limit: number(1, 500) = 100
+    limit: Limit = 100
 
 
 class Search(In):
@@ -322,7 +351,7 @@ class ResidentEdit(In):
     phone: ShortText | None = None
     address: Annotated[str, BeforeValidator(_strip), Field(max_length=300)] | None = None
     dong_id: OptId = None
-    birth_year: number(1900, 2100, optional=True) = None
+    birth_year: OptBirthYear = None
     disabled: Tri = None
     lives_alone: Tri = None
     cannot_manage_alone: Tri = None
@@ -415,7 +444,7 @@ class Intake(In):
 class CheckinSchedule(In):
     """A resident's check-in schedule (weekdays 0 = Monday, a time "HH:MM")."""
 
-    weekdays: list[number(0, 6)] = Field(default_factory=list, max_length=7)
+    weekdays: list[Weekday] = Field(default_factory=list, max_length=7)
     time: Annotated[str, BeforeValidator(_strip), Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")] | None = None
     paused_until: OptDate = None
     alert_family: Flag = False
@@ -475,19 +504,19 @@ class OperatorUpdate(In):
 
 
 class CatalogEntry(In):
-    unit_price: number(0, 100_000_000)
-    cap_units: number(0, 100_000, optional=True) = None
+    unit_price: Money
+    cap_units: OptCount = None
     active: Flag = False
 
 
 class CatalogYear(In):
     district_id: Id
-    year: number(2000, 2100)
+    year: Year
 
 
 class CatalogQuery(In):
     district: OptId = None
-    year: number(2000, 2100, optional=True) = None
+    year: OptYear = None
 
 
 class InviteCreate(In):
@@ -504,5 +533,5 @@ class InviteCreate(In):
 
 
 class ProviderUpdate(In):
-    weekly_capacity: number(0, 100_000)
+    weekly_capacity: Count
     active: Flag = False

@@ -103,7 +103,7 @@ class OrderListQuery(forms.QueueFilters, forms.Page):
 
 
 class ResidentListQuery(forms.Page):
-    limit: forms.number(1, 200) = 50  # type: ignore[valid-type]
+    limit: forms.ApiLimit = 50
 
 
 def _order(o: Order) -> OrderOut:

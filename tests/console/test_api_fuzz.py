@@ -46,8 +46,8 @@ CHECKS = ",".join(
 )
 # (max examples per operation, phases, seconds the run may take at most)
 PROFILES = {
-    "quick": ("12", "examples,coverage,fuzzing", 90),
-    "soak": ("400", "examples,coverage,fuzzing", 1800),
+    "quick": ("8", "examples,coverage,fuzzing", 90),
+    "soak": ("150", "examples,coverage,fuzzing", 1800),
 }
 
 
