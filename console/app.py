@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
@@ -218,11 +218,17 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         message = gettext(HTTP_MESSAGES.get(exc.status_code, AppError.msgid))
         return _error_page(request, exc.status_code, message, headers=exc.headers)  # 405 keeps its Allow
 
-    # What reaches these three is input that a route let through unchecked; it is the caller's
+    # What reaches these four is input that a route let through unchecked; it is the caller's
     # mistake (4xx) all the same, logged without a traceback so the route can be given a bound.
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> Response:
         log.warning("value out of range for the database on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # An id in a form that names nothing (a district or dong that does not exist).
+        log.warning("reference to nothing or a duplicate on %s %s", request.method, request.url.path)
         return _error_page(request, 400, gettext(InvalidInput.msgid))
 
     @app.exception_handler(OverflowError)

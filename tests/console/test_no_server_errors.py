@@ -251,6 +251,10 @@ async def test_bad_dates_and_numbers_in_forms_are_a_kind_400_and_change_nothing(
         ("/intake", {"name": "김", "phone": "010-1111-2222", "service": "meals", "units": "99999999999"}),
         ("/intake", {"name": "김", "phone": "010-1111-2222", "service": "meals", "requested_date": "2024-02-30"}),
         ("/intake", {"name": "김", "phone": "010-1111-2222", "service": "meals", "dong_id": "-1", "consent": "yes"}),
+        (
+            "/intake",
+            {"name": "김", "phone": "010-1111-2222", "service": "meals", "district_id": "999999", "consent": "yes"},
+        ),
     ):
         r = await client.post(url, data={"csrf_token": token, **data})
         _kind_4xx(r, f"POST {url} {data}")
