@@ -104,7 +104,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_lie(db_url: str, tmp_p
             *(sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/openapi.json"),
             *("-H", f"Cookie: dolbom_session={cookie}", "-H", f"X-CSRF-Token: {token}"),
             *("--checks", CHECKS, "--phases", phases, "--max-examples", examples),
-            *("--seed", "20261201", "--workers", "1", "--request-timeout", "20", "--no-shrink"),
+            *("--seed", "20261201", "--workers", "1", "--request-timeout", "30", "--wait-for-schema", "60"),
+            "--no-shrink",
             *("--suppress-health-check", "all", "--warnings", "off"),
             *("--report", "json", "--report-json-path", str(report)),
         ]
@@ -113,16 +114,18 @@ def test_schemathesis_finds_no_server_error_and_no_schema_lie(db_url: str, tmp_p
         with httpx.Client(base_url=base, cookies={"dolbom_session": cookie}) as c:
             assert c.get("/api/orders").status_code == 200
     seconds = time.monotonic() - started
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"api-fuzz-{profile}.txt").write_text(output)
+    assert report.exists(), output[-6000:]
     data = json.loads(report.read_text())
+    assert data.get("operations") and data.get("test_cases"), output[-6000:]  # the run really ran
     figures = _figures(data)
     figures.update(profile=profile, engine="sqlite" if db_url.startswith("sqlite") else "postgresql")
     figures["seconds"] = round(seconds, 1)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"api-fuzz-{profile}-{figures['engine']}.txt").write_text(proc.stdout + proc.stderr)
     (ARTIFACTS / f"api-fuzz-{profile}-{figures['engine']}.json").write_text(json.dumps(data, indent=1))
     print(f"\nschemathesis {profile} on {figures['engine']}: {figures}")
-    assert proc.returncode == 0 and figures["failures"] == 0, proc.stdout[-6000:]
+    assert proc.returncode == 0 and figures["failures"] == 0, output[-6000:]
     assert figures["operations"] >= 8 and figures["cases"] >= 8 * int(examples) // 2, figures
 
 
