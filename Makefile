@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help run test check lint typecheck messages browser demo clean
+.PHONY: help run test soak check lint typecheck messages browser demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -22,6 +22,9 @@ run: $(STAMP) ## create .venv, install, migrate and start `dolbom serve` (SQLite
 
 test: $(STAMP) browser ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest
+
+soak: $(STAMP) browser ## the long runs: API fuzzing with many more cases (and the crash tests)
+	DOLBOM_TEST_FUZZ_PROFILE=soak $(BIN)/python -m pytest tests/console/test_api_fuzz.py -s
 
 check: $(STAMP) lint typecheck test ## ruff, mypy and the tests
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
-from console import web
+from console import forms, web
+from console.limits import RequestGuard
 from console.proxies import TrustedProxies
 from dolbom.errors import (
     AppError,
@@ -52,6 +57,13 @@ CSP = (
 
 
 HSTS = "max-age=31536000"
+UNREADABLE = N_("The request could not be read. Please open the page again and retry.")
+HTTP_MESSAGES = {
+    400: UNREADABLE,
+    404: N_("The page could not be found."),
+    405: N_("This address does not take that kind of request."),
+    413: N_("What was sent is too large. Please send less at a time."),
+}
 
 
 def _message(err: AppError) -> str:
@@ -76,13 +88,56 @@ def _status(err: AppError) -> int:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/chat/api/"))
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def _error_page(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     if _wants_json(request):
-        return JSONResponse({"error": message}, status_code=status)
-    return web.render(request, "error.html", status_code=status, message=message, status=status)
+        response: Response = JSONResponse({"error": message}, status_code=status)
+    else:
+        response = web.render(request, "error.html", status_code=status, message=message, status=status)
+    response.headers.update(headers or {})
+    return response
+
+
+# Every refusal of a JSON route is {"error": "<Korean message>"} (the handlers below); the
+# OpenAPI document says so for every operation instead of FastAPI's 422 "detail" list.
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "what went wrong, in Korean, for a person"}},
+    "required": ["error"],
+    "title": "Error",
+}
+ERROR_RESPONSES = {
+    "400": "the request does not fit (the message names the fields) or cannot be read",
+    "401": "not signed in",
+    "403": "no permission, or the CSRF header is missing",
+    "404": "no such record in the caller's district (also for ids out of range)",
+    "409": "changed by someone else since it was read",
+    "413": "the body is too large",
+    "422": "the desk's rules forbid it",
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for schemas in (spec["components"]["schemas"],):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    for item in spec.get("paths", {}).values():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, meaning in ERROR_RESPONSES.items():
+                responses[code] = {
+                    "description": meaning,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+    app.openapi_schema = spec
+    return spec
 
 
 def create_app(*, database: Database, settings: Settings | None = None) -> FastAPI:
@@ -117,6 +172,11 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
         app.include_router(module.router)
         app.state.nav.extend(getattr(module, "NAV", []))
     app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
+
+    async def refuse(scope: Any, status: int) -> Response:
+        return _error_page(Request(scope), status, gettext(HTTP_MESSAGES[status]))
+
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, refuse=refuse)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -174,21 +234,52 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return _error_page(request, 400, gettext(InvalidInput.msgid))
+        errors = list(exc.errors())
+        if errors and all(e.get("loc", ("",))[0] == "path" for e in errors):
+            # /orders/99999999999 or /orders/-1: there is no such thing, as for any unknown id.
+            return _error_page(request, 404, gettext(NotFound.msgid))
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error_page(request, 400, gettext(UNREADABLE))
+        return _error_page(request, 400, _message(forms.InvalidFields(forms.messages_of(errors))))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {
-            404: N_("The page could not be found."),
-            405: N_("This address does not take that kind of request."),
-        }
-        return _error_page(request, exc.status_code, gettext(messages.get(exc.status_code, AppError.msgid)))
+        message = gettext(HTTP_MESSAGES.get(exc.status_code, AppError.msgid))
+        return _error_page(request, exc.status_code, message, headers=exc.headers)  # 405 keeps its Allow
+
+    # What reaches these four is input that a route let through unchecked; it is the caller's
+    # mistake (4xx) all the same, logged without a traceback so the route can be given a bound.
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        log.warning("value out of range for the database on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # An id in a form that names nothing (a district or dong that does not exist).
+        log.warning("reference to nothing or a duplicate on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        log.warning("number too large on %s %s", request.method, request.url.path)
+        return _error_page(request, 400, gettext(InvalidInput.msgid))
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _undecodable(request: Request, exc: UnicodeDecodeError) -> Response:
+        return _error_page(request, 400, gettext(UNREADABLE))
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _not_json(request: Request, exc: json.JSONDecodeError) -> Response:
+        return _error_page(request, 400, gettext(UNREADABLE))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
+        # The last resort: a kind page or a JSON error, never a traceback (that stays in the log).
         log.exception("console error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error_page(request, 500, gettext(AppError.msgid))
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Outermost, so every layer below sees the client address and scheme it establishes.
     app.add_middleware(TrustedProxies, networks=settings.trusted_proxies)
     return app

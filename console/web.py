@@ -207,11 +207,3 @@ def access_of(request: Request) -> auth.Access:
 def actor_of(operator: Operator, channel: str = "console") -> Actor:
     """Return the history actor for an operator."""
     return Actor(kind="operator", id=operator.id, name=operator.display_name or operator.username, channel=channel)
-
-
-def form_int(value: Any) -> int | None:
-    """Return an int from a form field, or None when empty or not a number."""
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./dolbom.db"
     # Only the test suite reads this: the database the tests may wipe.
     test_database_url: str | None = None
+    # Only the test suite reads this: how long the API fuzzing runs ("quick" in `make test`, "soak" in `make soak`).
+    test_fuzz_profile: Literal["quick", "soak"] = "quick"
 
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
@@ -28,6 +30,8 @@ class Settings(BaseSettings):
 
     console_host: str = "127.0.0.1"
     console_port: int = 8000
+    # The largest request body the console reads (a form or a JSON body is a few kB); bigger is a 413.
+    max_body_bytes: int = 1024 * 1024
     secret_key: str = DEV_SECRET_KEY
     # dev allows the built-in secret key; anything else refuses it.
     env: Literal["dev", "production"] = "dev"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
 from care import access_log, auth, invites, operators, prices, registration_numbers, throttle
 from care.auth import Access
-from console import web
+from console import exports, forms, web
 from dolbom import clock
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -73,20 +72,12 @@ async def operators_page(request: Request) -> Response:
 
 
 @router.post("/admin/operators")
-async def operator_create(
-    request: Request,
-    username: str = Form(""),
-    display_name: str = Form(""),
-    password: str = Form(""),
-    role: str = Form("operator"),
-    district_id: str = Form(""),
-    must_change: str = Form(""),
-) -> Response:
+async def operator_create(request: Request, body: Annotated[forms.OperatorCreate, Form()]) -> Response:
     access = web.access_of(request)
     try:
         async with web.database(request).transaction() as session:
             code = None
-            did = access.district_id if access.district_id is not None else web.form_int(district_id)
+            did = access.district_id if access.district_id is not None else body.district_id
             if did is not None:
                 district = await session.get(District, did)
                 if district is None:
@@ -94,17 +85,22 @@ async def operator_create(
                 code = district.code
             op = await operators.create(
                 session,
-                username=username,
-                password=password,
-                role=role,
+                username=body.username,
+                password=body.password,
+                role=body.role,
                 district_code=code,
-                display_name=display_name.strip() or None,
-                must_change_password=must_change == "yes",
+                display_name=body.display_name or None,
+                must_change_password=body.must_change,
             )
             await access.log(session, action="operator_create", detail=f"{op.username} {op.role}")
     except AppError as err:
         # What was typed comes back, except a field holding a registration number (never echoed).
-        typed = {"username": username, "display_name": display_name, "role": role, "district_id": district_id}
+        typed = {
+            "username": body.username,
+            "display_name": body.display_name,
+            "role": body.role,
+            "district_id": str(body.district_id or ""),
+        }
         typed = {k: ("" if registration_numbers.contains(v) else v) for k, v in typed.items()}
         status = 422 if isinstance(err, RegistrationNumberRefused) else 400
         return await _operators_page(request, error=_err(err), status_code=status, typed=typed)
@@ -114,12 +110,8 @@ async def operator_create(
 @router.post("/admin/operators/{operator_id}")
 async def operator_update(
     request: Request,
-    operator_id: int,
-    role: str = Form(...),
-    active: str = Form(""),
-    unlock: str = Form(""),
-    password: str = Form(""),
-    must_change: str = Form(""),
+    operator_id: forms.PathId,
+    body: Annotated[forms.OperatorUpdate, Form()],
 ) -> Response:
     access = web.access_of(request)
     try:
@@ -130,13 +122,13 @@ async def operator_update(
             op = await operators.update(
                 session,
                 operator_id=operator_id,
-                role=role,
-                active=active == "yes",
-                unlock=unlock == "yes",
-                password=password or None,
-                must_change_password=must_change == "yes",
+                role=body.role,
+                active=body.active,
+                unlock=body.unlock,
+                password=body.password or None,
+                must_change_password=body.must_change,
             )
-            if not op.active or password:
+            if not op.active or body.password:
                 await auth.end_sessions(session, operator_id=operator_id)
             await access.log(session, action="operator_update", detail=f"{op.username} {op.role} active={op.active}")
     except NotFound:
@@ -149,18 +141,13 @@ async def operator_update(
 # ------------------------------------------------------------------ catalog
 
 
-def _year(request: Request) -> int:
-    year = web.form_int(request.query_params.get("year"))
-    return year if year and 2000 <= year <= 2100 else clock.local_now().year
-
-
 @router.get("/admin/catalog")
-async def catalog_page(request: Request) -> Response:
+async def catalog_page(request: Request, query: Annotated[forms.CatalogQuery, Query()]) -> Response:
     access = web.access_of(request)
-    year = _year(request)
+    year = query.year or clock.local_now().year
     async with web.database(request).transaction() as session:
         districts = await _districts(session, access)
-        chosen = web.form_int(request.query_params.get("district")) or (districts[0].id if districts else None)
+        chosen = query.district or (districts[0].id if districts else None)
         if chosen not in {d.id for d in districts}:
             raise NotFound()
         rows = await prices.list_catalog(session, district_id=chosen, year=year) if chosen else []
@@ -180,10 +167,8 @@ async def catalog_page(request: Request) -> Response:
 @router.post("/admin/catalog/{entry_id}")
 async def catalog_update(
     request: Request,
-    entry_id: int,
-    unit_price: int = Form(...),
-    cap_units: str = Form(""),
-    active: str = Form(""),
+    entry_id: forms.PathId,
+    body: Annotated[forms.CatalogEntry, Form()],
 ) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
@@ -191,16 +176,17 @@ async def catalog_update(
         if row is None or not access.sees(row.district_id):
             raise NotFound()
         await prices.update_entry(
-            session, entry_id=entry_id, unit_price=unit_price, cap_units=web.form_int(cap_units), active=active == "yes"
+            session, entry_id=entry_id, unit_price=body.unit_price, cap_units=body.cap_units, active=body.active
         )
         await access.log(session, action="catalog_update", detail=f"{row.district_id}/{row.year}/{row.code}")
     return RedirectResponse(f"/admin/catalog?district={row.district_id}&year={row.year}&done=saved", status_code=303)
 
 
 @router.post("/admin/catalog")
-async def catalog_create_year(request: Request, district_id: int = Form(...), year: int = Form(...)) -> Response:
+async def catalog_create_year(request: Request, body: Annotated[forms.CatalogYear, Form()]) -> Response:
     access = web.access_of(request)
-    if not access.sees(district_id) or not 2000 <= year <= 2100:
+    district_id, year = body.district_id, body.year
+    if not access.sees(district_id):
         raise NotFound()
     async with web.database(request).transaction() as session:
         await prices.create_defaults(session, district_id=district_id, year=year)
@@ -260,7 +246,8 @@ async def invites_page(request: Request) -> Response:
 
 
 @router.post("/admin/invites")
-async def invite_create(request: Request, target: str = Form("")) -> Response:
+async def invite_create(request: Request, body: Annotated[forms.InviteCreate, Form()]) -> Response:
+    target = body.target
     try:
         async with web.database(request).transaction() as session:
             invite = await invites.create_for_desk(session, access=web.access_of(request), target=target)
@@ -272,7 +259,7 @@ async def invite_create(request: Request, target: str = Form("")) -> Response:
 
 
 @router.post("/admin/invites/{invite_id}/withdraw")
-async def invite_withdraw(request: Request, invite_id: int) -> Response:
+async def invite_withdraw(request: Request, invite_id: forms.PathId) -> Response:
     async with web.database(request).transaction() as session:
         await invites.withdraw(session, invite_id=invite_id, access=web.access_of(request))
     return RedirectResponse("/admin/invites", status_code=303)
@@ -281,29 +268,27 @@ async def invite_withdraw(request: Request, invite_id: int) -> Response:
 # ------------------------------------------------------------------ access log
 
 
-def _log_filters(values: dict[str, str]) -> dict[str, object]:
-    def day(text: str) -> datetime | None:
-        try:
-            d = datetime.strptime(text.strip(), "%Y-%m-%d")
-        except ValueError:
-            return None
-        return d.replace(tzinfo=clock.zone())
-
-    since, until = day(values.get("since", "")), day(values.get("until", ""))
+def _log_filters(f: forms.AccessLogFilters) -> dict[str, object]:
+    zone = clock.zone()
     return {
-        "username": values.get("username") or None,
-        "action": values.get("action") if values.get("action") in access_log.ACTIONS else None,
-        "resident_id": web.form_int(values.get("resident_id")),
-        "since": since,
-        "until": until + timedelta(days=1) if until else None,
+        "username": f.username,
+        "action": f.action if f.action in access_log.ACTIONS else None,
+        "resident_id": f.resident_id,
+        "since": datetime.combine(f.since, time(), zone) if f.since else None,
+        "until": datetime.combine(f.until, time(), zone) + timedelta(days=1) if f.until else None,
     }
 
 
 async def _access_log_page(
-    request: Request, values: dict[str, str], *, error: str | None = None, status_code: int = 200
+    request: Request,
+    filters: forms.AccessLogFilters,
+    values: dict[str, str],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     async with web.database(request).transaction() as session:
-        rows = await access_log.list_rows(session, access=web.access_of(request), **_log_filters(values))  # type: ignore[arg-type]
+        rows = await access_log.list_rows(session, access=web.access_of(request), **_log_filters(filters))  # type: ignore[arg-type]
     return web.render(
         request,
         "access_log.html",
@@ -317,44 +302,39 @@ async def _access_log_page(
 
 
 @router.get("/admin/access-log")
-async def access_log_page(request: Request) -> Response:
+async def access_log_page(request: Request, query: Annotated[forms.AccessLogFilters, Query()]) -> Response:
     # Filters are operator names, actions, dates and resident numbers: no personal data in the URL.
-    return await _access_log_page(request, dict(request.query_params))
+    values = {k: str(v) for k, v in query.model_dump(exclude_none=True).items()}
+    return await _access_log_page(request, query, values)
 
 
 @router.post("/admin/access-log/export")
-async def access_log_export(request: Request) -> Response:
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+async def access_log_export(request: Request, body: Annotated[forms.AccessLogFilters, Form()]) -> Response:
     try:
         async with web.database(request).transaction() as session:
             rows = await access_log.export(
-                session, access=web.access_of(request), reason=values.get("reason"), filters=_log_filters(values)
+                session, access=web.access_of(request), reason=body.reason, filters=_log_filters(body)
             )
     except InvalidInput as err:
-        return await _access_log_page(request, values, error=_err(err), status_code=400)
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(["시각", "운영자", "IP", "이용자 번호", "행위", "표시한 이용자 수", "사유", "내용"])
-    for r in rows:
-        writer.writerow(
+        values = {k: str(v) for k, v in body.model_dump(exclude_none=True).items()}
+        return await _access_log_page(request, body, values, error=_err(err), status_code=400)
+    return exports.response(
+        body.format,
+        name="access-log",
+        header=["시각", "운영자", "IP", "이용자 번호", "행위", "표시한 이용자 수", "사유", "내용"],
+        rows=(
             [
-                web.fmt_dt(r.at),
-                r.username or "",
-                r.ip or "",
-                r.resident_id or "",
+                r.at,
+                r.username,
+                r.ip,
+                r.resident_id,
                 access_log.action_label(r.action),
-                r.row_count if r.row_count is not None else "",
-                r.reason or "",
-                r.detail or "",
+                r.row_count,
+                r.reason,
+                r.detail,
             ]
-        )
-    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="access-log-{stamp}.csv"'},
+            for r in rows
+        ),
     )
 
 

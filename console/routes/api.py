@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from care import providers, queue, residents
-from console import web
-from console.routes.queue import _filters
+from console import forms, web
 from storage.models import Operator, Order, Resident
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(web.require_operator)])
@@ -47,14 +46,6 @@ class OrderOut(BaseModel):
     version: int
 
 
-class OrderAction(BaseModel):
-    version: int = Field(description="the order version the change is based on (409 when stale)")
-    provider_id: int | None = None
-    reason: str | None = None
-    units: int | None = Field(default=None, description="complete: the units delivered")
-    approve: bool = Field(default=False, description="complete: approve units above the plan or the cap")
-
-
 class ResidentOut(BaseModel):
     id: int
     district_id: int
@@ -66,8 +57,53 @@ class ResidentOut(BaseModel):
     income_tier: str
 
 
-class SearchIn(BaseModel):
-    q: str = ""
+class OrderListOut(BaseModel):
+    total: int
+    counts: dict[str, int]
+    orders: list[OrderOut]
+
+
+class ProposalOut(BaseModel):
+    provider_id: int | None
+    reason: str
+
+
+class OrderDetailOut(BaseModel):
+    order: OrderOut
+    actions: list[str]
+    history: list[dict[str, Any]]
+    assignments: list[dict[str, Any]]
+    proposal: ProposalOut | None
+
+
+class ResidentListOut(BaseModel):
+    total: int
+    residents: list[ResidentOut]
+
+
+class RegionOut(BaseModel):
+    name: str
+    lead: bool
+
+
+class ProviderOut(BaseModel):
+    id: int
+    name: str
+    active: bool
+    weekly_capacity: int
+    services: list[str]
+    regions: list[RegionOut]
+    load_this_week: int
+    acceptance_rate: float | None
+    completion_rate: float | None
+
+
+class OrderListQuery(forms.QueueFilters, forms.Page):
+    """The queue's filters and a page of it."""
+
+
+class ResidentListQuery(forms.Page):
+    limit: forms.ApiLimit = 50
 
 
 class ExportIn(BaseModel):
@@ -84,40 +120,36 @@ def _resident(r: Resident) -> ResidentOut:
 
 
 @router.get("/orders")
-async def list_orders(request: Request, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+async def list_orders(request: Request, query: Annotated[OrderListQuery, Query()]) -> OrderListOut:
     """Open orders (or the status filter), urgent and oldest first, with counts per status."""
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(
-            session,
-            access=access,
-            filters=_filters(request),
-            limit=min(max(limit, 1), 500),
-            offset=max(offset, 0),
+            session, access=access, filters=query.filters(), limit=query.limit, offset=query.offset
         )
-    return {"total": page.total, "counts": page.counts, "orders": [_order(r.order) for r in page.rows]}
+    return OrderListOut(total=page.total, counts=page.counts, orders=[_order(r.order) for r in page.rows])
 
 
 @router.get("/orders/{order_id}")
-async def get_order(request: Request, order_id: int) -> dict[str, Any]:
+async def get_order(request: Request, order_id: forms.PathId) -> OrderDetailOut:
     """One order with its history and assignments (the view is logged)."""
     async with web.database(request).transaction() as session:
         p = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
-    return {
-        "order": _order(p.order),
-        "actions": p.actions,
-        "history": [h.model_dump() for h in p.history],
-        "assignments": [{**a.model_dump(), "provider_name": name} for a, name in p.assignments],
-        "proposal": {"provider_id": p.proposal.provider_id, "reason": p.proposal.reason()} if p.proposal else None,
-    }
+    return OrderDetailOut(
+        order=_order(p.order),
+        actions=p.actions,
+        history=[h.model_dump(mode="json") for h in p.history],
+        assignments=[{**a.model_dump(mode="json"), "provider_name": name} for a, name in p.assignments],
+        proposal=ProposalOut(provider_id=p.proposal.provider_id, reason=p.proposal.reason()) if p.proposal else None,
+    )
 
 
 @router.post("/orders/{order_id}/{action}")
 async def order_action(
     request: Request,
-    order_id: int,
-    action: str,
-    body: OrderAction,
+    order_id: forms.PathId,
+    action: forms.OrderActionName,
+    body: forms.OrderAction,
     operator: Operator = Depends(web.require_writer),
 ) -> OrderOut:
     """screen, assign, reassign, return, complete, cancel, reject or note (409 when the version is stale)."""
@@ -140,21 +172,21 @@ async def order_action(
 
 
 @router.get("/residents")
-async def list_residents(request: Request, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+async def list_residents(request: Request, query: Annotated[ResidentListQuery, Query()]) -> ResidentListOut:
     """Residents by name (searching is POST /api/residents/search: names stay out of URLs)."""
     async with web.database(request).transaction() as session:
         rows, total = await residents.list_residents(
-            session, access=web.access_of(request), limit=min(max(limit, 1), 200), offset=max(offset, 0)
+            session, access=web.access_of(request), limit=query.limit, offset=query.offset
         )
-    return {"total": total, "residents": [_resident(r) for r, _ in rows]}
+    return ResidentListOut(total=total, residents=[_resident(r) for r, _ in rows])
 
 
 @router.post("/residents/search")
-async def search_residents(request: Request, body: SearchIn) -> dict[str, Any]:
+async def search_residents(request: Request, body: forms.Search) -> ResidentListOut:
     """Residents whose name contains q, or whose phone ends in q (4 digits)."""
     async with web.database(request).transaction() as session:
         rows, total = await residents.list_residents(session, access=web.access_of(request), search=body.q)
-    return {"total": total, "residents": [_resident(r) for r, _ in rows]}
+    return ResidentListOut(total=total, residents=[_resident(r) for r, _ in rows])
 
 
 @router.post("/residents/export")
@@ -167,8 +199,8 @@ async def export_residents(
     return {"count": len(rows), "residents": [_resident(r) for r in rows]}
 
 
-@router.get("/residents/{resident_id}")
-async def get_resident(request: Request, resident_id: int) -> ResidentOut:
+@router.get("/residents/{resident_id:int}")  # ":int": GET /api/residents/search is a 405, not an id
+async def get_resident(request: Request, resident_id: forms.PathId) -> ResidentOut:
     """One resident (the view is logged)."""
     async with web.database(request).transaction() as session:
         r = await residents.get(session, resident_id=resident_id, access=web.access_of(request))
@@ -176,21 +208,21 @@ async def get_resident(request: Request, resident_id: int) -> ResidentOut:
 
 
 @router.get("/providers")
-async def list_providers(request: Request) -> list[dict[str, Any]]:
+async def list_providers(request: Request) -> list[ProviderOut]:
     """Providers with services, regions, capacity, load this week and rates."""
     async with web.database(request).transaction() as session:
         rows = await providers.list_providers(session, access=web.access_of(request))
     return [
-        {
-            "id": s.provider.id,
-            "name": s.provider.name,
-            "active": s.provider.active,
-            "weekly_capacity": s.provider.weekly_capacity,
-            "services": s.services,
-            "regions": [{"name": n, "lead": lead} for n, lead in s.regions],
-            "load_this_week": s.load_this_week,
-            "acceptance_rate": s.acceptance_rate,
-            "completion_rate": s.completion_rate,
-        }
+        ProviderOut(
+            id=s.provider.id,  # type: ignore[arg-type]
+            name=s.provider.name,
+            active=s.provider.active,
+            weekly_capacity=s.provider.weekly_capacity,
+            services=s.services,
+            regions=[RegionOut(name=n, lead=lead) for n, lead in s.regions],
+            load_this_week=s.load_this_week,
+            acceptance_rate=s.acceptance_rate,
+            completion_rate=s.completion_rate,
+        )
         for s in rows
     ]

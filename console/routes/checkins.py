@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import checkins, deadletters, labels, notices, registration_numbers
-from care.parsing import MSG_DATE_UNKNOWN
-from console import web
+from care import checkins, deadletters, labels, notices
+from console import forms, web
 from dolbom import clock
-from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
 from storage.models import Operator
 
@@ -51,7 +49,7 @@ async def dead_letters(request: Request, _op: Operator = Depends(web.require_adm
 
 
 @router.post("/checkins/outbox/{row_id}/requeue")
-async def requeue(request: Request, row_id: int, _op: Operator = Depends(web.require_admin)) -> Response:
+async def requeue(request: Request, row_id: forms.PathId, _op: Operator = Depends(web.require_admin)) -> Response:
     async with web.database(request).transaction() as session:
         changed = await deadletters.requeue(session, access=web.access_of(request), row_id=row_id)
     return RedirectResponse(f"/checkins/outbox?done={'requeued' if changed else 'unchanged'}", status_code=303)
@@ -65,14 +63,16 @@ async def notices_page(request: Request) -> Response:
 
 
 @router.post("/notices/{notice_id}/read")
-async def notice_read(request: Request, notice_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def notice_read(
+    request: Request, notice_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
     async with web.database(request).transaction() as session:
         await notices.mark_read(session, notice_id=notice_id, access=web.access_of(request))
     return RedirectResponse("/notices", status_code=303)
 
 
 @router.get("/checkins/schedule/{resident_id}")
-async def schedule_form(request: Request, resident_id: int) -> Response:
+async def schedule_form(request: Request, resident_id: forms.PathId) -> Response:
     async with web.database(request).transaction() as session:
         resident, schedule = await checkins.get_for_desk(
             session, resident_id=resident_id, access=web.access_of(request)
@@ -89,28 +89,22 @@ async def schedule_form(request: Request, resident_id: int) -> Response:
 
 
 @router.post("/checkins/schedule/{resident_id}")
-async def schedule_save(request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
-    form = await request.form()
-    weekdays = [int(str(d)) for d in form.getlist("weekdays") if str(d).isdigit()]
-    hh, _, mm = str(form.get("time") or "").partition(":")
-    at_minute = int(hh) * 60 + int(mm or 0) if hh.isdigit() and (mm or "0").isdigit() else -1
-    paused = str(form.get("paused_until") or "").strip()
-    try:
-        paused_until = date.fromisoformat(paused) if paused else None
-    except ValueError:
-        # Never into a traceback: a number typed here is refused (422), anything else is 400.
-        registration_numbers.refuse(paused)
-        raise InvalidInput(MSG_DATE_UNKNOWN) from None
+async def schedule_save(
+    request: Request,
+    resident_id: forms.PathId,
+    body: Annotated[forms.CheckinSchedule, Form()],
+    _op: Operator = Depends(web.require_writer),
+) -> Response:
     async with web.database(request).transaction() as session:
         await checkins.update_for_desk(
             session,
             resident_id=resident_id,
             access=web.access_of(request),
-            stop_all=form.get("stop") == "yes",
-            weekdays=weekdays,
-            at_minute=at_minute,
-            paused_until=paused_until,
-            alert_family=form.get("alert_family") == "yes",
-            alert_care_manager=form.get("alert_care_manager") == "yes",
+            stop_all=body.stop,
+            weekdays=body.weekdays,
+            at_minute=body.at_minute,
+            paused_until=body.paused_until,
+            alert_family=body.alert_family,
+            alert_care_manager=body.alert_care_manager,
         )
     return RedirectResponse(f"/checkins/schedule/{resident_id}?done=saved", status_code=303)

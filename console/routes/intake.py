@@ -11,9 +11,8 @@ from sqlmodel import col
 
 from care import catalog, intake, orders, parsing
 from care.residents import INCOME_TIERS
-from console import web
-from dolbom import clock
-from dolbom.errors import AppError, InvalidInput, RegistrationNumberRefused
+from console import forms, web
+from dolbom.errors import AppError, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import District, Dong, Operator
 
@@ -63,65 +62,39 @@ def _error(err: AppError) -> str:
 async def intake_submit(request: Request, operator: Operator = Depends(web.require_writer)) -> Response:
     form = await request.form()
     v = {k: str(val).strip() for k, val in form.items() if k != "csrf_token"}
-    errors: dict[str, str] = {}
     # A registration number anywhere is refused, and nothing of the form is kept or echoed back.
     if any(parsing.contains_registration_number(text) for text in v.values()):
         clean = {k: ("" if parsing.contains_registration_number(val) else val) for k, val in v.items()}
-        errors["form"] = gettext(RegistrationNumberRefused.msgid)
+        errors = {"form": gettext(RegistrationNumberRefused.msgid)}
         return await _form(request, values=clean, errors=errors, status_code=422)
-
-    def field(key: str, parse: Any) -> Any:
-        try:
-            return parse(v.get(key, ""))
-        except AppError as err:
-            errors[key] = _error(err)
-        except (TypeError, ValueError):
-            errors[key] = gettext(InvalidInput.msgid)
-        return None
-
-    def required(text: str) -> str:
-        if not text:
-            raise InvalidInput(N_("Please fill this in."))
-        return text
-
-    today = clock.today()
-    name = field("name", required)
-    phone = field("phone", parsing.parse_phone)
-    birth_year = field("birth_year", lambda t: parsing.parse_birth_year(t, today=today) if t else None)
-    requested = field("requested_date", lambda t: parsing.parse_date(t, today=today) if t else None)
-    units = field("units", lambda t: int(t) if t else 1)
-    if units is not None and not 1 <= units <= 999:
-        errors["units"] = gettext(N_("Please give at least one unit."))
-    service = v.get("service", "")
-    if service not in catalog.BY_CODE:
-        errors["service"] = gettext(N_("Please choose a service."))
-    if v.get("consent") != "yes":
-        errors["consent"] = gettext(N_("A request can only be stored with consent."))
     access = web.access_of(request)
-    district_id = access.district_id if access.district_id is not None else web.form_int(v.get("district_id"))
+    try:
+        body = forms.parse(forms.Intake, form)
+    except forms.InvalidFields as err:
+        return await _form(request, values=v, errors=err.translated(), status_code=400)
+    district_id = access.district_id if access.district_id is not None else body.district_id
     if district_id is None:
-        errors["district_id"] = gettext(N_("Please choose a district."))
-    if errors:
+        errors = {"district_id": gettext(N_("Please choose a district."))}
         return await _form(request, values=v, errors=errors, status_code=400)
     req = intake.IntakeRequest(
-        district_id=district_id,  # type: ignore[arg-type]
-        service_code=service,
-        name=name,
-        phone=phone,
-        units=units or 1,
-        dong_id=web.form_int(v.get("dong_id")),
-        address=v.get("address") or None,
-        birth_year=birth_year,
-        disabled=TRI.get(v.get("disabled", "")),
-        cannot_manage_alone=TRI.get(v.get("cannot_manage_alone", "")),
-        no_public_service=TRI.get(v.get("no_public_service", "")),
-        no_family_care=TRI.get(v.get("no_family_care", "")),
-        income_tier=v["income_tier"] if v.get("income_tier") in INCOME_TIERS else "unknown",
-        requested_date=requested,
-        notes=v.get("notes") or None,
-        urgency=v["urgency"] if v.get("urgency") in orders.URGENCIES else "normal",
+        district_id=district_id,
+        service_code=body.service,
+        name=body.name,
+        phone=body.phone,
+        units=body.units,
+        dong_id=body.dong_id,
+        address=body.address or None,
+        birth_year=body.birth_year,
+        disabled=TRI.get(body.disabled or ""),
+        cannot_manage_alone=TRI.get(body.cannot_manage_alone or ""),
+        no_public_service=TRI.get(body.no_public_service or ""),
+        no_family_care=TRI.get(body.no_family_care or ""),
+        income_tier=body.income_tier,
+        requested_date=body.requested_date,
+        notes=body.notes or None,
+        urgency=body.urgency,
         consent=True,
-        sensitive_consent=v.get("sensitive_consent") == "yes",
+        sensitive_consent=body.sensitive_consent,
     )
     try:
         async with web.database(request).transaction() as session:
@@ -134,7 +107,6 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
                 access=access,
             )
     except AppError as err:
-        errors["form"] = _error(err)
         status = 422 if isinstance(err, RegistrationNumberRefused) else 400
-        return await _form(request, values=v, errors=errors, status_code=status)
+        return await _form(request, values=v, errors={"form": _error(err)}, status_code=status)
     return RedirectResponse(f"/orders/{order.id}?done=intake", status_code=303)

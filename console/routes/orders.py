@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from care import identity, queue
-from console import web
-from dolbom.errors import AppError, ConflictError, NotFound
+from console import forms, web
+from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -51,27 +51,23 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
 
 
 @router.get("/orders/{order_id}")
-async def order_view(request: Request, order_id: int) -> Response:
+async def order_view(request: Request, order_id: forms.PathId) -> Response:
     return await _show(request, order_id)
 
 
 @router.post("/orders/{order_id}/{action}")
 async def order_action(
     request: Request,
-    order_id: int,
+    order_id: forms.PathId,
     action: str,
-    version: int = Form(...),
-    provider_id: str = Form(""),
-    reason: str = Form(""),
-    units: str = Form(""),
-    approve: str = Form(""),
     operator: Operator = Depends(web.require_writer),
 ) -> Response:
     if action not in DONE or action == "intake":
         return await _show(request, order_id, error=gettext(N_("The page could not be found.")), status_code=404)
     actor = web.actor_of(operator)
-    pid = web.form_int(provider_id)
     try:
+        # The same model as POST /api/orders/{id}/{action}; parsed here so a bad field re-shows the page.
+        body = forms.parse(forms.OrderAction, await request.form())
         async with web.database(request).transaction() as session:
             await queue.act(
                 session,
@@ -79,11 +75,11 @@ async def order_action(
                 order_id=order_id,
                 action=action,
                 actor=actor,
-                expected_version=version,
-                provider_id=pid,
-                reason=reason,
-                units=web.form_int(units),
-                approved=approve == "yes",
+                expected_version=body.version,
+                provider_id=body.provider_id,
+                reason=body.reason or "",
+                units=body.units,
+                approved=body.approve,
             )
     except ConflictError as err:
         return await _show(request, order_id, error=gettext(err.msgid), status_code=409)
@@ -91,7 +87,8 @@ async def order_action(
         raise
     except AppError as err:
         params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
-        return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=422)
+        status = 400 if isinstance(err, InvalidInput) else 422
+        return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=status)
     return RedirectResponse(f"/orders/{order_id}?done={action}", status_code=303)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from care import providers
-from console import web
+from console import forms, web
 from dolbom.i18n import N_
 from storage.models import Operator
 
@@ -30,9 +32,8 @@ async def providers_page(request: Request) -> Response:
 @router.post("/providers/{provider_id}")
 async def provider_update(
     request: Request,
-    provider_id: int,
-    weekly_capacity: int = Form(...),
-    active: str = Form(""),
+    provider_id: forms.PathId,
+    body: Annotated[forms.ProviderUpdate, Form()],
     _op: Operator = Depends(web.require_admin),
 ) -> Response:
     async with web.database(request).transaction() as session:
@@ -40,7 +41,7 @@ async def provider_update(
             session,
             provider_id=provider_id,
             access=web.access_of(request),
-            active=active == "yes",
-            weekly_capacity=weekly_capacity,
+            active=body.active,
+            weekly_capacity=body.weekly_capacity,
         )
     return RedirectResponse("/providers?done=saved", status_code=303)

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import labels, lifecycle, orders, queue
+from care import lifecycle, orders, queue
 from care.auth import Access
-from console import web
+from console import forms, web
 from dolbom.errors import NotFound
 from dolbom.i18n import N_
 from storage.models import Dong, Region
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
 NAV = [("/", N_("Queue"), ("admin", "operator", "viewer"))]
-
-
-def _filters(request: Request) -> queue.Filters:
-    p = request.query_params
-    status = p.get("status") or None
-    age = web.form_int(p.get("age"))
-    return queue.Filters(
-        status=status if status in queue.ALL_STATUSES else None,
-        service=p.get("service") if p.get("service") in labels.SERVICE else None,
-        region_id=web.form_int(p.get("region")),
-        dong_id=web.form_int(p.get("dong")),
-        source=p.get("source") if p.get("source") in orders.SOURCES else None,
-        urgency=p.get("urgency") if p.get("urgency") in orders.URGENCIES else None,
-        min_age_days=age if age in queue.AGE_DAYS else None,
-    )
 
 
 async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  # type: ignore[no-untyped-def]
@@ -41,9 +28,10 @@ async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  
     return list((await session.execute(rq)).scalars()), list((await session.execute(dq)).scalars())
 
 
-async def _page(request: Request, *, search: str | None = None, status_code: int = 200) -> Response:
+async def _page(
+    request: Request, *, filters: queue.Filters, search: str | None = None, status_code: int = 200
+) -> Response:
     access = web.access_of(request)
-    filters = _filters(request) if search is None else queue.Filters()
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(session, access=access, filters=filters, search=search)
         mark = await queue.marker(session, district_id=access.district_id)
@@ -67,14 +55,14 @@ async def _page(request: Request, *, search: str | None = None, status_code: int
 
 
 @router.get("/")
-async def queue_page(request: Request) -> Response:
-    return await _page(request)
+async def queue_page(request: Request, query: Annotated[forms.QueueFilters, Query()]) -> Response:
+    return await _page(request, filters=query.filters())
 
 
 @router.post("/queue/search")
-async def search(request: Request, q: str = Form("")) -> Response:
+async def search(request: Request, body: Annotated[forms.Search, Form()]) -> Response:
     # A POST: a name or phone digits typed here never end up in a URL or a proxy log.
-    text = q.strip()
+    text = body.q
     if queue.is_receipt_no(text):
         async with web.database(request).transaction() as session:
             try:
@@ -83,14 +71,14 @@ async def search(request: Request, q: str = Form("")) -> Response:
                 order = None
         if order is not None and web.access_of(request).sees(order.district_id):
             return RedirectResponse(f"/orders/{order.id}", status_code=303)
-    return await _page(request, search=text)
+    return await _page(request, filters=queue.Filters(), search=text)
 
 
 @router.get("/queue/rows")
-async def rows(request: Request) -> Response:
+async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        page = await queue.list_orders(session, access=access, filters=_filters(request))
+        page = await queue.list_orders(session, access=access, filters=query.filters())
         mark = await queue.marker(session, district_id=access.district_id)
     response = web.render(request, "_queue_rows.html", page=page)
     response.headers["X-Queue-Marker"] = mark

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
 from care import identity, registration_numbers, residents
-from console import web
-from dolbom import clock
+from console import exports, forms, web
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import Dong, Operator
@@ -20,11 +18,15 @@ from storage.models import Dong, Operator
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
 NAV = [("/residents", N_("Residents"), ("admin", "operator", "viewer"))]
 PAGE = 50
-TRI = {"yes": True, "no": False}
 
 
-async def _list(request: Request, *, search: str | None, error: str | None = None, status_code: int = 200) -> Response:
-    offset = max(web.form_int(request.query_params.get("offset")) or 0, 0) if search is None else 0
+class ListQuery(forms.In):
+    offset: forms.Offset = 0
+
+
+async def _list(
+    request: Request, *, search: str | None, offset: int = 0, error: str | None = None, status_code: int = 200
+) -> Response:
     async with web.database(request).transaction() as session:
         rows, total = await residents.list_residents(
             session, access=web.access_of(request), search=search, limit=PAGE, offset=offset
@@ -43,17 +45,17 @@ async def _list(request: Request, *, search: str | None, error: str | None = Non
 
 
 @router.get("/residents")
-async def residents_page(request: Request) -> Response:
-    return await _list(request, search=None)
+async def residents_page(request: Request, query: Annotated[ListQuery, Query()]) -> Response:
+    return await _list(request, search=None, offset=query.offset)
 
 
 @router.post("/residents/search")
-async def residents_search(request: Request, q: str = Form("")) -> Response:
-    return await _list(request, search=q.strip() or None)
+async def residents_search(request: Request, body: Annotated[forms.Search, Form()]) -> Response:
+    return await _list(request, search=body.q or None)
 
 
 @router.get("/residents/{resident_id}")
-async def resident_page(request: Request, resident_id: int) -> Response:
+async def resident_page(request: Request, resident_id: forms.PathId) -> Response:
     async with web.database(request).transaction() as session:
         d = await residents.detail(session, resident_id=resident_id, access=web.access_of(request))
     return web.render(
@@ -104,26 +106,21 @@ async def _edit_form(
 
 @router.get("/residents/{resident_id}/edit")
 async def resident_edit_form(
-    request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)
+    request: Request, resident_id: forms.PathId, _op: Operator = Depends(web.require_writer)
 ) -> Response:
     return await _edit_form(request, resident_id)
 
 
 @router.post("/residents/{resident_id}/edit")
-async def resident_edit(request: Request, resident_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def resident_edit(
+    request: Request, resident_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
     form = await request.form()
-    values: dict[str, object] = {}
-    for key in residents.EDITABLE:
-        if key not in form:
-            continue
-        raw = str(form[key]).strip()
-        if key in ("disabled", "lives_alone", "cannot_manage_alone", "no_public_service", "no_family_care"):
-            values[key] = TRI.get(raw)
-        elif key == "needs_phone_call":
-            values[key] = raw == "yes"
-        else:
-            values[key] = raw
+    # What was typed comes back with the error: the parsed values, or the free-text fields as sent.
+    values: dict[str, object] = {k: str(form[k]).strip() for k in ("name", "phone", "address") if k in form}
     try:
+        body = forms.parse(forms.ResidentEdit, form)
+        values = body.values()
         async with web.database(request).transaction() as session:
             await residents.update(session, resident_id=resident_id, access=web.access_of(request), values=values)
     except NotFound:
@@ -139,34 +136,20 @@ async def resident_edit(request: Request, resident_id: int, _op: Operator = Depe
 
 @router.post("/residents/export")
 async def residents_export(
-    request: Request, q: str = Form(""), reason: str = Form(""), _op: Operator = Depends(web.require_writer)
+    request: Request, body: Annotated[forms.Export, Form()], _op: Operator = Depends(web.require_writer)
 ) -> Response:
     try:
         async with web.database(request).transaction() as session:
-            rows = await residents.export(session, access=web.access_of(request), search=q, reason=reason)
+            rows = await residents.export(session, access=web.access_of(request), search=body.q, reason=body.reason)
     except InvalidInput as err:
-        return await _list(request, search=q.strip() or None, error=gettext(err.msgid), status_code=400)
-    out = io.StringIO()
-    out.write("\ufeff")  # Excel on an office PC reads UTF-8 Korean only with the BOM
-    writer = csv.writer(out)
-    writer.writerow(["id", "이름", "전화", "주소", "출생연도", "소득구분", "등록일"])
-    for r in rows:
-        writer.writerow(
-            [
-                r.id,
-                r.name,
-                web.fmt_phone(r.phone),
-                r.address or "",
-                r.birth_year or "",
-                r.income_tier,
-                web.fmt_dt(r.created_at),
-            ]
-        )
-    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="residents-{stamp}.csv"'},
+        return await _list(request, search=body.q or None, error=gettext(err.msgid), status_code=400)
+    return exports.response(
+        body.format,
+        name="residents",
+        header=["id", "이름", "전화", "주소", "출생연도", "소득구분", "등록일"],
+        rows=(
+            [r.id, r.name, web.fmt_phone(r.phone), r.address, r.birth_year, r.income_tier, r.created_at] for r in rows
+        ),
     )
 
 

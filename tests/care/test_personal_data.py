@@ -134,7 +134,14 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         thread_id = (await s.execute(select(DeskMessage.thread_id))).scalar_one()
         s.add(DeskMessage(thread_id=thread_id, direction="out", text=f"{NAME} 어르신, 곧 전화드릴게요"))
         await audit.record(s, action="view_resident", resident_id=rid, username="mapo", detail=f"{NAME} {PHONE}")
-        await outbox.enqueue(s, district_id=place.district_id, channel="telegram", chat_id="8002", text=f"{NAME} 님 {ADDRESS}", resident_id=rid)
+        await outbox.enqueue(
+            s,
+            district_id=place.district_id,
+            channel="telegram",
+            chat_id="8002",
+            text=f"{NAME} 님 {ADDRESS}",
+            resident_id=rid,
+        )
         await checkins.set_schedule(s, resident_id=rid, weekdays=list(range(7)), at_minute=600)
         return rid, place
 

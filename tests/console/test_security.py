@@ -284,4 +284,4 @@ async def test_queue_filters_by_region_dong_and_age(client: httpx.AsyncClient, d
     r = await client.get("/?age=3")
     assert world.order.receipt_no in r.text and new.receipt_no not in r.text
     r = await client.get("/?status=bogus&service=<script>")
-    assert r.status_code == 200 and "<script>" not in r.text
+    assert r.status_code == 400 and "<script>" not in r.text
