@@ -17,7 +17,7 @@ from jobs.sender import Sender
 from storage import outbox
 from storage.models import CheckinSlot, Outbox, Resident, ResidentChannel
 from tests import factories
-from tests.jobs.botapi import BAD_GATEWAY, BLOCKED, StandIn, too_many
+from tests.e2e.botapi import BAD_GATEWAY, BLOCKED, StandIn, too_many
 from tests.jobs.helpers import resident_with_chat
 
 
