@@ -421,12 +421,12 @@ class Inbound(SQLModel, table=True):
     update_id: int = Field(sa_type=BigInteger)
     chat_id: str | None = None  # the person's chat: the ordering key, and who the desk must call back
     kind: str = "other"  # message | edited_message | callback_query | my_chat_member | other
-    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)  # the raw update; None once answered
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))  # None once answered
     status: str = "pending"
     attempts: int = 0
     not_before: datetime = Created()
     last_error: str | None = None
-    answer: list[Any] | None = Field(default=None, sa_type=JSON)  # what to send once committed
+    answer: list[Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))  # what to send once committed
     sent: int = 0  # how many of the answer's actions went out (a retry continues from there)
     received_at: datetime = Created()
     handled_at: datetime | None = Moment(default=None)
