@@ -482,7 +482,7 @@ class Inbox:
                 raise
             await self._failed(row_id, err)
             return row_id
-        if claim is not None and (claim.handled or claim.error_text is not None):
+        if row_id is not None and claim is not None and (claim.handled or claim.error_text is not None):
             self._spawn(self.answer(row_id))
         return row_id
 

@@ -80,9 +80,9 @@ async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | 
     """Return the next row to handle, locked for this transaction on PostgreSQL; None when nothing is due."""
     earlier = aliased(Inbound)
     blocked = exists().where(
-        earlier.bot_id == Inbound.bot_id,
-        earlier.chat_id == Inbound.chat_id,
-        earlier.update_id < Inbound.update_id,
+        col(earlier.bot_id) == col(Inbound.bot_id),
+        col(earlier.chat_id) == col(Inbound.chat_id),
+        col(earlier.update_id) < col(Inbound.update_id),
         col(earlier.status).in_(UNFINISHED),
     )
     query = (
@@ -157,7 +157,7 @@ async def list_unanswered(session: AsyncSession, *, bot_id: int, due_only: bool 
     if due_only:
         query = query.where(col(Inbound.not_before) <= clock.now())
     result = await session.execute(query.order_by(col(Inbound.update_id)).limit(limit))
-    return list(result.scalars())
+    return [row_id for row_id in result.scalars() if row_id is not None]
 
 
 async def mark_answered(session: AsyncSession, *, row_id: int, error: str | None = None) -> None:
