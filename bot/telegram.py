@@ -344,7 +344,11 @@ async def on_error(event: ErrorEvent, bot: Bot, claim: core.Claim | None = None)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 POLL_TIMEOUT = 10
+# An idle worker looks for work this often (rows another process stored, retries that fell due);
+# rows this process stores wake it at once. SQLite is one process: it need not look as often.
 IDLE_POLL_SECONDS = 0.25
+IDLE_POLL_SECONDS_SQLITE = 1.0
+ANSWERS_AT_ONCE = 8  # answers going out at the same time (each holds a connection on PostgreSQL)
 STOP_GRACE_SECONDS = 5.0
 # Stands in for a registration number the person typed: the stored update never holds the real
 # one, and the core still sees "a registration number" (refuses it, the message is deleted).
@@ -435,6 +439,8 @@ class Inbox:
         self.wake = asyncio.Event()
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._answer_slots = asyncio.Semaphore(ANSWERS_AT_ONCE)
+        self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
 
     # ------------------------------------------------------------ receiving
 
@@ -532,32 +538,36 @@ class Inbox:
             return False
         self._answering.add(row_id)
         try:
-            if self.database.is_sqlite:
-                # One process: nobody else answers; read without holding SQLite's write lock.
-                async with self.database.sessions() as session:
-                    row = await inbound.take_for_answer(session, row_id=row_id)
-                    session.expunge_all()
-                if row is None:
-                    return False
-                outcome = await self._perform(row)
-                async with self.database.transaction() as session:
-                    await self._record(session, row, outcome)
-                return True
-            # PostgreSQL: the row stays locked while its answer goes out, so a worker of another
-            # process looking for unanswered rows skips it; if this process dies, the lock goes.
-            async with self.database.sessions() as session, session.begin():
-                row = await inbound.take_for_answer(session, row_id=row_id)
-                if row is None:
-                    return False
-                outcome = await self._perform(row)
-                await self._record(session, row, outcome)
-            return True
+            async with self._answer_slots:
+                return await self._answer(row_id)
         except Exception as err:
             log.error("answering inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
             return False
         finally:
             self._answering.discard(row_id)
             self.wake.set()
+
+    async def _answer(self, row_id: int) -> bool:
+        if self.database.is_sqlite:
+            # One process: nobody else answers; read without holding SQLite's write lock.
+            async with self.database.sessions() as session:
+                row = await inbound.take_for_answer(session, row_id=row_id)
+                session.expunge_all()
+            if row is None:
+                return False
+            outcome = await self._perform(row)
+            async with self.database.transaction() as session:
+                await self._record(session, row, outcome)
+            return True
+        # PostgreSQL: the row stays locked while its answer goes out, so a worker of another
+        # process looking for unanswered rows skips it; if this process dies, the lock goes.
+        async with self.database.sessions() as session, session.begin():
+            row = await inbound.take_for_answer(session, row_id=row_id)
+            if row is None:
+                return False
+            outcome = await self._perform(row)
+            await self._record(session, row, outcome)
+        return True
 
     async def _perform(self, row: inbound.Inbound) -> tuple[str, int, str | None]:
         """Carry out the stored actions from where they stopped; return (outcome, done, error)."""
@@ -670,7 +680,7 @@ class Inbox:
             if handled is None:
                 self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
+                    await asyncio.wait_for(self.wake.wait(), self._idle)
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         # Answers whose first try failed (network) and, on PostgreSQL, those a dead process left.

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import DeleteMessage, SendMessage
 from sqlalchemy import func, select, text, update
 from sqlmodel import col
@@ -338,3 +339,30 @@ async def test_two_workers_with_their_own_engines_share_the_inbox_in_order_and_n
     assert states == {str(p.user_id): list(range(presses)) for p in people}
     async with db.sessions() as s:
         assert (await s.execute(text("SELECT count(*) FROM inbound WHERE payload IS NOT NULL"))).scalar_one() == 0
+
+
+async def test_an_answer_cut_off_by_the_network_goes_on_later_from_where_it_stopped(
+    db: Database, person: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = person
+    await p.say("/start")
+    real = p.session.make_request
+    sends: list[str] = []
+
+    async def flaky(bot: Any, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+        if isinstance(method, SendMessage):
+            sends.append(method.text)
+            if len(sends) == 2:
+                raise TelegramNetworkError(method=method, message="connection reset")
+        return await real(bot, method, timeout)
+
+    monkeypatch.setattr(p.session, "make_request", flaky)
+    before = len(p.sent())
+    await p.say("취소")  # two replies: "cancelled", then the menu; the menu's send is cut off
+    assert [r.status for r in await _rows(db)][-1] == "handled"
+    clock.set_now(clock.now() + timedelta(seconds=5))
+    assert await p.inbox.recover(everything=False) == 1
+    delivered = [m.text for m in p.sent()[before:]]
+    assert len(delivered) == 2 and "취소했어요" in delivered[0] and MENU in delivered[1]
+    assert sends[-2:] == [delivered[1], delivered[1]]  # only the cut-off menu was tried again
+    assert [r.status for r in await _rows(db)][-1] == "answered"
