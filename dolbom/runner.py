@@ -1,35 +1,62 @@
-"""`dolbom serve`: console, bot and jobs in one event loop, or any one of them alone."""
+"""`dolbom serve`: console, bot and jobs in one event loop, or any one of them alone.
+
+Start-up order is chosen for the time from a crash to the bot answering again (issue 10): the
+schema is migrated only when it is behind (storage.migrate.upgrade_if_behind), the bot role
+starts first with aiogram's validators built on first use (dolbom.startup), and the console's
+and the jobs' modules are imported on a worker thread while the bot is already polling.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-from fastapi import Depends
-
+from dolbom import startup
 from dolbom.i18n import N_
 from dolbom.settings import Settings
 from storage import migrate
 from storage.db import Database
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+# What each role imports before it can start; the roles other than the bot load on a thread.
+ROLE_MODULES = {
+    "web": ("uvicorn", "fastapi", "console.app", "bot.runtime"),
+    "jobs": ("apscheduler.schedulers.asyncio", "jobs.runtime"),
+}
 
 
-class _Server(uvicorn.Server):
-    # We own the signals: one SIGTERM stops every role, not only the web server.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # We own the signals: one SIGTERM stops every role, not only the web server.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
+
+
+def _import_roles(roles: tuple[str, ...]) -> None:
+    for role in roles:
+        for name in ROLE_MODULES.get(role, ()):
+            importlib.import_module(name)
 
 
 def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no-untyped-def]
     """Return the console app with the bot's web routes mounted (webhook, web chat)."""
+    from fastapi import Depends
+
     from bot import runtime as bot_runtime
     from console import app as console_app
 
@@ -45,17 +72,30 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
 
 
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
-    """Migrate, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
-    await migrate.upgrade_async(settings.database_url)
+    """Migrate if behind, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
     database = Database(settings.database_url)
+    if await migrate.upgrade_if_behind(database):
+        log.info("database migrated to the newest schema")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    tasks: dict[str, asyncio.Task[None]] = {}
-    server: _Server | None = None
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    server: uvicorn.Server | None = None
+    if settings.telegram_token and ("bot" in roles or settings.telegram_mode == "webhook"):
+        startup.defer_aiogram_validators()
+    if "bot" in roles:
+        from bot import runtime as bot_runtime
+
+        tasks["bot"] = asyncio.create_task(bot_runtime.run(database=database, settings=settings, stop=stop), name="bot")
+        await asyncio.sleep(0)  # the bot runs up to its first call to Telegram before the rest loads
+    others = tuple(r for r in roles if r != "bot")
+    if others:
+        await asyncio.to_thread(_import_roles, others)
     if "web" in roles:
+        import uvicorn
+
         app = build_web_app(database=database, settings=settings)
         config = uvicorn.Config(
             app,
@@ -65,12 +105,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
             proxy_headers=True,
             lifespan="on",
         )
-        server = _Server(config)
+        server = _server(config)
         tasks["web"] = asyncio.create_task(server.serve(), name="web")
-    if "bot" in roles:
-        from bot import runtime as bot_runtime
-
-        tasks["bot"] = asyncio.create_task(bot_runtime.run(database=database, settings=settings, stop=stop), name="bot")
     if "jobs" in roles:
         from jobs import runtime as jobs_runtime
 
