@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -21,9 +20,9 @@ from storage.models import (
     DeskMessage,
     DeskThread,
     FamilyContact,
+    Inbound,
     Order,
     Outbox,
-    Inbound,
     Resident,
     ResidentChannel,
 )
