@@ -36,12 +36,21 @@ TARGET_S = 2.0
 FIRST_ANSWER = "무엇을 도와 드릴까요?"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far; Linux /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _answered(person: Person, since: float, limit: float) -> float | None:
     got = await person.wait_for(FIRST_ANSWER, since=since, limit=limit)
     return None if got is None else got.at
 
 
-async def main(runs: int, db_url: str | None) -> int:
+async def main(runs: int, db_url: str | None, only: str | None = None) -> int:
     url = db_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='dolbom-recovery-')) / 'bench.db'}"
     engine = "SQLite" if is_sqlite(url) else "PostgreSQL"
     await migrate.upgrade_async(url)
@@ -58,8 +67,10 @@ async def main(runs: int, db_url: str | None) -> int:
     api = await StandIn().start()
     log = Path(tempfile.mkdtemp(prefix="dolbom-recovery-log-")) / "serve.log"
     env = serve_env(url, api.url)
-    proc = start_serve(env, log)
+    args = ("--only", only) if only else ()
+    proc = start_serve(env, log, *args)
     times: list[float] = []
+    cpu: list[float] = []
     try:
         first = Person(api, 9_100_000)
         started = time.monotonic()
@@ -75,18 +86,20 @@ async def main(runs: int, db_url: str | None) -> int:
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait)
             person.say("/start")  # someone writes while the bot is down
-            proc = start_serve(env, log)
+            proc = start_serve(env, log, *args)
             at = await _answered(person, killed, 120)
             if at is None:
                 print(f"run {n + 1}: no answer within 120 s; see {log}")
                 return 2
             times.append(at - killed)
-            print(f"run {n + 1}: kill -9 → answer {times[-1]:.2f} s")
+            cpu.append(_cpu_seconds(proc.pid))
+            print(f"run {n + 1}: kill -9 → answer {times[-1]:.2f} s (the new process used {cpu[-1]:.2f} s of CPU)")
     finally:
         code = await asyncio.to_thread(stop, proc)
         await api.stop()
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; last exit code {code}")
+    print(f"CPU used by the restarted process until its answer: median {statistics.median(cpu):.2f} s")
     median, worst = statistics.median(times), max(times)
     verdict = "PASS" if median < TARGET_S and worst < TARGET_S else "FAIL"
     print(f"bench recovery: median {median:.2f} s max {worst:.2f} s (target {TARGET_S}) {verdict}")
@@ -97,5 +110,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db-url", help="database to use (default: a fresh SQLite file)")
+    parser.add_argument("--only", choices=["bot"], help="serve the bot role alone (to see what the others cost)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.runs, args.db_url)))
+    sys.exit(asyncio.run(main(args.runs, args.db_url, args.only)))

@@ -69,7 +69,8 @@ class StandIn:
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     _sent_signal: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: Any = field(default_factory=lambda: itertools.count(5000))
-    _update_ids: Any = field(default_factory=lambda: itertools.count(1))
+    # Telegram's update ids only grow, also across restarts of the stand-in on the same database.
+    _update_ids: Any = field(default_factory=lambda: itertools.count(int(time.time() * 10) % 2**31))
     _runner: web.AppRunner | None = None
 
     async def start(self) -> StandIn:
@@ -104,6 +105,16 @@ class StandIn:
             return True
         except TimeoutError:
             return False
+
+    async def until_received(self, count: int, *, within: float) -> bool:
+        """Wait until `count` messages in all have arrived; False when `within` seconds passed first."""
+        deadline = time.monotonic() + within
+        while len(self.received) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await self.next_message(within=min(left, 0.5))
+        return True
 
     # ------------------------------------------------------------ updates
 
