@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help run test check lint typecheck messages browser demo clean
+.PHONY: help run test check lint typecheck messages browser demo clean soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -22,6 +22,15 @@ run: $(STAMP) ## create .venv, install, migrate and start `dolbom serve` (SQLite
 
 test: $(STAMP) browser ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest
+
+# The soak's PostgreSQL database (wiped by the tests); override: make soak SOAK_PG_URL=...
+SOAK_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+soak: $(STAMP) ## long runs: the crash test at full size (200 people, 5 kills) on SQLite and PostgreSQL, recovery bench
+	CRASH_PEOPLE=200 CRASH_KILLS=5 $(BIN)/python -m pytest tests/e2e/test_crash.py -s
+	CRASH_PEOPLE=200 CRASH_KILLS=5 DOLBOM_TEST_DATABASE_URL="$(SOAK_PG_URL)" $(BIN)/python -m pytest tests/e2e/test_crash.py -s
+	-$(BIN)/python bench/recovery.py
+	-$(BIN)/python bench/recovery.py --db-url "$(SOAK_PG_URL)" --wipe
 
 check: $(STAMP) lint typecheck test ## ruff, mypy and the tests
 

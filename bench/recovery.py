@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-in Bot API lives with the tests
 
+from sqlalchemy import text  # noqa: E402
+
 from dolbom import demo  # noqa: E402
 from storage import migrate, models  # noqa: E402
 from storage.db import Database, is_sqlite  # noqa: E402
@@ -50,9 +52,15 @@ async def _answered(person: Person, since: float, limit: float) -> float | None:
     return None if got is None else got.at
 
 
-async def main(runs: int, db_url: str | None, only: str | None = None) -> int:
+async def main(runs: int, db_url: str | None, only: str | None = None, wipe: bool = False) -> int:
     url = db_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='dolbom-recovery-')) / 'bench.db'}"
     engine = "SQLite" if is_sqlite(url) else "PostgreSQL"
+    if wipe and not is_sqlite(url):
+        scratch = Database(url)
+        async with scratch.engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await scratch.dispose()
     await migrate.upgrade_async(url)
     database = Database(url)
     try:
@@ -111,5 +119,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db-url", help="database to use (default: a fresh SQLite file)")
     parser.add_argument("--only", choices=["bot"], help="serve the bot role alone (to see what the others cost)")
+    parser.add_argument("--wipe", action="store_true", help="PostgreSQL: empty the database first (a test database)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.runs, args.db_url, args.only)))
+    sys.exit(asyncio.run(main(args.runs, args.db_url, args.only, args.wipe)))
