@@ -83,6 +83,7 @@ class Figures:
     resends: int = 0
     recoveries: list[float] = field(default_factory=list)
     exit_codes: list[int] = field(default_factory=list)
+    exits_by_itself: list[int] = field(default_factory=list)  # the server died without being told to
     problems: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -96,7 +97,7 @@ class Figures:
             f"({', '.join(self.interruptions)}; seed {self.seed}), finished {self.finished}, orders {self.orders}, "
             f"receipts {self.receipts}, duplicates {self.duplicates}, "
             f"unanswered confirmed updates {self.unanswered_confirmed}, resends {self.resends}, "
-            f"recovery {rec}, exit codes {self.exit_codes}"
+            f"recovery {rec}, exit codes {self.exit_codes}, exits by itself {self.exits_by_itself}"
         )
 
 
@@ -174,10 +175,25 @@ async def storm(
     delays = [rng.uniform(0, 0.5) for _ in interruptions]
     print(f"\ncrash storm seed {seed}: {people} people, {[s.name for s in interruptions]} after {marks} messages")
     extra = asyncio.create_task(during(api, expected)) if during else None
+    interrupting = False
+
+    async def watchdog() -> None:
+        # A server that dies without being told to is a failure; it is counted and restarted so
+        # the people can still finish and the rest of the figures mean something.
+        nonlocal proc
+        while True:
+            await asyncio.sleep(0.2)
+            if not interrupting and proc.poll() is not None:
+                figures.exits_by_itself.append(proc.returncode)
+                print(f"  the server exited by itself (code {proc.returncode}); started again")
+                proc = start_serve(env, log)
+
+    watcher = asyncio.create_task(watchdog())
     try:
         for how, mark, delay in zip(interruptions, marks, delays, strict=True):
             await api.until_received(mark, within=120 + people * 3)
             await asyncio.sleep(delay)
+            interrupting = True
             at = time.monotonic()
             proc.send_signal(how)
             code = await asyncio.to_thread(proc.wait, 30)
@@ -185,6 +201,7 @@ async def storm(
             figures.exit_codes.append(code)
             seen = len(api.received)
             proc = start_serve(env, log)
+            interrupting = False
             # Recovery: from the interruption until the new process answers someone again.
             if await api.until_received(seen + 1, within=60):
                 figures.recoveries.append(api.received[seen].at - at)
@@ -200,6 +217,7 @@ async def storm(
         if extra is not None:
             await extra
     finally:
+        watcher.cancel()
         for task in walks:
             task.cancel()
         figures.exit_codes.append(await asyncio.to_thread(stop, proc))
@@ -223,6 +241,7 @@ async def storm(
 
 def assert_nothing_lost(figures: Figures) -> None:
     summary = figures.line() + "".join(f"\n  {p}" for p in figures.problems[:10])
+    assert figures.exits_by_itself == [], summary
     assert figures.finished == figures.people, summary
     assert figures.orders == figures.people, summary
     assert figures.receipts == figures.people, summary
