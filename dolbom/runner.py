@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dolbom import startup
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+MAX_RESTARTS = 5  # per role and process; beyond that the process exits 1 for its supervisor
 # What each role imports before it can start; the roles other than the bot load on a thread.
 ROLE_MODULES = {
     "web": ("uvicorn", "fastapi", "console.app", "bot.runtime"),
@@ -82,13 +83,15 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     tasks: dict[str, asyncio.Task[Any]] = {}
+    starts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}  # the roles that may be restarted
     server: uvicorn.Server | None = None
     if settings.telegram_token and ("bot" in roles or settings.telegram_mode == "webhook"):
         startup.defer_aiogram_validators()
     if "bot" in roles:
         from bot import runtime as bot_runtime
 
-        tasks["bot"] = asyncio.create_task(bot_runtime.run(database=database, settings=settings, stop=stop), name="bot")
+        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop)
+        tasks["bot"] = asyncio.create_task(starts["bot"](), name="bot")
         await asyncio.sleep(0)  # the bot runs up to its first call to Telegram before the rest loads
     others = tuple(r for r in roles if r != "bot")
     if others:
@@ -110,14 +113,38 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     if "jobs" in roles:
         from jobs import runtime as jobs_runtime
 
-        tasks["jobs"] = asyncio.create_task(
-            jobs_runtime.run(database=database, settings=settings, stop=stop), name="jobs"
-        )
+        starts["jobs"] = lambda: jobs_runtime.run(database=database, settings=settings, stop=stop)
+        tasks["jobs"] = asyncio.create_task(starts["jobs"](), name="jobs")
     log.info("dolbom serving %s", ", ".join(tasks))
 
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({stopper, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
+    failed: list[asyncio.Task[Any]] = []
+    restarts: dict[str, int] = {}
+    while not failed:
+        done, _ = await asyncio.wait({stopper, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            break
+        ended = [t for t in done if t.cancelled() or t.exception() is None]
+        if ended:  # a role that returns on its own is not running any more: stop everything
+            break
+        for task in done:
+            name = task.get_name()
+            count = restarts.get(name, 0)
+            if name in starts and count < MAX_RESTARTS:
+                # A transient failure (a locked SQLite file at start, a dropped connection) of the
+                # jobs must not take the bot down with it, nor the other way round.
+                restarts[name] = count + 1
+                delay = min(2.0**count, 30.0)
+                log.error(
+                    "role %s stopped with an error; starting it again in %.0f s", name, delay, exc_info=task.exception()
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopper), delay)
+                if stop.is_set():
+                    break
+                tasks[name] = asyncio.create_task(starts[name](), name=name)
+            else:
+                failed.append(task)
     for task in failed:
         log.error("role %s stopped with an error", task.get_name(), exc_info=task.exception())
     stop.set()
