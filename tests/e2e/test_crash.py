@@ -8,7 +8,8 @@ sides a person and Telegram can see:
 
 - orders = people, one receipt number each (the one of their order), no duplicate orders;
 - no confirmed update without an answer: the stand-in knows which updates it handed over and
-  which offsets confirmed them, and what was sent to each chat before the person acted again;
+  which offsets confirmed them, and what was sent to each chat (each message answers the oldest
+  update of its chat still waiting, so a late answer counts, a swallowed update does not);
 - no person had to repeat themselves: a person waits `PATIENCE` seconds for an answer and only
   then sends the same thing again; every such resend is counted.
 
@@ -130,22 +131,23 @@ async def _walk(person: Person, index: int, rng: random.Random) -> None:
 
 
 def _unanswered_confirmed(api: StandIn) -> list[int]:
-    """Confirmed updates after which the chat got no message before its person acted again."""
-    by_chat: dict[str, list[float]] = {}
+    """Confirmed updates that never got an answer: per chat, each message answers the oldest update before it."""
+    events: dict[str, list[tuple[float, int, int]]] = {}
     for u in api.updates:
-        by_chat.setdefault(u.chat_id, []).append(u.pushed_at)
-    sent: dict[str, list[float]] = {}
+        events.setdefault(u.chat_id, []).append((u.pushed_at, 0, u.update_id))
     for r in api.received:
-        sent.setdefault(r.chat_id, []).append(r.at)
-    missing = []
-    for u in api.updates:
-        if not api.is_confirmed(u):
-            continue
-        later = [t for t in by_chat[u.chat_id] if t > u.pushed_at]
-        until = min(later) if later else float("inf")
-        if not any(u.pushed_at < t < until for t in sent.get(u.chat_id, [])):
-            missing.append(u.update_id)
-    return missing
+        events.setdefault(r.chat_id, []).append((r.at, 1, 0))
+    waiting: list[int] = []
+    for chat_events in events.values():
+        queue: list[int] = []
+        for _, kind, update_id in sorted(chat_events):
+            if kind == 0:
+                queue.append(update_id)
+            elif queue:
+                queue.pop(0)
+        waiting += queue
+    confirmed = {u.update_id for u in api.updates if api.is_confirmed(u)}
+    return [u for u in waiting if u in confirmed]
 
 
 async def storm(
