@@ -23,7 +23,14 @@ run: $(STAMP) ## create .venv, install, migrate and start `dolbom serve` (SQLite
 test: $(STAMP) browser ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest
 
-soak: $(STAMP) browser ## the long runs: API fuzzing with many more cases (and the crash tests)
+# The soak's PostgreSQL database (wiped by the tests); override: make soak SOAK_PG_URL=...
+SOAK_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+soak: $(STAMP) browser ## long runs: API fuzzing with many more cases, the crash test at full size (200 people, 5 kills) on SQLite and PostgreSQL, recovery bench
+	CRASH_PEOPLE=200 CRASH_KILLS=5 $(BIN)/python -m pytest tests/e2e/test_crash.py -s
+	CRASH_PEOPLE=200 CRASH_KILLS=5 DOLBOM_TEST_DATABASE_URL="$(SOAK_PG_URL)" $(BIN)/python -m pytest tests/e2e/test_crash.py -s
+	-$(BIN)/python bench/recovery.py
+	-$(BIN)/python bench/recovery.py --db-url "$(SOAK_PG_URL)" --wipe
 	DOLBOM_TEST_FUZZ_PROFILE=soak $(BIN)/python -m pytest tests/console/test_api_fuzz.py -s
 
 check: $(STAMP) lint typecheck test ## ruff, mypy and the tests

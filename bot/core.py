@@ -36,7 +36,7 @@ from care.auth import Access
 from care.intake import MAX_TEXT
 from dolbom.errors import AppError, ConflictError, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext, normalize
-from storage import conversations
+from storage import conversations, inbound
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -445,40 +445,83 @@ async def _edit(ctx: Ctx, text: str) -> None:
 # ---------------------------------------------------------------- one event, one transaction
 
 
+@dataclass
+class Claim:
+    """An inbox row being handled: the worker's session (its transaction holds the row) and the row's id.
+
+    The adapter puts what must go out after the commit into `actions` (see bot.telegram); an
+    AppError that escaped a handler leaves its kind text in `error_text`.
+    """
+
+    session: AsyncSession
+    row_id: int
+    handled: bool = False
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    error_text: str | None = None
+
+
+async def mark_handled(claim: Claim) -> bool:
+    """Mark the claimed inbox row handled in its transaction (for updates that bypass the step); False: done already."""
+    if not await inbound.mark_handled(claim.session, row_id=claim.row_id):
+        return False
+    claim.handled = True
+    return True
+
+
+async def _apply(
+    session: AsyncSession,
+    incoming: Incoming,
+    claim: Claim | None,
+    on_accepted: Callable[[], None] | None,
+    accepted: list[bool],
+) -> list[Reply] | None:
+    if claim is not None:
+        if not await inbound.mark_handled(session, row_id=claim.row_id):
+            log.info("inbox row %s was handled already", claim.row_id)
+            return None
+        claim.handled = True
+    if on_accepted is not None and not accepted:
+        accepted.append(True)
+        on_accepted()
+    conversation = await conversations.load(session, channel=incoming.channel, user_key=incoming.user_key)
+    state, replies = await step(session, conversation.state, incoming)
+    await conversations.save(session, conversation=conversation, state=state, language=state.get("lang"))
+    return replies
+
+
 async def handle(
     database: Database,
     incoming: Incoming,
     *,
-    dedupe: tuple[int, int] | None = None,
+    inbound_claim: Claim | None = None,
     on_accepted: Callable[[], None] | None = None,
 ) -> list[Reply] | None:
-    """Apply one incoming event in one transaction and return the replies (None: a duplicate update).
+    """Apply one incoming event in one transaction and return the replies (None: handled already).
 
-    dedupe=(bot id, update id) records the update first, in the same transaction, so a redelivered
-    update does nothing and a failed one is tried again. on_accepted runs once the update is known
-    to be new (the Telegram adapter answers the callback query there).
+    With inbound_claim (an inbox row held by the worker) the event is applied in the worker's
+    transaction, inside a savepoint, and the row is marked handled there first: an exception
+    anywhere after that leaves no mark, and the worker tries the row again. Without one (the web
+    chat) the event gets its own transaction. A conversation changed meanwhile by someone else
+    (ConflictError) is tried once more; the second conflict answers MSG_BUSY. on_accepted runs
+    once the event is known to be new (the Telegram adapter answers the callback query there).
     """
-    accepted = False
+    accepted: list[bool] = []
     for attempt in (1, 2):
         try:
+            if inbound_claim is not None:
+                async with inbound_claim.session.begin_nested():
+                    return await _apply(inbound_claim.session, incoming, inbound_claim, on_accepted, accepted)
             async with database.transaction() as session:
-                if dedupe is not None and not await conversations.mark_processed(
-                    session, bot_id=dedupe[0], update_id=dedupe[1]
-                ):
-                    log.info("duplicate update %s of bot %s skipped", dedupe[1], dedupe[0])
-                    return None
-                if on_accepted is not None and not accepted:
-                    accepted = True
-                    on_accepted()
-                conversation = await conversations.load(session, channel=incoming.channel, user_key=incoming.user_key)
-                state, replies = await step(session, conversation.state, incoming)
-                await conversations.save(session, conversation=conversation, state=state, language=state.get("lang"))
-                return replies
+                return await _apply(session, incoming, None, on_accepted, accepted)
         except ConflictError:
             log.info("conversation %s/%s changed meanwhile (attempt %d)", incoming.channel, "…", attempt)
-            if attempt == 2:
-                return [Reply(text=gettext(MSG_BUSY, incoming.language))]
-    return None  # pragma: no cover - the loop always returns
+            if inbound_claim is not None:
+                inbound_claim.handled = False
+    if inbound_claim is not None and not await inbound.mark_handled(inbound_claim.session, row_id=inbound_claim.row_id):
+        return None
+    if inbound_claim is not None:
+        inbound_claim.handled = True
+    return [Reply(text=gettext(MSG_BUSY, incoming.language))]
 
 
 def load_flows() -> None:

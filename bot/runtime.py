@@ -47,7 +47,8 @@ async def run(*, database: Database, settings: Settings, stop: asyncio.Event) ->
                 await bot.session.close()
         else:
             log.warning("webhook mode without DOLBOM_WEBHOOK_URL: register the webhook by hand")
-        await stop.wait()
+        # The web role stores what the webhook receives; this role handles and answers it.
+        await telegram.run_worker(database=database, settings=settings, stop=stop)
         return
 
     await telegram.run_polling(database=database, settings=settings, stop=stop)

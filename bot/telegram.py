@@ -1,9 +1,12 @@
 """The Telegram adapter (aiogram 3): updates in, core.handle, replies out. Nothing of a flow lives here.
 
-Updates are deduplicated by (bot id, update id) in the same transaction as their effect; callback
-queries are answered at once; "message is not modified" and "query is too old" are not errors;
-a person who blocks the bot (my_chat_member "kicked") is marked unreachable. Logs never hold
-what people typed.
+Every update goes through the inbox (storage.inbound, decision 0006): the receiver (our own
+getUpdates loop, or the webhook) stores it before confirming it to Telegram; the worker handles
+it in per-chat order in the transaction that marks it handled and stores the replies, and sends
+the replies after the commit. aiogram still parses the updates, talks to the Bot API and routes
+them (`dp.feed_update`). Callback queries are answered at once; "message is not modified" and
+"query is too old" are not errors; a person who blocks the bot (my_chat_member "kicked") is
+marked unreachable. Logs never hold what people typed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import (
     BotCommand,
     CallbackQuery,
@@ -35,13 +47,17 @@ from aiogram.types import (
 )
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import core
-from bot.messages import Incoming, Kind, Reply
-from care import intake, parsing
+from bot.messages import Button, Incoming, Kind, Reply
+from care import dead_letters, intake, parsing
+from dolbom import clock
 from dolbom.errors import AppError
 from dolbom.i18n import N_, gettext
 from dolbom.settings import Settings
+from storage import inbound
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -111,6 +127,28 @@ def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKe
     if reply.remove_keyboard:
         return ReplyKeyboardRemove()
     return None
+
+
+def reply_action(chat_id: int | str, reply: Reply) -> dict[str, Any]:
+    """Return a reply as a stored action (the inbox row keeps it until it went out)."""
+    return {
+        "op": "send",
+        "chat_id": str(chat_id),
+        "text": reply.text,
+        "buttons": reply.buttons_json(),
+        "contact_button": reply.contact_button,
+        "remove_keyboard": reply.remove_keyboard,
+    }
+
+
+def _reply_of(action: dict[str, Any]) -> Reply:
+    buttons = [[Button(text=b["text"], data=b["data"]) for b in row] for row in action.get("buttons") or []]
+    return Reply(
+        text=action["text"],
+        buttons=buttons,
+        contact_button=action.get("contact_button"),
+        remove_keyboard=bool(action.get("remove_keyboard")),
+    )
 
 
 async def send_replies(bot: Bot, chat_id: int | str, replies: list[Reply], *, database: Database) -> None:
@@ -193,37 +231,40 @@ def _incoming_from_message(message: Message, *, edited: bool = False) -> Incomin
     )
 
 
-async def on_message(message: Message, bot: Bot, database: Database, event_update: Update) -> None:
+def _need(claim: core.Claim | None) -> core.Claim:
+    if claim is None:
+        # Every update goes through the inbox (Inbox.receive, then the worker); feeding the
+        # Dispatcher directly would handle it without the dedupe and lose it on a crash.
+        raise RuntimeError("updates must be fed through the inbox (bot.telegram.Inbox)")
+    return claim
+
+
+async def on_message(
+    message: Message, database: Database, claim: core.Claim | None = None, *, edited: bool = False
+) -> None:
     if message.chat.type != "private":
         return
-    incoming = _incoming_from_message(message)
-    replies = await core.handle(database, incoming, dedupe=(bot.id, event_update.update_id))
+    held = _need(claim)
+    incoming = _incoming_from_message(message, edited=edited)
+    replies = await core.handle(database, incoming, inbound_claim=held)
     if replies is None:
         return
     if incoming.text and parsing.contains_registration_number(incoming.text):
         # Take it out of the chat too; the core kept nothing of it.
-        await quietly(bot.delete_message(chat_id=message.chat.id, message_id=message.message_id))
-    await send_replies(bot, message.chat.id, replies, database=database)
+        held.actions.append({"op": "delete", "chat_id": str(message.chat.id), "message_id": message.message_id})
+    held.actions.extend(reply_action(message.chat.id, r) for r in replies)
 
 
-async def on_edited_message(message: Message, bot: Bot, database: Database, event_update: Update) -> None:
-    if message.chat.type != "private":
-        return
-    incoming = _incoming_from_message(message, edited=True)
-    replies = await core.handle(database, incoming, dedupe=(bot.id, event_update.update_id))
-    if replies is None:
-        return
-    if incoming.text and parsing.contains_registration_number(incoming.text):
-        await quietly(bot.delete_message(chat_id=message.chat.id, message_id=message.message_id))
-    await send_replies(bot, message.chat.id, replies, database=database)
+async def on_edited_message(message: Message, database: Database, claim: core.Claim | None = None) -> None:
+    await on_message(message, database, claim, edited=True)
 
 
-async def on_callback(query: CallbackQuery, bot: Bot, database: Database, event_update: Update) -> None:
-    answering: list[asyncio.Task[Any]] = []
+async def on_callback(query: CallbackQuery, database: Database, claim: core.Claim | None = None) -> None:
+    held = _need(claim)
 
     def answer_now() -> None:
         # Stops the button's spinner at once, without holding the transaction open for it.
-        answering.append(asyncio.ensure_future(quietly(query.answer())))
+        _background(quietly(query.answer()))
 
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     incoming = Incoming(
@@ -234,33 +275,36 @@ async def on_callback(query: CallbackQuery, bot: Bot, database: Database, event_
         language=_language(query),
         display_name=query.from_user.full_name,
     )
-    replies = await core.handle(database, incoming, dedupe=(bot.id, event_update.update_id), on_accepted=answer_now)
-    for task in answering:
-        await task
+    replies = await core.handle(database, incoming, inbound_claim=held, on_accepted=answer_now)
     if replies is None:
         return
     data = query.data or ""
     if isinstance(query.message, Message) and (data.startswith("n") or data.startswith("g:")):
         # The question is answered: take its buttons away so they cannot be pressed again.
-        await quietly(
-            bot.edit_message_reply_markup(chat_id=chat_id, message_id=query.message.message_id, reply_markup=None)
-        )
-    await send_replies(bot, chat_id, replies, database=database)
+        held.actions.append({"op": "unbutton", "chat_id": str(chat_id), "message_id": query.message.message_id})
+    held.actions.extend(reply_action(chat_id, r) for r in replies)
 
 
-async def on_my_chat_member(event: ChatMemberUpdated, bot: Bot, database: Database, event_update: Update) -> None:
+async def on_my_chat_member(event: ChatMemberUpdated, claim: core.Claim | None = None) -> None:
     if event.chat.type != "private":
         return
     status = event.new_chat_member.status
     if status not in ("kicked", "member"):
         return
-    async with database.transaction() as session:
-        from storage import conversations
-
-        if not await conversations.mark_processed(session, bot_id=bot.id, update_id=event_update.update_id):
-            return
-        await intake.set_reachable(session, channel=CHANNEL, user_key=str(event.chat.id), reachable=status == "member")
+    held = _need(claim)
+    if not await core.mark_handled(held):
+        return
+    await intake.set_reachable(held.session, channel=CHANNEL, user_key=str(event.chat.id), reachable=status == "member")
     log.info("telegram chat %s is %s", "blocked" if status == "kicked" else "open again", event.chat.id)
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+def _background(call: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(call)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _chat_of(update: Update) -> tuple[int | None, str | None]:
@@ -274,8 +318,8 @@ def _chat_of(update: Update) -> tuple[int | None, str | None]:
     return None, None
 
 
-async def on_error(event: ErrorEvent, bot: Bot) -> bool:
-    """Turn an error into a kind message: AppError in its own words, anything else an apology."""
+async def on_error(event: ErrorEvent, bot: Bot, claim: core.Claim | None = None) -> Any:
+    """Turn an error into a kind message: AppError in its own words; anything else is retried by the inbox."""
     err = event.exception
     if is_harmless(err):
         return True
@@ -284,22 +328,397 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
         params = {k: gettext(v, language) if isinstance(v, str) else v for k, v in err.params.items()}
         text = gettext(err.msgid, language, **params)
         log.info("update %s: %s", event.update.update_id, type(err).__name__)
-    else:
-        text = gettext(MSG_APOLOGY, language)
-        log.error("update %s failed: %s", event.update.update_id, type(err).__name__, exc_info=err)
+        if claim is not None:
+            claim.error_text = text  # the worker rolls the work back and sends this instead
+            return True
+        if chat_id is not None:
+            await quietly(bot.send_message(chat_id=chat_id, text=text))
+        return True
+    if claim is not None:
+        # Not ours to swallow: the worker rolls back, retries with backoff, and after the last
+        # attempt tells the desk and apologises to the person.
+        return UNHANDLED
+    text = gettext(MSG_APOLOGY, language)
+    log.error("update %s failed: %s", event.update.update_id, type(err).__name__, exc_info=err)
     if chat_id is not None:
         await quietly(bot.send_message(chat_id=chat_id, text=text))
     return True
+
+
+# ---------------------------------------------------------------- the inbox: receive, handle, answer
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+POLL_TIMEOUT = 10
+# An idle worker looks for work this often (rows another process stored, retries that fell due);
+# rows this process stores wake it at once. SQLite is one process: it need not look as often.
+IDLE_POLL_SECONDS = 0.25
+IDLE_POLL_SECONDS_SQLITE = 1.0
+ANSWERS_AT_ONCE = 8  # answers going out at the same time (each holds a connection on PostgreSQL)
+STOP_GRACE_SECONDS = 5.0
+# Stands in for a registration number the person typed: the stored update never holds the real
+# one, and the core still sees "a registration number" (refuses it, the message is deleted).
+RRN_PLACEHOLDER = "000101-1000000"
+_WAKERS: set[asyncio.Event] = set()
+RECEIVER_LOCK_CLASS = 0x696E6278  # "inbx": PostgreSQL advisory lock (class, bot id) of the one poller
+
+
+def _scrub(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the update with any text holding a registration number replaced (nothing of it is stored)."""
+    for key in ("message", "edited_message"):
+        message = payload.get(key)
+        if not isinstance(message, dict):
+            continue
+        for field_name in ("text", "caption"):
+            value = message.get(field_name)
+            if isinstance(value, str) and parsing.contains_registration_number(value):
+                message[field_name] = RRN_PLACEHOLDER
+                message.pop("entities", None)
+                message.pop("caption_entities", None)
+    return payload
+
+
+def _row_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return what the inbox stores of one raw update: its id, the person's chat, its kind."""
+    chat_id: Any = None
+    kind = "other"
+    for key in ("message", "edited_message", "my_chat_member"):
+        if isinstance(payload.get(key), dict):
+            kind = key
+            chat_id = (payload[key].get("chat") or {}).get("id")
+            break
+    else:
+        query = payload.get("callback_query")
+        if isinstance(query, dict):
+            kind = "callback_query"
+            message = query.get("message") or {}
+            chat_id = (message.get("chat") or {}).get("id") or (query.get("from") or {}).get("id")
+    return {
+        "update_id": int(payload["update_id"]),
+        "chat_id": str(chat_id) if chat_id is not None else None,
+        "kind": kind,
+        "payload": _scrub(payload),
+    }
+
+
+def _summary(payload: dict[str, Any] | None) -> tuple[str | None, str | None, str | None]:
+    """Return (display name, what the person sent, language) of a raw update, for the desk."""
+    if not payload:
+        return None, None, None
+    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
+        body = payload.get(key)
+        if isinstance(body, dict):
+            user = body.get("from") or {}
+            name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p) or None
+            sent = body.get("text") or body.get("data")
+            if sent is None and body.get("contact"):
+                sent = "(contact)"
+            return name, sent, user.get("language_code")
+    return None, None, None
+
+
+class _ResendLater(Exception):
+    """An answer could not go out now (network, Telegram 5xx): try again later from where it stopped."""
+
+    def __init__(self, sent: int, error: str) -> None:
+        super().__init__(error)
+        self.sent = sent
+        self.error = error
+
+
+class Inbox:
+    """Stores updates before they are confirmed, handles them in per-chat order, answers each once.
+
+    One per process and bot. `receive` is the receiver's half (polling loop or webhook); `run`
+    is the worker: `handlers` loops each claim a row and handle it in one transaction (PostgreSQL:
+    several, sharing the inbox with other processes; SQLite: one), and the answers go out after
+    the commit. On start, rows handled but never answered (the process died between the commit
+    and the send) are answered first, then pending rows are handled as usual.
+    """
+
+    def __init__(self, *, database: Database, bot: Bot, dp: Dispatcher, handlers: int | None = None) -> None:
+        self.database = database
+        self.bot = bot
+        self.dp = dp
+        self.bot_id = bot.id
+        self.handlers = handlers or (1 if database.is_sqlite else 4)
+        self.wake = asyncio.Event()
+        self._answering: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._answer_slots = asyncio.Semaphore(ANSWERS_AT_ONCE)
+        self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
+
+    # ------------------------------------------------------------ receiving
+
+    async def receive(self, updates: list[dict[str, Any]]) -> int:
+        """Store raw updates in one short transaction (before they are confirmed); return how many were new."""
+        rows = [_row_of(dict(u)) for u in updates]
+        async with self.database.transaction() as session:
+            new = await inbound.receive(session, bot_id=self.bot_id, updates=rows)
+        for waker in (self.wake, *_WAKERS):
+            waker.set()
+        return new
+
+    async def receive_updates(self, updates: list[Update]) -> int:
+        """Store parsed updates (from getUpdates); return how many were new."""
+        return await self.receive([u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates])
+
+    # ------------------------------------------------------------ handling
+
+    async def handle_next(self) -> int | None:
+        """Claim one due row and handle it in one transaction; return its id (None: nothing due)."""
+        row_id: int | None = None
+        claim: core.Claim | None = None
+        try:
+            async with self.database.transaction() as session:
+                row = await inbound.claim_next(session, bot_id=self.bot_id)
+                if row is None:
+                    return None
+                row_id = row.id
+                assert row_id is not None
+                claim = core.Claim(session=session, row_id=row_id)
+                update = Update.model_validate(row.payload or {}, context={"bot": self.bot})
+                await self.dp.feed_update(self.bot, update, claim=claim)
+                if claim.error_text is not None:
+                    raise _Refused(claim.error_text)
+                if claim.handled:
+                    await inbound.set_answer(session, row_id=row_id, answer=claim.actions)
+                else:
+                    await inbound.ignore(session, row_id=row_id)
+        except _Refused as refused:
+            await self._answer_refusal(row_id, refused.text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if row_id is None:
+                raise
+            await self._failed(row_id, err)
+            return row_id
+        if row_id is not None and claim is not None and (claim.handled or claim.error_text is not None):
+            self._spawn(self.answer(row_id))
+        return row_id
+
+    async def _answer_refusal(self, row_id: int | None, text: str) -> None:
+        assert row_id is not None
+        async with self.database.transaction() as session:
+            row = await session.get(inbound.Inbound, row_id)
+            if row is None or not await inbound.mark_handled(session, row_id=row_id):
+                return
+            action = reply_action(row.chat_id or "", Reply(text=text)) if row.chat_id else None
+            await inbound.set_answer(session, row_id=row_id, answer=[action] if action else [])
+
+    async def _failed(self, row_id: int, err: BaseException) -> None:
+        """Count the failure; at the limit tell the desk and the person. Never drop the row silently."""
+        log.error("inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
+        try:
+            async with self.database.transaction() as session:
+                row = await inbound.record_failure(session, row_id=row_id, error=type(err).__name__)
+                if row is None or row.status != inbound.DEAD:
+                    return
+                name, sent, language = _summary(row.payload)
+                await dead_letters.report(
+                    session,
+                    channel=CHANNEL,
+                    chat_id=row.chat_id,
+                    display_name=name,
+                    text=sent,
+                    language=language,
+                    error=type(err).__name__,
+                    ref=f"inbound:{row_id}",
+                )
+                await inbound.forget_payload(session, row_id=row_id)
+            log.error("inbox row %s is a dead letter after %s attempts; the desk is told", row_id, row.attempts)
+        except Exception as again:  # the database itself is failing: the row stays pending
+            log.error("could not record the failure of inbox row %s: %s", row_id, type(again).__name__)
+
+    # ------------------------------------------------------------ answering
+
+    def _spawn(self, call: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(call)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def answer(self, row_id: int) -> bool:
+        """Send a handled row's answer and mark it answered; return False when it was not this worker's to send."""
+        if row_id in self._answering:
+            return False
+        self._answering.add(row_id)
+        try:
+            async with self._answer_slots:
+                return await self._answer(row_id)
+        except Exception as err:
+            log.error("answering inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
+            return False
+        finally:
+            self._answering.discard(row_id)
+            self.wake.set()
+
+    async def _answer(self, row_id: int) -> bool:
+        if self.database.is_sqlite:
+            # One process: nobody else answers; read without holding SQLite's write lock.
+            async with self.database.sessions() as session:
+                row = await inbound.take_for_answer(session, row_id=row_id)
+                session.expunge_all()
+            if row is None:
+                return False
+            outcome = await self._perform(row)
+            async with self.database.transaction() as session:
+                await self._record(session, row, outcome)
+            return True
+        # PostgreSQL: the row stays locked while its answer goes out, so a worker of another
+        # process looking for unanswered rows skips it; if this process dies, the lock goes.
+        async with self.database.sessions() as session, session.begin():
+            row = await inbound.take_for_answer(session, row_id=row_id)
+            if row is None:
+                return False
+            outcome = await self._perform(row)
+            await self._record(session, row, outcome)
+        return True
+
+    async def _perform(self, row: inbound.Inbound) -> tuple[str, int, str | None]:
+        """Carry out the stored actions from where they stopped; return (outcome, done, error)."""
+        actions = list(row.answer or [])
+        done = row.sent
+        for action in actions[row.sent :]:
+            try:
+                await self._do(action)
+            except TelegramForbiddenError:
+                return "blocked", done, "403"
+            except (TimeoutError, TelegramNetworkError, TelegramServerError, OSError) as err:
+                return "later", done, type(err).__name__
+            except TelegramBadRequest as err:
+                # Telegram refuses this one message for good (it would refuse it again): go on.
+                log.error("inbox row %s: Telegram refused an answer: %s", row.id, type(err).__name__)
+            done += 1
+        return "answered", done, None
+
+    async def _do(self, action: dict[str, Any]) -> None:
+        op = action.get("op")
+        chat = str(action["chat_id"])
+        chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
+        for attempt in range(3):
+            try:
+                if op == "send":
+                    reply = _reply_of(action)
+                    await self.bot.send_message(chat_id=chat_id, text=reply.text, reply_markup=markup(reply))
+                elif op == "delete":
+                    await quietly(self.bot.delete_message(chat_id=chat_id, message_id=action["message_id"]))
+                elif op == "unbutton":
+                    await quietly(
+                        self.bot.edit_message_reply_markup(
+                            chat_id=chat_id, message_id=action["message_id"], reply_markup=None
+                        )
+                    )
+                return
+            except TelegramRetryAfter as err:
+                if attempt == 2:
+                    raise TelegramServerError(method=err.method, message=str(err)) from err
+                await asyncio.sleep(min(float(err.retry_after), 30.0))
+
+    async def _record(self, session: AsyncSession, row: inbound.Inbound, outcome: tuple[str, int, str | None]) -> None:
+        kind, done, error = outcome
+        assert row.id is not None
+        if kind == "later":
+            await inbound.answer_later(
+                session,
+                row_id=row.id,
+                sent=done,
+                not_before=clock.now() + inbound.backoff(row.attempts + 1),
+                error=error or "",
+            )
+            return
+        if kind == "blocked" and row.chat_id:
+            await intake.set_reachable(session, channel=CHANNEL, user_key=row.chat_id, reachable=False)
+        await inbound.mark_answered(session, row_id=row.id, error=error)
+
+    async def recover(self, *, everything: bool) -> int:
+        """Answer handled rows whose answer never went out (everything: all, at start on SQLite); return how many."""
+        async with self.database.sessions() as session:
+            ids = await inbound.list_unanswered(session, bot_id=self.bot_id, due_only=not everything)
+        answered = 0
+        for row_id in ids:
+            answered += await self.answer(row_id)
+        return answered
+
+    async def drain(self) -> int:
+        """Handle and answer everything that is due now (tests, and a clean stop); return rows handled."""
+        count = 0
+        while True:
+            if await self.handle_next() is not None:
+                count += 1
+                continue
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            return count
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until stop is set: answer what a previous run left, then handle rows as they come."""
+        try:
+            await self.recover(everything=self.database.is_sqlite)
+        except Exception as err:
+            log.error("could not answer what the last run left: %s", type(err).__name__)
+        _WAKERS.add(self.wake)
+        loops = [asyncio.create_task(self._handle_loop(stop)) for _ in range(self.handlers)]
+        loops.append(asyncio.create_task(self._sweep_loop(stop)))
+        try:
+            await stop.wait()
+        finally:
+            self.wake.set()
+            _, late = await asyncio.wait(loops, timeout=STOP_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_SECONDS)
+            _WAKERS.discard(self.wake)
+
+    async def _handle_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.handle_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the database is away: the rows wait in it
+                log.error("inbox worker: %s", type(err).__name__)
+                handled = None
+                await _sleep_unless(stop, 1.0)
+            if handled is None:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self._idle)
+
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        # Answers whose first try failed (network) and, on PostgreSQL, those a dead process left.
+        while not stop.is_set():
+            await _sleep_unless(stop, 1.0)
+            try:
+                await self.recover(everything=False)
+            except Exception as err:
+                log.error("inbox sweep: %s", type(err).__name__)
+
+
+class _Refused(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__("refused")
+        self.text = text
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 # ---------------------------------------------------------------- webhook and polling
 
 
 def webhook_router(*, database: Database, settings: Settings) -> APIRouter:
-    """Return the webhook route: checks the secret header in constant time, then feeds the update."""
+    """Return the webhook route: checks the secret in constant time, stores the update, then answers 200.
+
+    The update is handled by the bot role's inbox worker (run_worker), in this process or another.
+    """
     router = APIRouter()
     bot = make_bot(settings)
-    dp = make_dispatcher(database)
+    inbox = Inbox(database=database, bot=bot, dp=make_dispatcher(database))
     secret = (settings.webhook_secret or "").encode()
 
     @router.post(WEBHOOK_PATH, include_in_schema=False)
@@ -307,9 +726,15 @@ def webhook_router(*, database: Database, settings: Settings) -> APIRouter:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not secret or not hmac.compare_digest(given, secret):
             raise HTTPException(status_code=403)
-        payload = await request.json()
-        update = Update.model_validate(payload, context={"bot": bot})
-        await dp.feed_update(bot, update)
+        try:
+            payload = await request.json()
+            valid = isinstance(payload, dict) and isinstance(payload.get("update_id"), int)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise HTTPException(status_code=400)
+        # Stored before the 200: Telegram never sends again what it was told we have.
+        await inbox.receive([payload])
         return JSONResponse({"ok": True})
 
     return router
@@ -318,31 +743,102 @@ def webhook_router(*, database: Database, settings: Settings) -> APIRouter:
 COMMANDS = [("start", N_("Start over")), ("cancel", N_("Cancel what you are doing"))]
 
 
+class _ReceiverLock:
+    """PostgreSQL: one poller per bot among all processes (Telegram answers 409 to a second getUpdates)."""
+
+    def __init__(self, database: Database, bot_id: int) -> None:
+        self.database = database
+        self.key = (RECEIVER_LOCK_CLASS, bot_id % 2**31)
+        self._conn: Any = None
+
+    async def acquire(self) -> bool:
+        if self.database.is_sqlite:
+            return True
+        from sqlalchemy import text
+
+        if self._conn is None:
+            self._conn = await self.database.engine.connect()
+        got = (
+            await self._conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": self.key[0], "b": self.key[1]})
+        ).scalar()
+        await self._conn.commit()
+        return bool(got)
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()  # the session ends: the lock goes with it
+            self._conn = None
+
+
+async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
+    """Long-poll getUpdates; store each batch, and only then confirm it (the next offset)."""
+    lock = _ReceiverLock(inbox.database, inbox.bot_id)
+    offset: int | None = None
+    failures = 0
+    try:
+        while not stop.is_set():
+            if not await lock.acquire():
+                await _sleep_unless(stop, 5.0)  # another process polls; this one only works
+                continue
+            getter = asyncio.ensure_future(
+                bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+            )
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not getter.done():
+                # What this call would have returned is not confirmed: Telegram sends it again.
+                getter.cancel()
+                await asyncio.gather(getter, return_exceptions=True)
+                break
+            try:
+                updates = getter.result()
+                if updates:
+                    await inbox.receive_updates(updates)
+                    offset = updates[-1].update_id + 1
+                failures = 0
+            except TelegramUnauthorizedError:
+                raise
+            except (TimeoutError, TelegramAPIError, OSError, SQLAlchemyError) as err:
+                failures += 1
+                log.warning("getUpdates or storing its updates failed (%s); trying again", type(err).__name__)
+                await _sleep_unless(stop, min(2.0 ** min(failures, 5), 30.0))
+    finally:
+        await lock.release()
+
+
 async def run_polling(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Poll the Bot API until stop is set; let updates in progress finish."""
+    """Poll the Bot API and work the inbox until stop is set; what was received and not answered stays stored."""
     bot = make_bot(settings)
     dp = make_dispatcher(database)
+    inbox = Inbox(database=database, bot=bot, dp=dp)
+    worker = asyncio.create_task(inbox.run(stop))
     with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
         await bot.delete_webhook(drop_pending_updates=False)
+    _background(_set_commands(bot))
+    poller = asyncio.create_task(_poll(bot, inbox, stop))
+    try:
+        done, _ = await asyncio.wait({worker, poller}, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        stop.set()
+        await asyncio.gather(worker, poller, return_exceptions=True)
+        await bot.session.close()
+
+
+async def run_worker(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """Work the inbox the webhook fills until stop is set (webhook mode's bot role)."""
+    bot = make_bot(settings)
+    inbox = Inbox(database=database, bot=bot, dp=make_dispatcher(database))
+    try:
+        await inbox.run(stop)
+    finally:
+        await bot.session.close()
+
+
+async def _set_commands(bot: Bot) -> None:
     with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
         await bot.set_my_commands([BotCommand(command=c, description=gettext(d, "ko")) for c, d in COMMANDS])
-    polling = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
-    )
-    waiter = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({polling, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        if not polling.done():
-            with contextlib.suppress(RuntimeError):
-                await asyncio.wait_for(dp.stop_polling(), timeout=5)
-        if not polling.done():
-            polling.cancel()
-            await asyncio.gather(polling, return_exceptions=True)
-        in_flight = list(dp._handle_update_tasks)
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=5)
-        await bot.session.close()
-    if polling.done() and not polling.cancelled() and polling.exception():
-        raise polling.exception()  # type: ignore[misc]

@@ -1,36 +1,63 @@
-"""`dolbom serve`: console, bot and jobs in one event loop, or any one of them alone."""
+"""`dolbom serve`: console, bot and jobs in one event loop, or any one of them alone.
+
+Start-up order is chosen for the time from a crash to the bot answering again (issue 10): the
+schema is migrated only when it is behind (storage.migrate.upgrade_if_behind), the bot role
+starts first with aiogram's validators built on first use (dolbom.startup), and the console's
+and the jobs' modules are imported on a worker thread while the bot is already polling.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-from fastapi import Depends
-
-from dolbom import logs
+from dolbom import logs, startup
 from dolbom.i18n import N_
 from dolbom.settings import Settings
 from storage import migrate
 from storage.db import Database
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+MAX_RESTARTS = 5  # per role and process; beyond that the process exits 1 for its supervisor
+# What each role imports before it can start; the roles other than the bot load on a thread.
+ROLE_MODULES = {
+    "web": ("uvicorn", "fastapi", "console.app", "bot.runtime"),
+    "jobs": ("apscheduler.schedulers.asyncio", "jobs.runtime"),
+}
 
 
-class _Server(uvicorn.Server):
-    # We own the signals: one SIGTERM stops every role, not only the web server.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # We own the signals: one SIGTERM stops every role, not only the web server.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
+
+
+def _import_roles(roles: tuple[str, ...]) -> None:
+    for role in roles:
+        for name in ROLE_MODULES.get(role, ()):
+            importlib.import_module(name)
 
 
 def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no-untyped-def]
     """Return the console app with the bot's web routes mounted (webhook, web chat)."""
+    from fastapi import Depends
+
     from bot import runtime as bot_runtime
     from console import app as console_app
 
@@ -46,19 +73,34 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
 
 
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
-    """Migrate, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
+    """Migrate if behind, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
     # Also when serve() is started without the CLI (tests, an embedding process).
     logs.install()
-    await migrate.upgrade_async(settings.database_url)
     database = Database(settings.database_url)
+    if await migrate.upgrade_if_behind(database):
+        log.info("database migrated to the newest schema")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    tasks: dict[str, asyncio.Task[None]] = {}
-    server: _Server | None = None
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    starts: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}  # the roles that may be restarted
+    server: uvicorn.Server | None = None
+    if settings.telegram_token and ("bot" in roles or settings.telegram_mode == "webhook"):
+        startup.defer_aiogram_validators()
+    if "bot" in roles:
+        from bot import runtime as bot_runtime
+
+        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop)
+        tasks["bot"] = asyncio.create_task(starts["bot"](), name="bot")
+        await asyncio.sleep(0)  # the bot runs up to its first call to Telegram before the rest loads
+    others = tuple(r for r in roles if r != "bot")
+    if others:
+        await asyncio.to_thread(_import_roles, others)
     if "web" in roles:
+        import uvicorn
+
         app = build_web_app(database=database, settings=settings)
         config = uvicorn.Config(
             app,
@@ -70,23 +112,43 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
             proxy_headers=False,
             lifespan="on",
         )
-        server = _Server(config)
+        server = _server(config)
         tasks["web"] = asyncio.create_task(server.serve(), name="web")
-    if "bot" in roles:
-        from bot import runtime as bot_runtime
-
-        tasks["bot"] = asyncio.create_task(bot_runtime.run(database=database, settings=settings, stop=stop), name="bot")
     if "jobs" in roles:
         from jobs import runtime as jobs_runtime
 
-        tasks["jobs"] = asyncio.create_task(
-            jobs_runtime.run(database=database, settings=settings, stop=stop), name="jobs"
-        )
+        starts["jobs"] = lambda: jobs_runtime.run(database=database, settings=settings, stop=stop)
+        tasks["jobs"] = asyncio.create_task(starts["jobs"](), name="jobs")
     log.info("dolbom serving %s", ", ".join(tasks))
 
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({stopper, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
+    failed: list[asyncio.Task[Any]] = []
+    restarts: dict[str, int] = {}
+    while not failed:
+        done, _ = await asyncio.wait({stopper, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            break
+        ended = [t for t in done if t.cancelled() or t.exception() is None]
+        if ended:  # a role that returns on its own is not running any more: stop everything
+            break
+        for task in done:
+            name = task.get_name()
+            count = restarts.get(name, 0)
+            if name in starts and count < MAX_RESTARTS:
+                # A transient failure (a locked SQLite file at start, a dropped connection) of the
+                # jobs must not take the bot down with it, nor the other way round.
+                restarts[name] = count + 1
+                delay = min(2.0**count, 30.0)
+                log.error(
+                    "role %s stopped with an error; starting it again in %.0f s", name, delay, exc_info=task.exception()
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopper), delay)
+                if stop.is_set():
+                    break
+                tasks[name] = asyncio.create_task(starts[name](), name=name)
+            else:
+                failed.append(task)
     for task in failed:
         log.error("role %s stopped with an error", task.get_name(), exc_info=task.exception())
     stop.set()

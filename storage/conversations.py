@@ -1,4 +1,4 @@
-"""Conversation state per (channel, user key), saved with a version check; processed updates.
+"""Conversation state per (channel, user key), saved with a version check.
 
 Two updates for the same person are never applied at once: `save` is
 `UPDATE ... WHERE version = :seen`, and the loser gets ConflictError.
@@ -9,14 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from dolbom import clock
 from dolbom.errors import ConflictError
-from storage.models import Conversation, Outbox, ProcessedUpdate
+from storage import inbound
+from storage.models import Conversation, Outbox
 
 
 async def load(session: AsyncSession, *, channel: str, user_key: str) -> Conversation:
@@ -55,16 +56,6 @@ async def save(
         raise ConflictError()
     await session.refresh(conversation)
     return seen + 1
-
-
-async def mark_processed(session: AsyncSession, *, bot_id: int, update_id: int) -> bool:
-    """Record an update as handled in the current transaction; False when it was handled already."""
-    try:
-        async with session.begin_nested():
-            session.add(ProcessedUpdate(bot_id=bot_id, update_id=update_id))
-    except IntegrityError:
-        return False
-    return True
 
 
 async def take_outbox(
@@ -129,6 +120,5 @@ async def forget_idle(session: AsyncSession, *, idle_since: datetime) -> int:
 
 
 async def purge_processed(session: AsyncSession, *, before: datetime) -> int:
-    """Delete the dedupe records of updates handled before `before` (Telegram redelivers within a day)."""
-    result = await session.execute(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < before))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """Delete the inbox rows of updates answered before `before` (Telegram redelivers within a day)."""
+    return await inbound.purge(session, before=before)

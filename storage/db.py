@@ -1,4 +1,15 @@
-"""Engines and sessions: SQLite (embedded default) and PostgreSQL on one schema."""
+"""Engines and sessions: SQLite (embedded default) and PostgreSQL on one schema.
+
+SQLite follows SQLAlchemy's documented pysqlite/aiosqlite recipe ("Serializable isolation /
+Savepoints / Transactional DDL"): the driver's own transaction handling is switched off
+(`isolation_level = None` on the DBAPI connection) and SQLAlchemy's "begin" event emits our own
+BEGIN. Without it the sqlite3 module begins transactions lazily and commits on its own around
+some statements, so a SAVEPOINT could commit by itself and a rolled-back savepoint lose work of
+the outer transaction: a person's message could be marked handled with no reply (issue 10).
+`Database.transaction()` begins with `BEGIN IMMEDIATE`: it takes SQLite's one write lock at once
+(waiting up to busy_timeout), so a transaction that reads and then writes never fails half-way
+with "database is locked" because another writer committed after its read.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # (a purged name or a refused value must not be readable from the file afterwards).
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+    # Recipe step 1: the driver must not begin or commit anything on its own.
+    dbapi_connection.isolation_level = None
+
+
+BEGIN_OPTION = "dolbom_sqlite_begin"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Recipe step 2: our own BEGIN; IMMEDIATE when the connection was asked to write.
+    mode = conn.get_execution_options().get(BEGIN_OPTION, "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def _unwrap_app_errors(context: ExceptionContext) -> BaseException | None:
@@ -53,6 +75,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     event.listen(engine.sync_engine, "handle_error", _unwrap_app_errors)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -75,8 +98,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside one transaction: committed on success, rolled back on error."""
+        """Yield a session inside one transaction: committed on success, rolled back on error.
+
+        On SQLite the transaction holds the write lock from its first statement (BEGIN IMMEDIATE).
+        """
         async with self.sessions() as session, session.begin():
+            if self.is_sqlite:
+                # The options reach the "begin" event: the connection is procured (and begun) here.
+                await session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
             yield session
 
     async def dispose(self) -> None:

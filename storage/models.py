@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, MetaData, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dolbom import clock
@@ -449,15 +449,36 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime = Created()
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    """An incoming update already handled; Telegram redelivers."""
+class Inbound(SQLModel, table=True):
+    """An incoming update, stored before it is confirmed to the messenger, then handled and answered from here.
 
-    __tablename__ = "processed_updates"
-    __table_args__ = (UniqueConstraint("bot_id", "update_id"),)
+    status: pending (to handle; a failed attempt waits until not_before) → handled (its effect and
+    its answer committed together) → answered (the answer went out; payload and answer are
+    cleared) — or dead (failed too often: the desk was told, the person got an apology).
+    See storage.inbound and decision 0006.
+    """
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        UniqueConstraint("bot_id", "update_id"),
+        Index("ix_inbound_due", "status", "not_before"),
+        Index("ix_inbound_chat", "bot_id", "chat_id", "update_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    bot_id: int
-    update_id: int
-    at: datetime = Created()
+    bot_id: int = Field(sa_type=BigInteger)
+    update_id: int = Field(sa_type=BigInteger)
+    chat_id: str | None = None  # the person's chat: the ordering key, and who the desk must call back
+    kind: str = "other"  # message | edited_message | callback_query | my_chat_member | other
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))  # None once answered
+    status: str = "pending"
+    attempts: int = 0
+    not_before: datetime = Created()
+    last_error: str | None = None
+    answer: list[Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))  # what to send once committed
+    sent: int = 0  # how many of the answer's actions went out (a retry continues from there)
+    received_at: datetime = Created()
+    handled_at: datetime | None = Moment(default=None)
+    answered_at: datetime | None = Moment(default=None)
 
 
 class DeskThread(SQLModel, table=True):

@@ -1,4 +1,8 @@
-"""Drive the real aiogram Dispatcher with offline updates; a fake session records the Bot API calls."""
+"""Drive the real aiogram Dispatcher with offline updates; a fake session records the Bot API calls.
+
+Updates take the production path: stored in the inbox (as the receiver does), then handled and
+answered by the inbox worker, which feeds them to the Dispatcher.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +99,7 @@ class Person:
         self.session = FakeSession()
         self.bot = Bot(token=TOKEN, session=self.session)
         self.dp: Dispatcher = telegram.make_dispatcher(database)
+        self.inbox = telegram.Inbox(database=database, bot=self.bot, dp=self.dp)
         self._message_ids = itertools.count(1)
         self.transcript: list[str] = []
 
@@ -104,6 +109,7 @@ class Person:
         self.session = FakeSession()
         self.bot = Bot(token=TOKEN, session=self.session)
         self.dp = telegram.make_dispatcher(database)
+        self.inbox = telegram.Inbox(database=database, bot=self.bot, dp=self.dp)
 
     # ------------------------------------------------------------ what the bot did
 
@@ -136,9 +142,20 @@ class Person:
 
     # ------------------------------------------------------------ what the person does
 
-    async def feed(self, update: Update) -> None:
+    @staticmethod
+    def raw(update: Update) -> dict[str, Any]:
+        """Return the update as Telegram sends it (JSON)."""
+        return update.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+    async def deliver(self, *updates: Update) -> None:
+        """Telegram hands the updates over: the receiver stores them (nothing handled yet)."""
+        await self.inbox.receive([self.raw(u) for u in updates])
+
+    async def feed(self, *updates: Update) -> None:
+        """Deliver the updates, then let the inbox worker handle and answer everything due."""
         before = len(self.sent())
-        await self.dp.feed_update(self.bot, update)
+        await self.deliver(*updates)
+        await self.inbox.drain()
         for message in self.sent()[before:]:
             self._record_bot(message)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -21,9 +20,9 @@ from storage.models import (
     DeskMessage,
     DeskThread,
     FamilyContact,
+    Inbound,
     Order,
     Outbox,
-    ProcessedUpdate,
     Resident,
     ResidentChannel,
 )
@@ -165,7 +164,7 @@ async def test_the_same_update_delivered_twice_is_handled_once(db: Database, per
     await p.feed(update)
     assert len(p.sent()) == count
     async with db.sessions() as s:
-        assert (await s.execute(select(func.count()).select_from(ProcessedUpdate))).scalar_one() == 2
+        assert (await s.execute(select(func.count()).select_from(Inbound))).scalar_one() == 2
 
 
 async def test_a_double_tap_on_send_makes_one_order(db: Database, person: Person) -> None:
@@ -188,9 +187,8 @@ async def test_two_taps_at_the_same_moment_make_one_order(db: Database, person: 
     await p.press("동의합니다")
     await p.press("동의합니다")
     data = p.buttons()["신청하기"]
-    await asyncio.gather(
-        p.dp.feed_update(p.bot, p.callback_update(data)), p.dp.feed_update(p.bot, p.callback_update(data))
-    )
+    # Both taps reach the inbox before either is handled.
+    await p.feed(p.callback_update(data), p.callback_update(data))
     async with db.sessions() as s:
         assert (await s.execute(select(func.count()).select_from(Order))).scalar_one() == 1
 
@@ -447,7 +445,7 @@ async def test_quick_messages_of_one_person_are_applied_in_order(db: Database, p
     await p.press("본인")
     first = p.update(message=p.message(text="김영희"))
     second = p.update(message=p.message(text="010-1234-5678"))
-    await asyncio.gather(p.dp.feed_update(p.bot, first), p.dp.feed_update(p.bot, second))
+    await p.feed(first, second)
     async with db.sessions() as s:
         state = (await s.execute(select(Conversation))).scalar_one().state
     assert (state["a"]["name"], state["a"]["phone"], state["step"]) == ("김영희", "+821012345678", "dong")

@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.models import Outbox, Resident, ResidentChannel
 from tests import factories
 from tests.conftest import pg_url, prepare
-from tests.jobs.botapi import StandIn
+from tests.e2e.botapi import StandIn
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -102,14 +102,14 @@ async def test_the_digest_job_waits_for_the_digest_time_then_writes_once(db):
 async def test_abandoned_requests_and_old_update_ids_are_not_kept(session):
     from care import retention
     from storage import conversations as store
-    from storage.models import Conversation, ProcessedUpdate
+    from storage.models import Conversation, Inbound
 
     clock.set_now(seoul(2026, 11, 1, 9, 0))
     session.add(Conversation(channel="telegram", user_key="700", state={"flow": "request", "a": {"name": "김영희"}}))
-    session.add(ProcessedUpdate(bot_id=1, update_id=1))
+    session.add(Inbound(bot_id=1, update_id=1, status="answered"))
     await session.commit()
     clock.set_now(seoul(2026, 11, 5, 9, 0))
-    session.add(ProcessedUpdate(bot_id=1, update_id=2))
+    session.add(Inbound(bot_id=1, update_id=2, status="answered"))
     session.add(Conversation(channel="telegram", user_key="701", state={"flow": "request", "a": {"name": "박철수"}}))
     await session.commit()
     clock.set_now(seoul(2026, 11, 9, 9, 0))  # 8 days after the first, 4 after the second

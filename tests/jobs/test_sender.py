@@ -17,7 +17,7 @@ from jobs.sender import Sender
 from storage import outbox
 from storage.models import CheckinSlot, DeskNotice, Outbox, Resident, ResidentChannel
 from tests import factories
-from tests.jobs.botapi import BAD_GATEWAY, BLOCKED, StandIn, too_many
+from tests.e2e.botapi import BAD_GATEWAY, BLOCKED, StandIn, too_many
 from tests.jobs.helpers import add_family, outbox_to, resident_with_chat, seoul
 
 

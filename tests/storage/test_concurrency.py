@@ -21,25 +21,26 @@ async def test_two_sessions_reassigning_at_once_one_wins_one_conflicts(db: Datab
         await orders.screen(s, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
         await orders.assign(s, order_id=order.id, provider_id=first.id, actor=DESK)  # type: ignore[arg-type]
         seen = (await orders.get(s, order_id=order.id)).version  # type: ignore[arg-type]
-    both_read = asyncio.Barrier(2)
+    both_ready = asyncio.Barrier(2)
 
     async def reassign(to: int, who: str) -> str:
-        async with db.sessions() as s:
-            try:
-                async with s.begin():
-                    current = await orders.get(s, order_id=order.id)  # type: ignore[arg-type]
-                    await both_read.wait()
-                    await orders.reassign(
-                        s,
-                        order_id=order.id,
-                        provider_id=to,
-                        reason=f"{who}의 재배정",  # type: ignore[arg-type]
-                        actor=Actor(kind="operator", name=who, channel="console"),
-                        expected_version=current.version,
-                    )
-                return "won"
-            except ConflictError:
-                return "conflict"
+        # Both operators saw the order at version `seen` and press 재배정 at the same moment. (On
+        # SQLite the second transaction waits at BEGIN IMMEDIATE for the first; on PostgreSQL it
+        # waits on the row lock. Either way it then finds the version changed.)
+        await both_ready.wait()
+        try:
+            async with db.transaction() as s:
+                await orders.reassign(
+                    s,
+                    order_id=order.id,  # type: ignore[arg-type]
+                    provider_id=to,
+                    reason=f"{who}의 재배정",
+                    actor=Actor(kind="operator", name=who, channel="console"),
+                    expected_version=seen,
+                )
+            return "won"
+        except ConflictError:
+            return "conflict"
 
     results = await asyncio.gather(reassign(a.id, "operator-a"), reassign(b.id, "operator-b"))  # type: ignore[arg-type]
     assert sorted(results) == ["conflict", "won"]

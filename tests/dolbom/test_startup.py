@@ -1,0 +1,93 @@
+"""dolbom.startup: aiogram imported with its validators deferred behaves as aiogram imported eagerly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+USER = {"id": 5, "is_bot": False, "first_name": "영희", "language_code": "ko"}
+CHAT = {"id": 5, "type": "private"}
+UPDATES = [
+    {"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": CHAT, "from": USER, "text": "/start"}},
+    {
+        "update_id": 2,
+        "message": {
+            "message_id": 2,
+            "date": 1,
+            "chat": CHAT,
+            "from": USER,
+            "contact": {"phone_number": "821012345678", "first_name": "영희", "user_id": 5},
+        },
+    },
+    {
+        "update_id": 3,
+        "callback_query": {
+            "id": "9",
+            "from": USER,
+            "chat_instance": "ci",
+            "data": "n3:meals",
+            "message": {"message_id": 1, "date": 1, "chat": CHAT, "text": "무엇을 도와 드릴까요?"},
+        },
+    },
+    {"update_id": 4, "edited_message": {"message_id": 1, "date": 1, "edit_date": 2, "chat": CHAT, "text": "김영희"}},
+    {
+        "update_id": 5,
+        "my_chat_member": {
+            "chat": CHAT,
+            "from": USER,
+            "date": 1,
+            "old_chat_member": {"status": "member", "user": USER},
+            "new_chat_member": {"status": "kicked", "user": USER, "until_date": 0},
+        },
+    },
+]
+
+PROGRAM = """
+import json, sys
+from dolbom import startup
+deferred = startup.defer_aiogram_validators()
+from aiogram.methods import SendMessage
+from aiogram.types import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
+                           ReplyKeyboardMarkup, Update)
+updates = json.loads(sys.stdin.read())
+out = [Update.model_validate(u).model_dump(mode="json", exclude_none=True) for u in updates]
+inline = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="네", callback_data="n1:yes")]])
+keys = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="전화번호 보내기", request_contact=True)]])
+for markup in (inline, keys):
+    method = SendMessage(chat_id=5, text="안녕하세요", reply_markup=markup)
+    out.append(method.model_dump(exclude_none=True, warnings=False))
+print(json.dumps({"deferred": deferred, "out": out}, default=repr))
+"""
+
+
+def _run(program: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        input=json.dumps(UPDATES),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_deferred_aiogram_reads_updates_and_writes_replies_as_eager_aiogram_does() -> None:
+    deferred = _run(PROGRAM)
+    eager = _run(PROGRAM.replace("startup.defer_aiogram_validators()", "False"))
+    assert deferred["deferred"] is True and eager["deferred"] is False
+    assert deferred["out"] == eager["out"]
+    assert deferred["out"][0]["message"]["text"] == "/start"
+    assert deferred["out"][2]["callback_query"]["data"] == "n3:meals"
+    assert deferred["out"][-1]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+
+
+def test_deferring_after_aiogram_was_imported_changes_nothing() -> None:
+    program = "import aiogram\nfrom dolbom import startup\nprint(startup.defer_aiogram_validators())"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
