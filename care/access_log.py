@@ -65,6 +65,13 @@ ACTIONS: dict[str, str] = {
     "care_manager_register": N_("Care manager registered a resident"),
     "care_manager_refused": N_("Care manager refused"),
     "provider_refused": N_("Provider refused"),
+    "binding_confirm": N_("Confirmed a messenger account as the resident's own"),
+    "binding_revoke": N_("Took back a messenger account"),
+    "family_confirm": N_("Confirmed a family member's messenger account"),
+    "family_revoke": N_("Took back a family member's messenger account"),
+    "resident_merge": N_("Joined a request to the resident's record"),
+    "resident_not_same": N_("Marked a request as a different person"),
+    "proposal_set_aside": N_("Set aside a change a request proposed"),
     "purge": N_("Personal data destroyed"),
 }
 

@@ -57,6 +57,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("orders", "details", "answers given with the request (address, situation)", purge="empty_json"),
     Entry("orders", "notes", "free text"),
     Entry("orders", "requested_by_key", "messenger account that asked"),
+    Entry("orders", "proposed", "new values a request brought (address, dong, birth year)", purge="empty_json"),
     Entry("order_history", "reason", "free text typed with a step"),
     Entry("order_history", "actor_name", "name of a resident or family member who acted (staff names stay)"),
     Entry("referrals", "notes", "care manager's free text"),
@@ -69,6 +70,10 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("checkin_slots", "note", "free text"),
     Entry("conversations", "state", "answers typed into the bot (name, phone, address)", purge="delete_row"),
     Entry("conversations", "user_key", "messenger account", purge="delete_row"),
+    Entry("inbound", "chat_id", "messenger account an update came from", purge="delete_row"),
+    Entry("inbound", "payload", "the update as Telegram sent it (what the person wrote)", purge="delete_row"),
+    Entry("inbound", "answer", "the replies waiting to be sent", purge="delete_row"),
+    Entry("inbound", "last_error", "why handling failed, may quote the update", purge="delete_row"),
     Entry("desk_threads", "user_key", "messenger account", purge="purged_key"),
     Entry("desk_messages", "text", "what the resident and the desk wrote", purge="blank"),
     Entry("outbox", "text", "messages about the resident, to them, family, care manager, provider", purge="blank"),
@@ -84,6 +89,8 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("operator_sessions", "ip", "operator's address", owner="staff", purge="keep"),
     Entry("access_log", "username", "operator's sign-in name", owner="staff", purge="keep"),
     Entry("access_log", "ip", "operator's address", owner="staff", purge="keep"),
+    Entry("access_log", "reason", "why an operator downloaded data (their words)", owner="staff", purge="keep"),
+    Entry("signin_throttles", "key", "a client address, or a hash of a typed username", owner="staff", purge="keep"),
     Entry("care_managers", "name", "care manager's name", owner="staff", purge="keep"),
     Entry("care_managers", "phone", "care manager's phone", owner="staff", purge="keep"),
     Entry("providers", "phone", "provider's phone", owner="staff", purge="keep"),
@@ -157,6 +164,11 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("operator_sessions", "csrf_token"): "a random token",
     ("outbox", "ref"): "a reference such as order:12",
     ("outbox", "claimed_by"): "a sender instance id",
+    ("inbound", "kind"): "a code or a status",
+    ("inbound", "status"): "a code or a status",
+    ("resident_channels", "verified_how"): "a code or a status",
+    ("family_contacts", "consent_version"): "the consent text's version",
+    ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 
 
@@ -228,6 +240,8 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "outbox": _outbox,
     "desk_notices": _by_order,
     "access_log": _by_resident,
+    # Telegram updates carry no channel column: the resident's Telegram chats.
+    "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }
 
 # Only these actors' names are the resident's (or their family's); staff names stay in history.

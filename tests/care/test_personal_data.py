@@ -9,8 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from care import checkins, intake, orders, personal_data, provider_tasks
 from care.actors import Actor
@@ -143,6 +144,29 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
             resident_id=rid,
         )
         await checkins.set_schedule(s, resident_id=rid, weekdays=list(range(7)), at_minute=600)
+        # Her last message, handled but its answer not yet sent when the purge comes.
+        s.add(
+            models.Inbound(
+                bot_id=1,
+                update_id=77,
+                chat_id=CHAT,
+                kind="message",
+                payload={"message": {"chat": {"id": int(CHAT)}, "text": f"{NAME}, {ADDRESS}"}},
+                status="handled",
+                answer=[{"text": f"{NAME} 님, 주소 {ADDRESS} 맞으세요?"}],
+            )
+        )
+        # She shared her own contact, and the desk confirmed her family: check-ins and alerts reach them.
+        await s.execute(
+            update(models.ResidentChannel)
+            .where(col(models.ResidentChannel.resident_id) == rid)
+            .values(verified_at=clock.now(), verified_how="telegram_contact")
+        )
+        await s.execute(
+            update(models.FamilyContact)
+            .where(col(models.FamilyContact.resident_id) == rid)
+            .values(verified_at=clock.now())
+        )
         return rid, place
 
 
