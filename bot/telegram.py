@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import core
 from bot.messages import Button, Incoming, Kind, Reply
-from care import dead_letters, intake, parsing
+from care import dead_letters, intake, parsing, registration_numbers
 from dolbom import clock
 from dolbom.errors import AppError
 from dolbom.i18n import N_, gettext
@@ -208,6 +208,8 @@ def _incoming_from_message(message: Message, *, edited: bool = False) -> Incomin
     contact_user_id: str | None = None
     if message.text is not None:
         text = message.text
+        if (message.model_extra or {}).get(SCRUBBED_MARK):
+            text = RRN_PLACEHOLDER  # the inbox stored REDACTED; see SCRUBBED_MARK
         kind = "edited" if edited else ("command" if text.startswith("/") else "text")
     elif message.contact is not None and not edited:
         kind, text = "contact", message.contact.phone_number
@@ -355,8 +357,13 @@ IDLE_POLL_SECONDS = 0.25
 IDLE_POLL_SECONDS_SQLITE = 1.0
 ANSWERS_AT_ONCE = 8  # answers going out at the same time (each holds a connection on PostgreSQL)
 STOP_GRACE_SECONDS = 5.0
-# Stands in for a registration number the person typed: the stored update never holds the real
-# one, and the core still sees "a registration number" (refuses it, the message is deleted).
+# A registration number the person typed is never stored, not even as a stand-in number (the
+# storage guard refuses any number of that shape in every text and JSON column, the inbox
+# payload too): the stored update holds REDACTED instead and this mark on the message. When the
+# worker reads the update back, the mark puts RRN_PLACEHOLDER into the Incoming in memory only,
+# so the core still sees "a registration number" (refuses it before keeping anything, and the
+# message is deleted from the chat). The key is ours; Telegram never sends it.
+SCRUBBED_MARK = "dolbom_registration_number"
 RRN_PLACEHOLDER = "000101-1000000"
 _WAKERS: set[asyncio.Event] = set()
 RECEIVER_LOCK_CLASS = 0x696E6278  # "inbx": PostgreSQL advisory lock (class, bot id) of the one poller
@@ -371,7 +378,8 @@ def _scrub(payload: dict[str, Any]) -> dict[str, Any]:
         for field_name in ("text", "caption"):
             value = message.get(field_name)
             if isinstance(value, str) and parsing.contains_registration_number(value):
-                message[field_name] = RRN_PLACEHOLDER
+                message[field_name] = registration_numbers.REDACTED
+                message[SCRUBBED_MARK] = True
                 message.pop("entities", None)
                 message.pop("caption_entities", None)
     return payload

@@ -1,13 +1,20 @@
 """Races where "exactly one wins": two sessions, one stopped inside its service call (tests/storage/pausing.py).
 
 Each test makes the race happen every time: the first session stops between the read it trusts
-and its write, the second commits its change, and then the first goes on. Both engines.
+and its write, the second commits its change, and then the first goes on.
+
+PostgreSQL runs it so. SQLite cannot: `Database.transaction()` begins with BEGIN IMMEDIATE, so the
+paused session holds the one write lock from its first statement and the second session waits in
+its BEGIN until the first has committed (the pause's patience lets it go on). `race` checks which
+order really happened on each engine, and each test asserts the one outcome that order allows:
+exactly one of the two wins on both engines, never both, never neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from care import chasers, checkins, orders, provider_tasks, queue
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
-from dolbom.errors import CapExceeded, ConflictError
+from dolbom.errors import CapExceeded, ConflictError, InvalidTransition
 from storage import orders as store
 from storage.db import Database
 from storage.models import CheckinSlot, DeskNotice, Order, Outbox, Provider
@@ -29,31 +37,55 @@ from tests.storage.pausing import Pause, first_write_or_lock, reading_again_or_f
 OTHER_DESK = Actor(kind="operator", id=None, name="이창구", channel="console")
 
 
+@dataclass
+class Raced:
+    """What each session returned (or raised) and which of them finished its transaction first."""
+
+    paused: Any
+    meanwhile: Any
+    first: str  # "meanwhile": it committed inside the paused session's window (PostgreSQL)
+
+
 async def race(
     db: Database,
     paused: Callable[[AsyncSession], Awaitable[Any]],
     pause: Pause,
     meanwhile: Callable[[AsyncSession], Awaitable[Any]],
-) -> Any:
-    """Run `paused` until the pause, run and commit `meanwhile`, let `paused` go on; return its result or error."""
+) -> Raced:
+    """Run `paused` until the pause, run and commit `meanwhile`, let `paused` go on; return both outcomes.
 
-    async def first() -> Any:
+    On SQLite `meanwhile` waits for the paused session's write lock (BEGIN IMMEDIATE): the pause's
+    patience runs out, the paused session commits first and `meanwhile` runs after it. That order
+    is asserted here, so a test cannot pass on an order its engine did not produce.
+    """
+    finished: list[str] = []
+
+    async def run(name: str, step: Callable[[AsyncSession], Awaitable[Any]], pause: Pause | None) -> Any:
         try:
             async with db.transaction() as s:
-                await pause.attach(s)
-                return await paused(s)
+                if pause is not None:
+                    await pause.attach(s)
+                return await step(s)
         except Exception as exc:  # the loser's error is part of the outcome the test checks
             return exc
+        finally:
+            finished.append(name)
 
-    task = asyncio.create_task(first())
+    task = asyncio.create_task(run("paused", paused, pause))
     reached = asyncio.create_task(pause.reached.wait())
     await asyncio.wait([task, reached], return_when=asyncio.FIRST_COMPLETED)
     reached.cancel()
     assert pause.happened, f"the first session never reached the pause: {task.result()!r}"
-    async with db.transaction() as s:
-        await meanwhile(s)
+    other = await run("meanwhile", meanwhile, None)
     pause.go.set()
-    return await task
+    outcome = Raced(paused=await task, meanwhile=other, first=finished[0])
+    assert outcome.first == ("paused" if db.is_sqlite else "meanwhile"), outcome
+    return outcome
+
+
+def desk_access(district_id: int) -> Access:
+    """Return the desk operator's access to their district (queue.act checks role and district)."""
+    return Access(operator_id=None, username=DESK.name, ip=None, district_id=district_id, role="operator")
 
 
 async def order_in_progress(s: AsyncSession, *, units: int = 10, place: Any = None, resident: Any = None) -> Order:
@@ -86,6 +118,7 @@ async def test_a_change_committed_while_a_completion_is_recorded_makes_the_compl
         if who == "desk":
             return await queue.act(
                 s,
+                access=desk_access(order.district_id),
                 order_id=order.id,
                 action="complete",
                 actor=DESK,
@@ -110,13 +143,24 @@ async def test_a_change_committed_while_a_completion_is_recorded_makes_the_compl
         )
 
     # The completion has read the order (and checked it); it stops before reading it again or writing.
-    outcome = await race(db, complete, Pause(reading_again_or_first_write("orders")), note)
+    # The desk's path reads the order once more first: queue.act's district check.
+    reads = 3 if who == "desk" else 2
+    outcome = await race(db, complete, Pause(reading_again_or_first_write("orders", reads=reads)), note)
 
-    assert isinstance(outcome, ConflictError), outcome
+    assert outcome.meanwhile is None, outcome
     async with db.sessions() as s:
         final = await orders.get(s, order_id=order.id)  # type: ignore[arg-type]
+        history = [h.action for h in await orders.list_history(s, order_id=order.id)]  # type: ignore[arg-type]
+    if outcome.first == "meanwhile":
+        # The note came in between: the completion checked a version that is gone, so it conflicts.
+        assert isinstance(outcome.paused, ConflictError), outcome
         assert final.status == "in_progress" and final.version == seen + 1
-        assert [h.action for h in await orders.list_history(s, order_id=order.id)][-1] == "note"  # type: ignore[arg-type]
+        assert history[-1] == "note"
+    else:
+        # SQLite: the note waited for the completion's transaction; nothing came in between.
+        assert isinstance(outcome.paused, Order) and outcome.paused.version == seen + 1, outcome
+        assert final.status == "done" and final.version == seen + 2
+        assert history[-2:] == ["complete", "note"]
 
 
 # ---------------------------------------------------------------- b. the deadline chaser and the desk
@@ -156,14 +200,24 @@ async def test_the_deadline_chaser_leaves_alone_an_assignment_the_desk_has_just_
     when = select_from("orders") if where == "before reading the order" else first_write_or_lock
     outcome = await race(db, chase, Pause(when), reassign)
 
-    assert outcome is None, outcome
     async with db.sessions() as s:
         final = await orders.get(s, order_id=order.id)  # type: ignore[arg-type]
-        assert final.status == "assigned"
         rows = {a.provider_id: a.status for a in await store.list_assignments(s, order.id)}  # type: ignore[arg-type]
-        assert rows == {late.id: "withdrawn", other.id: "pending"}
         notices = (await s.execute(select(DeskNotice).where(DeskNotice.kind == "assignment_expired"))).all()
+    if outcome.first == "meanwhile":
+        # The desk's reassignment wins: the chaser finds the assignment replaced and does nothing.
+        assert outcome.paused is None and outcome.meanwhile is None, outcome
+        assert final.status == "assigned"
+        assert rows == {late.id: "withdrawn", other.id: "pending"}
         assert notices == []
+    else:
+        # SQLite: the desk waited for the chaser, which returned the order to the desk; the desk's
+        # reassignment then meets an order no longer assigned and is refused, not applied on top.
+        assert isinstance(outcome.paused, DeskNotice), outcome
+        assert isinstance(outcome.meanwhile, InvalidTransition), outcome
+        assert final.status == "screening"
+        assert rows == {late.id: "expired"}
+        assert len(notices) == 1
 
 
 # ---------------------------------------------------------------- c. the per-person cap
@@ -234,17 +288,21 @@ async def _answer(slot_id: int) -> Callable[[AsyncSession], Awaitable[Any]]:
 async def test_an_answer_racing_escalation_still_sends_the_family_the_all_clear(db: Database) -> None:
     slot_id, _ = await _missed_checkin(db)
 
-    async def escalate(s: AsyncSession) -> None:
-        assert await checkins.escalate_due(s) == 1
-
     # The answer has read the slot (nobody alerted yet); escalation alerts the family meanwhile.
-    outcome = await race(db, await _answer(slot_id), Pause(first_write_or_lock), escalate)
+    outcome = await race(db, await _answer(slot_id), Pause(first_write_or_lock), checkins.escalate_due)
 
-    assert isinstance(outcome, CheckinSlot), outcome
-    assert await _family_kinds(db) == ["checkin_alert", "checkin_all_clear"]
+    assert isinstance(outcome.paused, CheckinSlot), outcome
     async with db.sessions() as s:
         slot = await s.get(CheckinSlot, slot_id)
-        assert slot is not None and slot.status == "answered" and slot.all_clear_sent
+        assert slot is not None and slot.status == "answered"
+    if outcome.first == "meanwhile":
+        assert outcome.meanwhile == 1, outcome
+        assert await _family_kinds(db) == ["checkin_alert", "checkin_all_clear"]
+        assert slot.all_clear_sent
+    else:
+        # SQLite: escalation waited for the answer and found nothing missed: nobody is alerted.
+        assert outcome.meanwhile == 0, outcome
+        assert await _family_kinds(db) == []
 
 
 async def test_escalation_racing_an_answer_alerts_nobody(db: Database) -> None:
@@ -255,8 +313,17 @@ async def test_escalation_racing_an_answer_alerts_nobody(db: Database) -> None:
 
     outcome = await race(db, escalate, Pause(first_write_or_lock), await _answer(slot_id))
 
-    assert outcome == 0, outcome
-    assert await _family_kinds(db) == []
+    assert isinstance(outcome.meanwhile, CheckinSlot), outcome
+    if outcome.first == "meanwhile":
+        assert outcome.paused == 0, outcome
+        assert await _family_kinds(db) == []
+    else:
+        # SQLite: the answer waited for the escalation; the family, alerted, then hears all is well.
+        assert outcome.paused == 1, outcome
+        assert await _family_kinds(db) == ["checkin_alert", "checkin_all_clear"]
+    async with db.sessions() as s:
+        slot = await s.get(CheckinSlot, slot_id)
+        assert slot is not None and slot.status == "answered"
 
 
 async def test_an_answer_and_escalation_at_the_same_moment_never_leave_an_alert_without_all_clear(

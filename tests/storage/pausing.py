@@ -8,7 +8,9 @@ work and commits, and then the paused one goes on.
 
 `patience`: when the other session cannot finish because it waits for us (a row lock on
 PostgreSQL, SQLite's one write lock), the paused session goes on after that many seconds, so the
-test never deadlocks; the outcome it asserts must not depend on which of the two waited.
+test never deadlocks. A test that lets this happen (SQLite always: BEGIN IMMEDIATE holds the write
+lock from the first statement) must check which session finished first and assert the outcome of
+that order (tests/care/test_races.py `race`).
 """
 
 from __future__ import annotations
@@ -37,17 +39,17 @@ def select_from(table: str) -> Callable[[str], bool]:
     return lambda statement: bool(pattern.match(statement))
 
 
-def reading_again_or_first_write(table: str) -> Callable[[str], bool]:
-    """Match the second SELECT from the table, or an earlier first write or lock (whichever comes first)."""
-    reads = select_from(table)
+def reading_again_or_first_write(table: str, *, reads: int = 2) -> Callable[[str], bool]:
+    """Match the nth SELECT from the table (default: the second), or an earlier first write or lock."""
+    select_table = select_from(table)
     seen = [0]
 
     def when(statement: str) -> bool:
         if first_write_or_lock(statement):
             return True
-        if reads(statement):
+        if select_table(statement):
             seen[0] += 1
-            return seen[0] == 2
+            return seen[0] == reads
         return False
 
     return when
