@@ -8,6 +8,7 @@ care/throttle.py and decision 0010.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -40,7 +41,12 @@ DEVICE_DAYS = 180
 _RACE_RETRIES = 4
 
 # A hash to verify against when the username is unknown, so both cases take as long.
-_DUMMY_HASH = operators.hash_password("not-a-real-password-dolbom")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on the first sign-in, not at import: argon2 costs ~0.6 s that the bot's restart need not wait for.
+    return operators.hash_password("not-a-real-password-dolbom")
 
 
 @dataclass
@@ -176,7 +182,7 @@ async def sign_in(
         return _wait_error(claim.wait_seconds)
 
     usable = operator is not None and operator.active
-    password_hash = operator.password_hash if operator is not None and usable else _DUMMY_HASH
+    password_hash = operator.password_hash if operator is not None and usable else await operators.off_loop(_dummy_hash)
     # Off the event loop: the bot, the jobs and every other page keep being served meanwhile.
     matches = await operators.check_password(password_hash, password)
 
