@@ -53,7 +53,8 @@ class Pressed(BaseModel):
 
 
 class Shown(BaseModel):
-    after: int | None = Field(default=None, ge=0, description="id of the last message the page has shown")
+    # Strict: JSON false or "3" is not a message id (a bool would otherwise pass as 0).
+    after: int | None = Field(default=None, ge=0, strict=True, description="id of the last message the page has shown")
 
 
 DESK_ROLES = ("admin", "operator")

@@ -240,6 +240,10 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
             return _error_page(request, 404, gettext(NotFound.msgid))
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error_page(request, 400, gettext(UNREADABLE))
+        try:
+            forms.refuse_in_errors(errors)
+        except RegistrationNumberRefused as err:
+            return _error_page(request, 422, _message(err))
         return _error_page(request, 400, _message(forms.InvalidFields(forms.messages_of(errors))))
 
     @app.exception_handler(StarletteHTTPException)

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from care import catalog, orders, parsing, queue
+from care import catalog, orders, parsing, queue, registration_numbers
 from dolbom import clock
 from dolbom.errors import AppError, InvalidInput
 from dolbom.i18n import N_, gettext
@@ -271,7 +271,17 @@ def parse(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
+        refuse_in_errors(err.errors())
         raise InvalidFields(messages_of(err.errors())) from None
+
+
+def refuse_in_errors(errors: Iterable[Any]) -> None:
+    """Raise RegistrationNumberRefused when a value that failed validation holds one.
+
+    A field that does not parse (a date, a number) never reaches care's check; the refusal must
+    still be the kind one, and the value is not echoed back in a field message.
+    """
+    registration_numbers.refuse_in([e.get("input") for e in errors if isinstance(e, dict)])
 
 
 # -------------------------------------------------------------- orders and the queue
@@ -489,7 +499,7 @@ class AccessLogFilters(In):
     until: OptDate = None
     format: Literal["csv", "xlsx"] = "csv"
     # Asked at export time and written to the access log; the page's search leaves it empty.
-    reason: Annotated[str | None, BeforeValidator(_blank), Field(max_length=200)] = None
+    reason: Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_blank)] = None
 
 
 class OperatorCreate(In):

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from care import identity, queue
 from console import forms, web
-from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound
+from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -87,7 +87,8 @@ async def order_action(
         raise
     except AppError as err:
         params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
-        status = 400 if isinstance(err, InvalidInput) else 422
+        # A registration number is refused kindly (422) like the care rules; other bad input is a 400.
+        status = 400 if isinstance(err, InvalidInput) and not isinstance(err, RegistrationNumberRefused) else 422
         return await _show(request, order_id, error=gettext(err.msgid, **params), status_code=status)
     return RedirectResponse(f"/orders/{order_id}?done={action}", status_code=303)
 

@@ -11,6 +11,7 @@ import httpx
 import openpyxl
 import pytest
 
+from care import access_log
 from console import exports
 from storage.db import Database
 from storage.models import AccessLog
@@ -98,7 +99,9 @@ async def test_residents_export_read_back_has_no_live_formula(
     client: httpx.AsyncClient, hostile: list[int], fmt: str
 ) -> None:
     token = await signed_in(client, "mapo")
-    r = await client.post("/residents/export", data={"csrf_token": token, "q": "", "format": fmt})
+    r = await client.post(
+        "/residents/export", data={"csrf_token": token, "q": "", "format": fmt, "reason": "월간 방문 계획"}
+    )
     rows = _csv_cells(r) if fmt == "csv" else _xlsx_cells(r)
     _assert_inert(_column(rows, "이름"), ATTACKS)
     _assert_inert(_column(rows, "주소"), ATTACKS)
@@ -114,11 +117,24 @@ async def test_access_log_export_read_back_has_no_live_formula(
         for text in ATTACKS:
             s.add(AccessLog(username=text, ip=text, action="resident_view", detail=text))
     token = await signed_in(client, "admin")
-    r = await client.post("/admin/access-log/export", data={"csrf_token": token, "format": fmt})
+    r = await client.post("/admin/access-log/export", data={"csrf_token": token, "format": fmt, "reason": "분기 점검"})
     rows = _csv_cells(r) if fmt == "csv" else _xlsx_cells(r)
+    assert rows[0] == ["시각", "운영자", "IP", "이용자 번호", "행위", "표시한 이용자 수", "사유", "내용"]
     for name in ("운영자", "IP", "내용"):
         _assert_inert(_column(rows, name), ATTACKS)
-    assert "resident_view" in _column(rows, "행위")
+    # The action is shown by its Korean name, as on the access-log page.
+    assert access_log.action_label("resident_view") in _column(rows, "행위")
+    assert "resident_view" not in _column(rows, "행위")
+
+
+@pytest.mark.parametrize("path", ["/residents/export", "/admin/access-log/export"])
+async def test_an_export_without_a_reason_is_refused_kindly(
+    client: httpx.AsyncClient, world: World, hostile: list[int], path: str
+) -> None:
+    token = await signed_in(client, "admin")
+    r = await client.post(path, data={"csrf_token": token, "q": "", "format": "csv", "reason": " "})
+    assert r.status_code == 400
+    assert not r.headers["content-type"].startswith("text/csv")
 
 
 async def test_an_unknown_export_format_is_a_kind_400(client: httpx.AsyncClient, world: World) -> None:
