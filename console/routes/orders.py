@@ -111,7 +111,9 @@ async def _identity_step(
 
 
 @router.post("/orders/{order_id}/identity/merge")
-async def order_merge(request: Request, order_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def order_merge(
+    request: Request, order_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
     """The desk finds the asker is the person named: join the new record into theirs."""
 
     async def step(session: Any, order: Any, access: Any) -> None:
@@ -121,7 +123,9 @@ async def order_merge(request: Request, order_id: int, _op: Operator = Depends(w
 
 
 @router.post("/orders/{order_id}/identity/not-same")
-async def order_not_same(request: Request, order_id: int, _op: Operator = Depends(web.require_writer)) -> Response:
+async def order_not_same(
+    request: Request, order_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
     """The desk finds the asker is someone else with the same name and phone."""
 
     async def step(session: Any, order: Any, access: Any) -> None:
@@ -132,7 +136,7 @@ async def order_not_same(request: Request, order_id: int, _op: Operator = Depend
 
 @router.post("/orders/{order_id}/proposed/{key}/{decision}")
 async def order_proposal(
-    request: Request, order_id: int, key: str, decision: str, _op: Operator = Depends(web.require_writer)
+    request: Request, order_id: forms.PathId, key: str, decision: str, _op: Operator = Depends(web.require_writer)
 ) -> Response:
     """Apply one value the request brought to the record, or set it aside."""
     if decision not in ("apply", "set-aside"):

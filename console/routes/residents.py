@@ -155,7 +155,11 @@ async def residents_export(
 
 @router.post("/residents/{resident_id}/bindings/{binding_id}/{decision}")
 async def resident_binding(
-    request: Request, resident_id: int, binding_id: int, decision: str, _op: Operator = Depends(web.require_writer)
+    request: Request,
+    resident_id: forms.PathId,
+    binding_id: forms.PathId,
+    decision: str,
+    _op: Operator = Depends(web.require_writer),
 ) -> Response:
     """Confirm a messenger account as the person's own, or take the binding back (logged)."""
     steps = {"confirm": identity.confirm, "revoke": identity.revoke}
@@ -168,7 +172,11 @@ async def resident_binding(
 
 @router.post("/residents/{resident_id}/family/{family_id}/{decision}")
 async def resident_family(
-    request: Request, resident_id: int, family_id: int, decision: str, _op: Operator = Depends(web.require_writer)
+    request: Request,
+    resident_id: forms.PathId,
+    family_id: forms.PathId,
+    decision: str,
+    _op: Operator = Depends(web.require_writer),
 ) -> Response:
     """Confirm a family member's messenger account for the alerts they are registered for, or take it back."""
     steps = {"confirm": identity.confirm_family, "revoke": identity.revoke_family}
