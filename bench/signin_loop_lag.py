@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from care import operators
 from console.app import create_app
+from dolbom import startup
 from dolbom.settings import Settings
 from storage import models
 from storage.db import Database
@@ -99,6 +100,8 @@ async def main(signins: int, db_path: Path | None, on_loop: bool) -> int:
     await _sign_in(app, 1)
     async with database.transaction() as s:
         await s.execute(text("DELETE FROM signin_throttles"))
+    # As `dolbom serve` does once its roles are loaded.
+    startup.settle_heap()
 
     stop = asyncio.Event()
     baseline: list[float] = []

@@ -119,6 +119,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
 
         starts["jobs"] = lambda: jobs_runtime.run(database=database, settings=settings, stop=stop)
         tasks["jobs"] = asyncio.create_task(starts["jobs"](), name="jobs")
+    # Everything every role needs is imported now: keep it out of later full collections.
+    startup.settle_heap()
     log.info("dolbom serving %s", ", ".join(tasks))
 
     stopper = asyncio.create_task(stop.wait())
