@@ -376,12 +376,18 @@ async def record_family(
 # ---------------------------------------------------------------- the desk
 
 
-async def confirm(session: AsyncSession, *, resident_id: int, binding_id: int, access: Access) -> ResidentChannel:
-    """Confirm a messenger account as the resident's own (records who and when; logged); return it."""
+async def _owned_by(session: AsyncSession, model: Any, row_id: int, *, resident_id: int, access: Access) -> Any:
+    """Return the binding or family row when it is the visible resident's; NotFound otherwise."""
     await residents.get_visible(session, resident_id=resident_id, access=access)
-    row = await session.get(ResidentChannel, binding_id)
+    row = await session.get(model, row_id)
     if row is None or row.resident_id != resident_id:
         raise NotFound()
+    return row
+
+
+async def confirm(session: AsyncSession, *, resident_id: int, binding_id: int, access: Access) -> ResidentChannel:
+    """Confirm a messenger account as the resident's own (records who and when; logged); return it."""
+    row: ResidentChannel = await _owned_by(session, ResidentChannel, binding_id, resident_id=resident_id, access=access)
     row.verified_at = clock.now()
     row.verified_how = VIA_DESK
     row.verified_by = access.operator_id
@@ -394,10 +400,7 @@ async def confirm(session: AsyncSession, *, resident_id: int, binding_id: int, a
 
 async def revoke(session: AsyncSession, *, resident_id: int, binding_id: int, access: Access) -> ResidentChannel:
     """Take back a binding: the account no longer sees or receives anything of the resident (logged); return it."""
-    await residents.get_visible(session, resident_id=resident_id, access=access)
-    row = await session.get(ResidentChannel, binding_id)
-    if row is None or row.resident_id != resident_id:
-        raise NotFound()
+    row: ResidentChannel = await _owned_by(session, ResidentChannel, binding_id, resident_id=resident_id, access=access)
     row.verified_at = row.verified_how = row.verified_by = None
     row.revoked_at = clock.now()
     row.revoked_by = access.operator_id
@@ -409,10 +412,7 @@ async def revoke(session: AsyncSession, *, resident_id: int, binding_id: int, ac
 
 async def confirm_family(session: AsyncSession, *, resident_id: int, family_id: int, access: Access) -> FamilyContact:
     """Confirm a family member's messenger account, so the alerts they are registered for reach it (logged)."""
-    await residents.get_visible(session, resident_id=resident_id, access=access)
-    contact = await session.get(FamilyContact, family_id)
-    if contact is None or contact.resident_id != resident_id:
-        raise NotFound()
+    contact: FamilyContact = await _owned_by(session, FamilyContact, family_id, resident_id=resident_id, access=access)
     contact.verified_at = clock.now()
     contact.verified_by = access.operator_id
     contact.revoked_at = contact.revoked_by = None
@@ -424,10 +424,7 @@ async def confirm_family(session: AsyncSession, *, resident_id: int, family_id: 
 
 async def revoke_family(session: AsyncSession, *, resident_id: int, family_id: int, access: Access) -> FamilyContact:
     """Take back a family member's binding: no more alerts to that account (logged); return it."""
-    await residents.get_visible(session, resident_id=resident_id, access=access)
-    contact = await session.get(FamilyContact, family_id)
-    if contact is None or contact.resident_id != resident_id:
-        raise NotFound()
+    contact: FamilyContact = await _owned_by(session, FamilyContact, family_id, resident_id=resident_id, access=access)
     contact.verified_at = contact.verified_by = None
     contact.revoked_at = clock.now()
     contact.revoked_by = access.operator_id
