@@ -131,6 +131,7 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("invite_codes", "role"),
             ("operators", "role"),
             ("providers", "kind"),
+            ("care_managers", "job_type"),
             ("providers", "contact_channel"),
             ("conversations", "channel"),
             ("conversations", "language"),
@@ -150,6 +151,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
         )
     },
     ("districts", "name"): "a place",
+    ("districts", "phone"): "the desk's public phone number",
+    ("districts", "office_hours"): "the desk's opening hours",
     ("regions", "name"): "a place",
     ("dongs", "name"): "a place",
     ("service_catalog", "name"): "the catalog",

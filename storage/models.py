@@ -51,6 +51,10 @@ class District(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True)
     name: str
+    # The desk's number and hours, given wherever the bot says "call the desk".
+    phone: str | None = None
+    office_hours: str | None = None
+    active: bool = True
 
 
 class Region(SQLModel, table=True):
@@ -61,6 +65,7 @@ class Region(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     district_id: int = Field(foreign_key="districts.id", index=True)
     name: str
+    active: bool = True
 
 
 class Dong(SQLModel, table=True):
@@ -72,6 +77,7 @@ class Dong(SQLModel, table=True):
     district_id: int = Field(foreign_key="districts.id", index=True)
     region_id: int = Field(foreign_key="regions.id", index=True)
     name: str
+    active: bool = True
 
 
 # ---------------------------------------------------------------- catalog
@@ -212,6 +218,7 @@ class CareManager(SQLModel, table=True):
     dong_id: int = Field(foreign_key="dongs.id", index=True)
     name: str
     phone: str | None = None
+    job_type: str = "social_worker"  # social_worker (사회복지직) | nurse (간호직)
     active: bool = True
     created_at: datetime = Created()
 
@@ -238,6 +245,7 @@ class ProviderService(SQLModel, table=True):
     __tablename__ = "provider_services"
     provider_id: int = Field(foreign_key="providers.id", primary_key=True)
     service_code: str = Field(primary_key=True)
+    weekly_capacity: int | None = None  # None: the provider's overall weekly_capacity applies
 
 
 class ProviderRegion(SQLModel, table=True):
