@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,8 +44,6 @@ from aiogram.types import (
     TelegramObject,
     Update,
 )
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,8 +60,6 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-WEBHOOK_PATH = "/telegram/webhook"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MSG_APOLOGY = N_("Sorry, something went wrong on our side. Please try again, or press /start.")
 HARMLESS = ("message is not modified", "query is too old", "query id is invalid", "message to edit not found")
 
@@ -454,6 +449,8 @@ class Inbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_slots = asyncio.Semaphore(ANSWERS_AT_ONCE)
         self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
+        self.polled = asyncio.Event()  # the receiver's first poll is over (stored, or another process polls)
+        self.caught_up = asyncio.Event()  # polled, and nothing was due or being answered since
 
     # ------------------------------------------------------------ receiving
 
@@ -691,6 +688,8 @@ class Inbox:
                 handled = None
                 await _sleep_unless(stop, 1.0)
             if handled is None:
+                if self.polled.is_set() and not self._tasks:
+                    self.caught_up.set()
                 self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self._idle)
@@ -716,36 +715,7 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-# ---------------------------------------------------------------- webhook and polling
-
-
-def webhook_router(*, database: Database, settings: Settings) -> APIRouter:
-    """Return the webhook route: checks the secret in constant time, stores the update, then answers 200.
-
-    The update is handled by the bot role's inbox worker (run_worker), in this process or another.
-    """
-    router = APIRouter()
-    bot = make_bot(settings)
-    inbox = Inbox(database=database, bot=bot, dp=make_dispatcher(database))
-    secret = (settings.webhook_secret or "").encode()
-
-    @router.post(WEBHOOK_PATH, include_in_schema=False)
-    async def telegram_webhook(request: Request) -> JSONResponse:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not secret or not hmac.compare_digest(given, secret):
-            raise HTTPException(status_code=403)
-        try:
-            payload = await request.json()
-            valid = isinstance(payload, dict) and isinstance(payload.get("update_id"), int)
-        except ValueError:
-            valid = False
-        if not valid:
-            raise HTTPException(status_code=400)
-        # Stored before the 200: Telegram never sends again what it was told we have.
-        await inbox.receive([payload])
-        return JSONResponse({"ok": True})
-
-    return router
+# ---------------------------------------------------------------- polling
 
 
 COMMANDS = [("start", N_("Start over")), ("cancel", N_("Cancel what you are doing"))]
@@ -787,6 +757,8 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             if not await lock.acquire():
+                inbox.polled.set()
+                inbox.wake.set()
                 await _sleep_unless(stop, 5.0)  # another process polls; this one only works
                 continue
             getter = asyncio.ensure_future(
@@ -806,6 +778,9 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
                     await inbox.receive_updates(updates)
                     offset = updates[-1].update_id + 1
                 failures = 0
+                if not inbox.polled.is_set():
+                    inbox.polled.set()
+                    inbox.wake.set()
             except TelegramUnauthorizedError:
                 raise
             except (TimeoutError, TelegramAPIError, OSError, SQLAlchemyError) as err:
@@ -816,11 +791,20 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
         await lock.release()
 
 
-async def run_polling(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Poll the Bot API and work the inbox until stop is set; what was received and not answered stays stored."""
+async def run_polling(
+    *, database: Database, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Poll the Bot API and work the inbox until stop is set; what was received and not answered stays stored.
+
+    ready (if given) is set once the first poll is stored and everything due then is answered:
+    `dolbom serve` loads its other roles only after that, so after a crash the people who wrote
+    meanwhile are answered first.
+    """
     bot = make_bot(settings)
     dp = make_dispatcher(database)
     inbox = Inbox(database=database, bot=bot, dp=dp)
+    if ready is not None:
+        inbox.caught_up = ready
     worker = asyncio.create_task(inbox.run(stop))
     with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
         await bot.delete_webhook(drop_pending_updates=False)

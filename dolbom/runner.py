@@ -3,7 +3,8 @@
 Start-up order is chosen for the time from a crash to the bot answering again (issue 10): the
 schema is migrated only when it is behind (storage.migrate.upgrade_if_behind), the bot role
 starts first with aiogram's validators built on first use (dolbom.startup), and the console's
-and the jobs' modules are imported on a worker thread while the bot is already polling.
+and the jobs' modules are imported on a worker thread once the bot has answered the people who
+wrote while it was down (or after BOT_FIRST_SECONDS).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+BOT_FIRST_SECONDS = 10.0  # the other roles wait at most this long for the bot to catch up
 MAX_RESTARTS = 5  # per role and process; beyond that the process exits 1 for its supervisor
 # What each role imports before it can start; the roles other than the bot load on a thread.
 ROLE_MODULES = {
@@ -92,9 +94,16 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     if "bot" in roles:
         from bot import runtime as bot_runtime
 
-        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop)
+        bot_ready = asyncio.Event()
+        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop, ready=bot_ready)
         tasks["bot"] = asyncio.create_task(starts["bot"](), name="bot")
-        await asyncio.sleep(0)  # the bot runs up to its first call to Telegram before the rest loads
+        # The other roles load once the bot has answered who wrote while it was down (or after
+        # BOT_FIRST_SECONDS): importing them on a thread meanwhile would take the interpreter
+        # from the bot for seconds.
+        waiters = {asyncio.create_task(bot_ready.wait()), asyncio.create_task(stop.wait())}
+        await asyncio.wait({*waiters, tasks["bot"]}, timeout=BOT_FIRST_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
     others = tuple(r for r in roles if r != "bot")
     if others:
         await asyncio.to_thread(_import_roles, others)
