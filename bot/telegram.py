@@ -28,7 +28,6 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
-    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -463,10 +462,6 @@ class Inbox:
             waker.set()
         return new
 
-    async def receive_updates(self, updates: list[Update]) -> int:
-        """Store parsed updates (from getUpdates); return how many were new."""
-        return await self.receive([u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates])
-
     # ------------------------------------------------------------ handling
 
     async def handle_next(self) -> int | None:
@@ -749,6 +744,34 @@ class _ReceiverLock:
             self._conn = None
 
 
+class _BotApiRefused(Exception):
+    """The Bot API answered a raw call with ok: false (409: another getUpdates; 401: a wrong token)."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(f"{code} {description}")
+        self.code = code
+
+
+async def _call_raw(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:
+    """Call a Bot API method over the bot's own HTTP session and return its raw JSON result.
+
+    The receiver stores what Telegram sent as it was sent: parsing each update into aiogram's
+    models only to dump it back would cost the first answer after a restart the build of the
+    whole Update model tree twice (validator and serializer); the worker parses it once.
+    """
+    import aiohttp
+
+    assert isinstance(bot.session, AiohttpSession)  # make_bot's
+    session = await bot.session.create_session()
+    url = bot.session.api.api_url(token=bot.token, method=method)
+    async with session.post(url, json=params, timeout=aiohttp.ClientTimeout(total=seconds)) as response:
+        body = await response.json(content_type=None)
+    if not isinstance(body, dict) or not body.get("ok"):
+        body = body if isinstance(body, dict) else {}
+        raise _BotApiRefused(int(body.get("error_code") or response.status), str(body.get("description") or ""))
+    return body.get("result")
+
+
 async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
     """Long-poll getUpdates; store each batch, and only then confirm it (the next offset)."""
     lock = _ReceiverLock(inbox.database, inbox.bot_id)
@@ -761,9 +784,10 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
                 inbox.wake.set()
                 await _sleep_unless(stop, 5.0)  # another process polls; this one only works
                 continue
-            getter = asyncio.ensure_future(
-                bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
-            )
+            params: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES}
+            if offset is not None:
+                params["offset"] = offset
+            getter = asyncio.ensure_future(_call_raw(bot, "getUpdates", params, seconds=POLL_TIMEOUT + 10))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
@@ -773,17 +797,21 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
                 await asyncio.gather(getter, return_exceptions=True)
                 break
             try:
-                updates = getter.result()
+                updates = [u for u in getter.result() or [] if isinstance(u, dict) and "update_id" in u]
                 if updates:
-                    await inbox.receive_updates(updates)
-                    offset = updates[-1].update_id + 1
+                    await inbox.receive(updates)
+                    offset = max(int(u["update_id"]) for u in updates) + 1
                 failures = 0
                 if not inbox.polled.is_set():
                     inbox.polled.set()
                     inbox.wake.set()
-            except TelegramUnauthorizedError:
-                raise
-            except (TimeoutError, TelegramAPIError, OSError, SQLAlchemyError) as err:
+            except _BotApiRefused as err:
+                if err.code == 401:
+                    raise RuntimeError("the Bot API refused DOLBOM_TELEGRAM_TOKEN (401)") from err
+                failures += 1
+                log.warning("getUpdates was refused (%s); trying again", err.code)
+                await _sleep_unless(stop, min(2.0 ** min(failures, 5), 30.0))
+            except (TimeoutError, TelegramAPIError, OSError, ValueError, SQLAlchemyError) as err:
                 failures += 1
                 log.warning("getUpdates or storing its updates failed (%s); trying again", type(err).__name__)
                 await _sleep_unless(stop, min(2.0 ** min(failures, 5), 30.0))
@@ -806,9 +834,9 @@ async def run_polling(
     if ready is not None:
         inbox.caught_up = ready
     worker = asyncio.create_task(inbox.run(stop))
-    with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
-        await bot.delete_webhook(drop_pending_updates=False)
-    _background(_set_commands(bot))
+    with contextlib.suppress(_BotApiRefused, OSError, ValueError, asyncio.TimeoutError):
+        await _call_raw(bot, "deleteWebhook", {"drop_pending_updates": False}, seconds=10)
+    _background(_set_commands(bot, after=inbox.caught_up))
     poller = asyncio.create_task(_poll(bot, inbox, stop))
     try:
         done, _ = await asyncio.wait({worker, poller}, return_when=asyncio.FIRST_EXCEPTION)
@@ -831,6 +859,8 @@ async def run_worker(*, database: Database, settings: Settings, stop: asyncio.Ev
         await bot.session.close()
 
 
-async def _set_commands(bot: Bot) -> None:
+async def _set_commands(bot: Bot, *, after: asyncio.Event | None = None) -> None:
+    if after is not None:
+        await after.wait()  # not before the people who wrote while the bot was down are answered
     with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
         await bot.set_my_commands([BotCommand(command=c, description=gettext(d, "ko")) for c, d in COMMANDS])
