@@ -523,6 +523,8 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_district_status", "district_id", "status"),
+        # The sender keeps each chat's order: "an earlier row of these chats still on its way?"
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     # The district whose business the message is (None: no district's, e.g. a provider-wide notice);
