@@ -950,3 +950,12 @@ async def district_id_by_code(session: AsyncSession, *, access: Access, code: st
     if len(found) == 1:
         return found[0].id  # type: ignore[return-value]
     raise NotFound(N_("Please name the district by its code (--district CODE)."))
+
+
+async def list_districts(session: AsyncSession, *, access: Access) -> list[District]:
+    """Return the districts whose workbook this admin may download, in code order."""
+    access.check_admin()
+    query = select(District).order_by(col(District.code))
+    if access.district_id is not None:
+        query = query.where(col(District.id) == access.district_id)
+    return list((await session.execute(query)).scalars())
