@@ -147,6 +147,7 @@ UNKNOWN_SERVICE = N_("unknown service '{value}'. Please write one of: {choices}.
 DUPLICATE = N_("'{value}' is written twice; it is also on row {other}.")
 TWO_LEADS = N_("region '{value}' has a lead provider already on row {other}. A region has one lead.")
 LIMIT_DIFFERS = N_("the annual limit for {year} differs from row {other}. Write the same amount for one year.")
+BAD_CODE = N_("please write the code with English letters, digits, - or _ (written now: '{value}').")
 REGISTRATION = N_("this looks like a resident registration number. It cannot be written here.")
 ONE_DISTRICT = N_("please write exactly one district, on row 3.")
 OTHER_DISTRICT = N_(
@@ -443,8 +444,12 @@ def make_plan(sheets: Sheets) -> Plan:
             problems.append(Problem(ONE_DISTRICT, S_DISTRICT))
         for row in district_rows[:1]:
             c = _Checker(S_DISTRICT, row, problems)
+            code = c.text("구 코드", required=True)
+            # The code is also the bot's link (t.me/<bot>?start=<code>): Telegram allows these characters.
+            if code and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", code):
+                c.fail("구 코드", BAD_CODE, value=code)
             district = DistrictRow(
-                code=c.text("구 코드", required=True),
+                code=code,
                 name=c.text("구 이름", required=True),
                 phone=c.phone("창구 전화"),
                 office_hours=c.text("운영 시간") or None,

@@ -259,3 +259,11 @@ async def test_a_file_that_is_not_a_workbook_gets_a_kind_message(db: Database) -
     with pytest.raises(InvalidInput) as caught:
         await _import(db, b"name,phone\n")
     assert caught.value.msgid == wb.UNREADABLE
+
+
+async def test_a_district_code_the_bot_link_cannot_carry_is_refused(db: Database) -> None:
+    with pytest.raises(wb.WorkbookRejected) as caught:
+        await _import(db, workbooks.new_district(code="서대문 구"))
+    assert _messages(caught.value) == [
+        "자치구 시트 3행 '구 코드' 열: 영문, 숫자, -, _로만 적어 주세요 (지금 적힌 값: '서대문 구')."
+    ]
