@@ -138,3 +138,24 @@ async def test_one_district_asks_no_district_question_and_hides_dongs_not_in_use
     await _rest(p)
     order, _ = await _the_order(db)
     assert order.district_id == place.district_id
+
+
+async def test_a_district_set_up_from_a_workbook_on_an_empty_database_takes_a_request_for_its_dong(
+    db: Database,
+) -> None:
+    from care import workbook
+    from care.auth import Access
+    from tests import workbooks
+
+    admin = Access(operator_id=None, username="first-admin", ip=None, district_id=None, role="admin")
+    async with db.transaction() as s:
+        applied = await workbook.import_workbook(s, access=admin, data=workbooks.new_district())
+    p = Person(db, user_id=5550777)
+    await _until_phone(p)
+    assert _choices(p) == {"홍제1동", "홍은1동", "남가좌1동", "신촌동", "연희동"}  # 천연동 is not in use
+    await p.press("연희동")
+    await _rest(p)
+    order, resident = await _the_order(db)
+    async with db.sessions() as s:
+        dong = (await s.execute(select(Dong).where(Dong.name == "연희동"))).scalar_one()
+    assert (order.district_id, resident.dong_id) == (applied.district_id, dong.id)
