@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from care import parsing, registration_numbers
 from care.auth import Access
 from care.catalog import DEFAULTS
-from dolbom.errors import InvalidInput, NotFound
+from dolbom.errors import ConflictError, InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
 from storage.models import (
     CareManager,
@@ -783,7 +784,10 @@ async def import_workbook(session: AsyncSession, *, access: Access, data: bytes)
     """Check every row of a workbook file, then import all of it; raise WorkbookRejected and change nothing."""
     access.check_admin()
     plan = check(data)
-    return await apply_plan(session, access=access, plan=plan)
+    try:
+        return await apply_plan(session, access=access, plan=plan)
+    except IntegrityError as err:  # another import added the same district, 권역 or 동 meanwhile
+        raise ConflictError() from err
 
 
 # ---------------------------------------------------------------- writing

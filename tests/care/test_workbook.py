@@ -267,3 +267,27 @@ async def test_a_district_code_the_bot_link_cannot_carry_is_refused(db: Database
     assert _messages(caught.value) == [
         "자치구 시트 3행 '구 코드' 열: 영문, 숫자, -, _로만 적어 주세요 (지금 적힌 값: '서대문 구')."
     ]
+
+
+async def test_two_admins_importing_the_same_new_district_at_once_make_it_once(db: Database) -> None:
+    from dolbom.errors import ConflictError
+    from tests.care.test_races import race
+    from tests.storage.pausing import Pause
+
+    data = workbooks.new_district()
+
+    async def importing(s: Any) -> wb.Applied:
+        return await wb.import_workbook(s, access=ADMIN_ALL, data=data)
+
+    outcome = await race(db, importing, Pause(), importing)
+    if db.is_sqlite:  # the paused session held the write lock: it went first, the other found it all
+        assert isinstance(outcome.paused, wb.Applied) and outcome.paused.created > 0
+        assert isinstance(outcome.meanwhile, wb.Applied)
+        assert (outcome.meanwhile.created, outcome.meanwhile.changed) == (0, 0)
+    else:  # the other committed first: the paused one's district is a duplicate, refused kindly
+        assert isinstance(outcome.paused, ConflictError)
+        assert isinstance(outcome.meanwhile, wb.Applied) and outcome.meanwhile.created > 0
+    counts = await _counts(db)
+    assert (counts["districts"], counts["dongs"], counts["providers"]) == (1, 6, 4)
+    again = await _import(db, data)
+    assert (again.created, again.changed) == (0, 0)
