@@ -445,12 +445,12 @@ def make_plan(sheets: Sheets) -> Plan:
             problems.append(Problem(ONE_DISTRICT, S_DISTRICT))
         for row in district_rows[:1]:
             c = _Checker(S_DISTRICT, row, problems)
-            code = c.text("구 코드", required=True)
+            district_code = c.text("구 코드", required=True)
             # The code is also the bot's link (t.me/<bot>?start=<code>): Telegram allows these characters.
-            if code and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", code):
-                c.fail("구 코드", BAD_CODE, value=code)
+            if district_code and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", district_code):
+                c.fail("구 코드", BAD_CODE, value=district_code)
             district = DistrictRow(
-                code=code,
+                code=district_code,
                 name=c.text("구 이름", required=True),
                 phone=c.phone("창구 전화"),
                 office_hours=c.text("운영 시간") or None,
