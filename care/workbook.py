@@ -370,6 +370,8 @@ class _Checker:
         try:
             return parsing.parse_phone(value)
         except InvalidInput:
+            if re.fullmatch(r"\+82\d{8,11}", value):
+                return value  # as the database holds it (an export writes back what it could not format)
             self.fail(column, BAD_PHONE, value=value)
             return None
 
@@ -832,7 +834,12 @@ def _yes(active: bool) -> str:
 
 
 def _phone(value: str | None) -> str:
-    return parsing.format_phone(value) if value else ""
+    if not value:
+        return ""
+    try:
+        return parsing.format_phone(value)
+    except InvalidInput:  # a number stored before numbers were checked: shown as it is
+        return value
 
 
 EXAMPLE_YEAR = 2026

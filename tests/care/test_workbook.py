@@ -291,3 +291,18 @@ async def test_two_admins_importing_the_same_new_district_at_once_make_it_once(d
     assert (counts["districts"], counts["dongs"], counts["providers"]) == (1, 6, 4)
     again = await _import(db, data)
     assert (again.created, again.changed) == (0, 0)
+
+
+async def test_the_demo_district_exports_and_imports_back_unchanged(db: Database) -> None:
+    from dolbom import demo
+
+    await demo.load(db)
+    async with db.transaction() as s:
+        district_id = await wb.district_id_by_code(s, access=ADMIN_ALL, code=demo.DISTRICT_CODE)
+        first = await wb.export(s, access=ADMIN_ALL, district_id=district_id)
+    before = await _counts(db)
+    applied = await _import(db, first)
+    assert (applied.created, applied.changed) == (0, 0)
+    assert await _counts(db) == before
+    async with db.transaction() as s:
+        assert _cells(await wb.export(s, access=ADMIN_ALL, district_id=district_id)) == _cells(first)
