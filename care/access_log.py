@@ -55,6 +55,8 @@ ACTIONS: dict[str, str] = {
     "provider_view": N_("Viewed a provider"),
     "catalog_update": N_("Changed the service catalog"),
     "catalog_create": N_("Created a catalog year"),
+    "district_import": N_("Imported the district workbook"),
+    "district_export": N_("Downloaded the district workbook"),
     "invite_create": N_("Made an invite code"),
     "invite_withdrawn": N_("Withdrew an invite code"),
     "invite_unknown": N_("Unknown invite code tried"),

@@ -77,11 +77,11 @@ def retention_text(locale: str | None = None) -> str:
 
 
 async def find_district_id(session: AsyncSession, *, preferred: int | None = None) -> int | None:
-    """Return the preferred district (a desk operator's own) or the one the bot serves (the first), or None."""
+    """Return the preferred district (a desk operator's own) or the first active one (else the first), or None."""
     if preferred is not None and await session.get(District, preferred) is not None:
         return preferred
     district_id = (
-        await session.execute(select(col(District.id)).order_by(col(District.id)).limit(1))
+        await session.execute(select(col(District.id)).order_by(col(District.active).desc(), col(District.id)).limit(1))
     ).scalar_one_or_none()
     return int(district_id) if district_id is not None else None
 

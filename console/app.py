@@ -46,6 +46,7 @@ ROUTER_MODULES = [
     "console.routes.residents",
     "console.routes.providers",
     "console.routes.admin",
+    "console.routes.workbook",
     "console.routes.checkins",
     "console.routes.api",
 ]

@@ -318,6 +318,17 @@ ROUTES: list[Case] = [
         fill=lambda s: f"/admin/invites/{s.invite_id}/withdraw",
         sided=True,
     ),
+    Case("GET", "/admin/district/workbook", admin_list()),
+    Case("GET", "/admin/district/workbook/template", admin_list()),
+    Case(
+        "GET",
+        "/admin/district/workbook/export",
+        admin_thing(200),
+        fill=lambda s: f"/admin/district/workbook/export?district={s.district_id}",
+        sided=True,
+    ),
+    # The district's own workbook, as exported: uploading it again changes nothing.
+    Case("POST", "/admin/district/workbook", admin_thing(200), body=lambda fx, s: ("xlsx", s.district_id), sided=True),
     Case("GET", "/admin/access-log", admin_list()),
     Case("POST", "/admin/access-log/export", admin_list(200), body=lambda fx, s: {"reason": "분기 점검"}),
     Case("GET", "/admin/access-log/review", admin_list()),
@@ -535,6 +546,12 @@ async def _resolve(db: Database, body: Any, side: Side) -> Any:
     if body is None:
         return None
     kind, payload = body if isinstance(body, tuple) else ("form", body)
+    if kind == "xlsx":
+        from care import workbook
+
+        admin = auth.Access(operator_id=None, username="matrix", ip=None, district_id=None, role="admin")
+        async with db.transaction() as s:
+            return kind, await workbook.export(s, access=admin, district_id=payload)
     if isinstance(payload, dict) and payload.get("version") == "@version":
         async with db.sessions() as s:
             version = (await s.get(Order, side.order_id)).version  # type: ignore[union-attr]
@@ -557,6 +574,8 @@ async def call(client: httpx.AsyncClient, fx: Fixture, case: Case, side: Side, w
     kind, payload = resolved
     if kind == "json":
         return await client.request(case.method, path, json=payload, headers=headers)
+    if kind == "xlsx":
+        return await client.request(case.method, path, files={"file": ("d.xlsx", payload)}, headers=headers)
     return await client.request(case.method, path, data=payload, headers=headers)
 
 
