@@ -46,6 +46,8 @@ ROUTER_MODULES = [
     "console.routes.residents",
     "console.routes.providers",
     "console.routes.admin",
+    "console.routes.directory",
+    "console.routes.first_run",
     "console.routes.checkins",
     "console.routes.api",
 ]
