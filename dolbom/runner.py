@@ -81,8 +81,8 @@ async def _announce_first_run(database: Database, settings: Settings) -> None:
     try:
         async with database.transaction() as session:
             token = await first_run.issue_if_needed(session)
-    except DBAPIError:  # a schema without the links table yet: the console still starts
-        log.warning("could not make the first-run link", exc_info=True)
+    except DBAPIError as err:  # a schema without the links table yet: the console still starts
+        log.warning("could not make the first-run link (%s); use `dolbom operator add`", type(err.orig).__name__)
         return
     if token is not None:
         url = first_run.link(token, host=settings.console_host, port=settings.console_port)
