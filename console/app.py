@@ -47,6 +47,8 @@ ROUTER_MODULES = [
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.workbook",
+    "console.routes.directory",
+    "console.routes.first_run",
     "console.routes.checkins",
     "console.routes.api",
 ]

@@ -74,6 +74,27 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
     return app
 
 
+async def _announce_first_run(database: Database, settings: Settings) -> None:
+    """Print the one-time link that creates the first admin, while no operator exists."""
+    from sqlalchemy.exc import DBAPIError
+
+    from care import first_run
+
+    try:
+        async with database.transaction() as session:
+            token = await first_run.issue_if_needed(session)
+    except DBAPIError as err:  # a schema without the links table yet: the console still starts
+        log.warning("could not make the first-run link (%s); use `dolbom operator add`", type(err.orig).__name__)
+        return
+    if token is not None:
+        url = first_run.link(token, host=settings.console_host, port=settings.console_port)
+        print(
+            "\nNo operator exists yet. Open this link within one hour to create the first administrator"
+            f" (it works once):\n\n    {url}\n\n(`dolbom operator add` works too.)\n",
+            flush=True,
+        )
+
+
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     """Migrate if behind, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
     # Also when serve() is started without the CLI (tests, an embedding process).
@@ -81,6 +102,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     database = Database(settings.database_url)
     if await migrate.upgrade_if_behind(database):
         log.info("database migrated to the newest schema")
+    if "web" in roles:
+        await _announce_first_run(database, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
