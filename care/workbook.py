@@ -821,6 +821,9 @@ def _write_rows(book: Any, name: str, rows: Iterable[list[Any]]) -> None:
             cell = sheet.cell(row=r, column=c, value=value)
             if isinstance(value, str):
                 cell.number_format = "@"
+                # openpyxl turns a text starting with "=" into a formula: a name typed as
+                # "=HYPERLINK(...)" must come back as the text it is, and never run.
+                cell.data_type = "s"
 
 
 def _save(book: Any) -> bytes:

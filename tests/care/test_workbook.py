@@ -306,3 +306,17 @@ async def test_the_demo_district_exports_and_imports_back_unchanged(db: Database
     assert await _counts(db) == before
     async with db.transaction() as s:
         assert _cells(await wb.export(s, access=ADMIN_ALL, district_id=district_id)) == _cells(first)
+
+
+async def test_a_name_that_looks_like_a_formula_is_exported_as_text_and_imports_back_unchanged(db: Database) -> None:
+    formula = '=HYPERLINK("http://evil.example","열기")'
+    async with db.transaction() as s:
+        place = await factories.make_district(s)
+        await factories.make_provider(s, place, name=formula)
+    async with db.transaction() as s:
+        data = await wb.export(s, access=ADMIN_ALL, district_id=place.district_id)
+    sheet = load_workbook(io.BytesIO(data))[wb.S_PROVIDERS]
+    cells = [cell for row in sheet.iter_rows() for cell in row if cell.value == formula]
+    assert cells and all(cell.data_type == "s" for cell in cells)
+    applied = await _import(db, data)
+    assert (applied.created, applied.changed) == (0, 0)
