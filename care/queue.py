@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -26,10 +29,34 @@ AGE_DAYS = (1, 3, 7, 14)
 _RECEIPT = re.compile(r"^\d{4}-\d{5}$")
 _LAST4 = re.compile(r"^\d{4}$")
 
+# The tabs (decision 0013): what the desk itself must do, what is with providers, the operator's own,
+# and every order ever (history). A status filter narrows within the tab's statuses.
+DESK_STATUSES = [lifecycle.Status.RECEIVED.value, lifecycle.Status.SCREENING.value]
+PROVIDER_STATUSES = [
+    s.value for s in (lifecycle.Status.ASSIGNED, lifecycle.Status.ACCEPTED, lifecycle.Status.IN_PROGRESS)
+]
+TABS: dict[str, list[str] | None] = {
+    "open": OPEN_STATUSES,  # every open order (the API's default; no tab of its own on the page)
+    "desk": DESK_STATUSES,
+    "providers": PROVIDER_STATUSES,
+    "mine": OPEN_STATUSES,
+    "all": None,
+}
+TAB_NAMES = {"desk": N_("Desk to-do"), "providers": N_("With providers"), "mine": N_("Mine"), "all": N_("Every order")}
+# Sortable columns: (column, kind) keys; the id makes every key unique, so keyset paging is exact.
+SORTS: dict[str, tuple[str, ...]] = {
+    "created": ("created_at",),
+    "service": ("service_code", "created_at"),
+    "status": ("status", "created_at"),
+    "receipt": ("receipt_no",),
+}
+PAGE_SIZE = 50
+TOTAL_CAP = 10_000  # a total above this is shown as "10,000+" (counting further would scan history)
+
 
 @dataclass
 class Filters:
-    """What the desk narrows the queue to; empty means everything open."""
+    """What the desk narrows the queue to; empty means the desk's to-do tab."""
 
     status: str | None = None
     service: str | None = None
@@ -38,6 +65,8 @@ class Filters:
     source: str | None = None
     urgency: str | None = None
     min_age_days: int | None = None
+    tab: str = "desk"
+    sort: str | None = None  # a key of SORTS, "-" in front for descending; None = the tab's own order
 
 
 @dataclass
@@ -53,11 +82,65 @@ class Page:
     rows: list[Row]
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
+    next_cursor: str | None = None  # where the next page starts (keyset), None on the last page
+    total_capped: bool = False  # True when there are more than TOTAL_CAP orders (total is the cap)
 
 
 def is_receipt_no(text: str) -> bool:
     """Return True when text looks like a receipt number (2611-04827)."""
     return bool(_RECEIPT.match(text.strip()))
+
+
+def tab_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Return the number of open orders per tab, from the counts per status."""
+    return {
+        "desk": sum(counts.get(s, 0) for s in DESK_STATUSES),
+        "providers": sum(counts.get(s, 0) for s in PROVIDER_STATUSES),
+    }
+
+
+# ---------------------------------------------------------------- keyset cursors
+
+
+def _encode(segment: str, values: list[Any]) -> str:
+    raw = json.dumps([segment, [v.isoformat() if isinstance(v, datetime) else v for v in values]])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None, kinds: dict[str, tuple[str, ...]]) -> tuple[str, list[Any] | None] | None:
+    """Return (segment, key values) of a cursor made by _encode; None when absent; InvalidInput when forged."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        segment, values = json.loads(raw)
+        names = (*kinds[segment], "id")
+        if values == [] and segment == "n":
+            return segment, None  # the normal ones from their start (the urgent ones filled the last page)
+        if len(values) != len(names):
+            raise ValueError
+        out: list[Any] = []
+        for name, value in zip(names, values, strict=True):
+            if name in ("created_at",):
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:
+                    raise ValueError
+                out.append(moment)
+            elif name == "id":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError
+                out.append(value)
+            else:
+                if not isinstance(value, str):
+                    raise ValueError
+                out.append(value)
+        return segment, out
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput(N_("That page link is not valid any more. Please start from the first page.")) from None
+
+
+def _key(order: Order, names: tuple[str, ...]) -> list[Any]:
+    return [getattr(order, n) for n in (*names, "id")]
 
 
 async def list_orders(
@@ -66,12 +149,20 @@ async def list_orders(
     access: Access,
     filters: Filters | None = None,
     search: str | None = None,
-    limit: int = 100,
+    limit: int = PAGE_SIZE,
     offset: int = 0,
+    cursor: str | None = None,
 ) -> Page:
-    """Return a queue page of the operator's district (urgent, then oldest first); the residents shown are logged."""
+    """Return a queue page of the operator's district (keyset after `cursor`); the residents shown are logged."""
     page = await _query(
-        session, district_id=access.district_id, filters=filters, search=search, limit=limit, offset=offset
+        session,
+        district_id=access.district_id,
+        operator_id=access.operator_id,
+        filters=filters,
+        search=search,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
     await access.log(
         session,
@@ -82,26 +173,22 @@ async def list_orders(
     return page
 
 
-async def _query(
-    session: AsyncSession,
-    *,
-    district_id: int | None,
-    filters: Filters | None,
-    search: str | None,
-    limit: int,
-    offset: int,
-) -> Page:
-    f = filters or Filters()
-    q = (
-        select(Order, col(Resident.name), col(Dong.name), col(Region.name))
-        .join(Resident, col(Resident.id) == col(Order.resident_id))
-        .outerjoin(Dong, col(Dong.id) == col(Resident.dong_id))
-        .outerjoin(Region, col(Region.id) == col(Dong.region_id))
-    )
-    conds = []
+def _conditions(*, district_id: int | None, operator_id: int | None, f: Filters, search: str | None) -> list[Any]:
+    conds: list[Any] = []
     if district_id is not None:
         conds.append(col(Order.district_id) == district_id)
-    conds.append(col(Order.status) == f.status if f.status else col(Order.status).in_(OPEN_STATUSES))
+    statuses = TABS.get(f.tab, DESK_STATUSES) if not (search and search.strip()) else None
+    if f.status:
+        # A status asked for by name wins over the tab's statuses (the counts link to each status).
+        conds.append(col(Order.status) == f.status)
+    elif statuses is not None:
+        conds.append(col(Order.status).in_(statuses))
+    if f.tab == "mine" and not (search and search.strip()):
+        touched = select(col(OrderHistory.order_id)).where(
+            col(OrderHistory.actor_kind) == "operator", col(OrderHistory.actor_id) == (operator_id or 0)
+        )
+        given = select(col(Assignment.order_id)).where(col(Assignment.assigned_by) == (operator_id or 0))
+        conds.append(or_(col(Order.id).in_(touched), col(Order.id).in_(given)))
     if f.service:
         conds.append(col(Order.service_code) == f.service)
     if f.source:
@@ -109,9 +196,14 @@ async def _query(
     if f.urgency:
         conds.append(col(Order.urgency) == f.urgency)
     if f.dong_id:
-        conds.append(col(Resident.dong_id) == f.dong_id)
+        conds.append(col(Order.resident_id).in_(select(col(Resident.id)).where(col(Resident.dong_id) == f.dong_id)))
     if f.region_id:
-        conds.append(col(Dong.region_id) == f.region_id)
+        in_region = (
+            select(col(Resident.id))
+            .join(Dong, col(Dong.id) == col(Resident.dong_id))
+            .where(col(Dong.region_id) == f.region_id)
+        )
+        conds.append(col(Order.resident_id).in_(in_region))
     if f.min_age_days:
         conds.append(col(Order.created_at) <= clock.now() - timedelta(days=f.min_age_days))
     if search and search.strip():
@@ -119,34 +211,163 @@ async def _query(
         if is_receipt_no(s):
             conds.append(col(Order.receipt_no) == s)
         elif _LAST4.match(s):
-            conds.append(col(Resident.phone).like(f"%{s}"))
+            conds.append(col(Order.resident_id).in_(select(col(Resident.id)).where(col(Resident.phone).like(f"%{s}"))))
         else:
-            conds.append(col(Resident.name).contains(s, autoescape=True))
-    q = q.where(*conds)
-    urgent_first = case((col(Order.urgency) == "urgent", 0), else_=1)
-    result = await session.execute(
-        q.order_by(urgent_first, col(Order.created_at), col(Order.id)).limit(limit).offset(offset)
+            conds.append(
+                col(Order.resident_id).in_(
+                    select(col(Resident.id)).where(col(Resident.name).contains(s, autoescape=True))
+                )
+            )
+    return conds
+
+
+def _order_cols(names: tuple[str, ...]) -> list[Any]:
+    return [getattr(Order, n) for n in (*names, "id")]
+
+
+async def _segment(
+    session: AsyncSession, conds: list[Any], names: tuple[str, ...], *, desc: bool, after: list[Any] | None, n: int
+) -> list[Order]:
+    """Return up to n orders matching conds in key order, strictly after the key `after`."""
+    cols = _order_cols(names)
+    q = select(Order).where(*conds)
+    if after is not None:
+        key, seen = tuple_(*cols), tuple_(*[literal(v, type_=c.type) for v, c in zip(after, cols, strict=True)])
+        q = q.where(key < seen if desc else key > seen)
+    q = q.order_by(*[c.desc() if desc else c.asc() for c in cols]).limit(n)
+    return list((await session.execute(q)).scalars())
+
+
+async def _keyset(
+    session: AsyncSession, conds: list[Any], f: Filters, cursor: str | None, limit: int
+) -> tuple[list[Order], str | None]:
+    """Return one page of orders and the cursor of the next page (None on the last)."""
+    if f.sort:
+        name = f.sort.lstrip("-")
+        names = SORTS[name]
+        desc = f.sort.startswith("-")
+        seg = "s" + f.sort
+        at = _decode(cursor, {seg: names})
+        got = await _segment(session, conds, names, desc=desc, after=at[1] if at else None, n=limit + 1)
+        more = len(got) > limit
+        got = got[:limit]
+        return got, _encode(seg, _key(got[-1], names)) if more and got else None
+    if f.tab == "all":
+        # History: newest first.
+        names = ("created_at",)
+        at = _decode(cursor, {"a": names})
+        got = await _segment(session, conds, names, desc=True, after=at[1] if at else None, n=limit + 1)
+        more = len(got) > limit
+        got = got[:limit]
+        return got, _encode("a", _key(got[-1], names)) if more and got else None
+    # The desk's rule (decision 0013): urgent ones newest first, then the others oldest waiting first.
+    names = ("created_at",)
+    at = _decode(cursor, {"u": names, "n": names})
+    segment, after = at if at else ("u", None)
+    rows: list[Order] = []
+    if segment == "u":
+        urgent = await _segment(
+            session, [*conds, col(Order.urgency) == "urgent"], names, desc=True, after=after, n=limit + 1
+        )
+        if len(urgent) > limit:
+            return urgent[:limit], _encode("u", _key(urgent[limit - 1], names))
+        rows, segment, after = urgent, "n", None
+    room = limit - len(rows)
+    normal = await _segment(
+        session, [*conds, col(Order.urgency) != "urgent"], names, desc=False, after=after, n=room + 1
     )
-    rows = [Row(order=o, resident_name=n, dong_name=d, region_name=r) for o, n, d, r in result.all()]
-    total_q = select(func.count()).select_from(q.subquery())
-    total = int((await session.execute(total_q)).scalar_one())
-    return Page(rows=rows, counts=await count_by_status(session, district_id=district_id), total=total)
+    rows += normal[:room]
+    if len(normal) <= room:
+        return rows, None
+    return rows, _encode("n", _key(normal[room - 1], names) if room else [])
+
+
+async def _query(
+    session: AsyncSession,
+    *,
+    district_id: int | None,
+    filters: Filters | None,
+    search: str | None,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+    operator_id: int | None = None,
+) -> Page:
+    f = filters or Filters()
+    if f.tab not in TABS:
+        f.tab = "desk"
+    if f.sort and f.sort.lstrip("-") not in SORTS:
+        f.sort = None
+    conds = _conditions(district_id=district_id, operator_id=operator_id, f=f, search=search)
+    if offset:
+        # The API's old offset paging: kept for callers that page by number (slower far down).
+        cols = _order_cols(SORTS["created"])
+        got = list(
+            (await session.execute(select(Order).where(*conds).order_by(*cols).limit(limit).offset(offset))).scalars()
+        )
+        next_cursor = None
+    else:
+        got, next_cursor = await _keyset(session, conds, f, cursor, limit)
+    rows = await _rows(session, got)
+    capped = select(literal(1)).select_from(Order).where(*conds).limit(TOTAL_CAP + 1).subquery()
+    total = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+    return Page(
+        rows=rows,
+        counts=await count_by_status(session, district_id=district_id),
+        total=min(total, TOTAL_CAP),
+        next_cursor=next_cursor,
+        total_capped=total > TOTAL_CAP,
+    )
+
+
+async def _rows(session: AsyncSession, got: list[Order]) -> list[Row]:
+    """Return the orders with their residents' names and places (one query for the page)."""
+    ids = list({o.resident_id for o in got})
+    if not ids:
+        return []
+    found = (
+        await session.execute(
+            select(col(Resident.id), col(Resident.name), col(Dong.name), col(Region.name))
+            .outerjoin(Dong, col(Dong.id) == col(Resident.dong_id))
+            .outerjoin(Region, col(Region.id) == col(Dong.region_id))
+            .where(col(Resident.id).in_(ids))
+        )
+    ).all()
+    who = {rid: (name, dong, region) for rid, name, dong, region in found}
+    return [
+        Row(
+            order=o,
+            resident_name=who[o.resident_id][0],
+            dong_name=who[o.resident_id][1],
+            region_name=who[o.resident_id][2],
+        )
+        for o in got
+    ]
 
 
 async def count_by_status(session: AsyncSession, *, district_id: int | None) -> dict[str, int]:
-    """Return the number of orders per status (every status, zero included)."""
-    q = select(col(Order.status), func.count()).group_by(col(Order.status))
+    """Return the number of open orders per open status (zero included); closed ones are history, not counted.
+
+    Reads only the open orders' partial index (decision 0013), never the district's whole history.
+    """
+    q = select(col(Order.status), func.count()).where(col(Order.status).in_(OPEN_STATUSES)).group_by(col(Order.status))
     if district_id is not None:
         q = q.where(col(Order.district_id) == district_id)
-    counts = dict.fromkeys(ALL_STATUSES, 0)
+    counts = dict.fromkeys(OPEN_STATUSES, 0)
     for status, n in (await session.execute(q)).all():
         counts[status] = n
     return counts
 
 
 async def marker(session: AsyncSession, *, district_id: int | None) -> str:
-    """Return a short string that changes whenever an order is added or changes (for polling)."""
-    q = select(func.max(col(Order.id)), func.max(col(Order.updated_at)), func.count())
+    """Return a short string that changes whenever an open order is added, changes or closes (for polling).
+
+    Open orders only (their partial index holds id and updated_at): closing one lowers the count,
+    a new one raises the highest id, any change raises the latest updated_at.
+    """
+    q = select(func.max(col(Order.id)), func.max(col(Order.updated_at)), func.count()).where(
+        col(Order.status).in_(OPEN_STATUSES)
+    )
     if district_id is not None:
         q = q.where(col(Order.district_id) == district_id)
     top, changed, n = (await session.execute(q)).one()

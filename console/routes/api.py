@@ -125,7 +125,12 @@ async def list_orders(request: Request, query: Annotated[OrderListQuery, Query()
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(
-            session, access=access, filters=query.filters(), limit=query.limit, offset=query.offset
+            session,
+            access=access,
+            filters=query.filters(default_tab="open"),
+            limit=query.limit,
+            offset=query.offset,
+            cursor=query.after or None,
         )
     return OrderListOut(total=page.total, counts=page.counts, orders=[_order(r.order) for r in page.rows])
 

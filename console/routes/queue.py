@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -28,12 +30,35 @@ async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  
     return list((await session.execute(rq)).scalars()), list((await session.execute(dq)).scalars())
 
 
+def _link(f: queue.Filters, **changes: Any) -> str:
+    """Return the queue's URL with these filters, changed as asked (None drops a parameter)."""
+    params: dict[str, Any] = {
+        "tab": f.tab,
+        "status": f.status,
+        "service": f.service,
+        "region": f.region_id,
+        "dong": f.dong_id,
+        "source": f.source,
+        "urgency": f.urgency,
+        "age": f.min_age_days,
+        "sort": f.sort,
+    }
+    params.update(changes)
+    return "/?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
 async def _page(
-    request: Request, *, filters: queue.Filters, search: str | None = None, status_code: int = 200
+    request: Request,
+    *,
+    filters: queue.Filters,
+    search: str | None = None,
+    cursor: str | None = None,
+    number: int = 1,
+    status_code: int = 200,
 ) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        page = await queue.list_orders(session, access=access, filters=filters, search=search)
+        page = await queue.list_orders(session, access=access, filters=filters, search=search, cursor=cursor)
         mark = await queue.marker(session, district_id=access.district_id)
         regions, dongs = await _places(session, access)
     return web.render(
@@ -46,7 +71,15 @@ async def _page(
         marker=mark,
         regions=regions,
         dongs=dongs,
-        statuses=queue.ALL_STATUSES,
+        statuses=queue.OPEN_STATUSES,
+        all_statuses=queue.ALL_STATUSES,
+        tabs=[(key, queue.TAB_NAMES[key]) for key in ("desk", "providers", "mine", "all")],
+        tab_counts=queue.tab_counts(page.counts),
+        sorts=queue.SORTS,
+        qlink=partial(_link, filters),
+        number=number,
+        next_link=_link(filters, after=page.next_cursor, page=number + 1) if page.next_cursor else None,
+        first_link=_link(filters) if cursor else None,
         open_statuses=[s.value for s in lifecycle.OPEN],
         ages=queue.AGE_DAYS,
         query=request.url.query,
@@ -56,7 +89,7 @@ async def _page(
 
 @router.get("/")
 async def queue_page(request: Request, query: Annotated[forms.QueueFilters, Query()]) -> Response:
-    return await _page(request, filters=query.filters())
+    return await _page(request, filters=query.filters(), cursor=query.after or None, number=query.page)
 
 
 @router.post("/queue/search")
@@ -78,7 +111,7 @@ async def search(request: Request, body: Annotated[forms.Search, Form()]) -> Res
 async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        page = await queue.list_orders(session, access=access, filters=query.filters())
+        page = await queue.list_orders(session, access=access, filters=query.filters(), cursor=query.after or None)
         mark = await queue.marker(session, district_id=access.district_id)
     response = web.render(request, "_queue_rows.html", page=page)
     response.headers["X-Queue-Marker"] = mark
