@@ -51,6 +51,8 @@ SORTS: dict[str, tuple[str, ...]] = {
     "receipt": ("receipt_no",),
 }
 PAGE_SIZE = 50
+# Equality, not "!= urgent": the partial index (district, urgency, created_at, id) then serves both segments.
+NOT_URGENT = [u for u in orders.URGENCIES if u != "urgent"]
 TOTAL_CAP = 10_000  # a total above this is shown as "10,000+" (counting further would scan history)
 
 
@@ -84,6 +86,7 @@ class Page:
     total: int = 0
     next_cursor: str | None = None  # where the next page starts (keyset), None on the last page
     total_capped: bool = False  # True when there are more than TOTAL_CAP orders (total is the cap)
+    marker: str = ""  # the change marker read with the counts (see `marker`)
 
 
 def is_receipt_no(text: str) -> bool:
@@ -139,8 +142,8 @@ def _decode(cursor: str | None, kinds: dict[str, tuple[str, ...]]) -> tuple[str,
         raise InvalidInput(N_("That page link is not valid any more. Please start from the first page.")) from None
 
 
-def _key(order: Order, names: tuple[str, ...]) -> list[Any]:
-    return [getattr(order, n) for n in (*names, "id")]
+def _key(row: Row, names: tuple[str, ...]) -> list[Any]:
+    return [getattr(row.order, n) for n in (*names, "id")]
 
 
 async def list_orders(
@@ -227,20 +230,30 @@ def _order_cols(names: tuple[str, ...]) -> list[Any]:
 
 async def _segment(
     session: AsyncSession, conds: list[Any], names: tuple[str, ...], *, desc: bool, after: list[Any] | None, n: int
-) -> list[Order]:
-    """Return up to n orders matching conds in key order, strictly after the key `after`."""
+) -> list[Row]:
+    """Return up to n orders matching conds in key order, strictly after the key `after`, with their people."""
     cols = _order_cols(names)
-    q = select(Order).where(*conds)
+    q = _with_people(select(Order, col(Resident.name), col(Dong.name), col(Region.name))).where(*conds)
     if after is not None:
         key, seen = tuple_(*cols), tuple_(*[literal(v, type_=c.type) for v, c in zip(after, cols, strict=True)])
         q = q.where(key < seen if desc else key > seen)
     q = q.order_by(*[c.desc() if desc else c.asc() for c in cols]).limit(n)
-    return list((await session.execute(q)).scalars())
+    return [
+        Row(order=o, resident_name=r, dong_name=d, region_name=g) for o, r, d, g in (await session.execute(q)).all()
+    ]
+
+
+def _with_people(q: Any) -> Any:
+    return (
+        q.join(Resident, col(Resident.id) == col(Order.resident_id))
+        .outerjoin(Dong, col(Dong.id) == col(Resident.dong_id))
+        .outerjoin(Region, col(Region.id) == col(Dong.region_id))
+    )
 
 
 async def _keyset(
     session: AsyncSession, conds: list[Any], f: Filters, cursor: str | None, limit: int
-) -> tuple[list[Order], str | None]:
+) -> tuple[list[Row], str | None]:
     """Return one page of orders and the cursor of the next page (None on the last)."""
     if f.sort:
         name = f.sort.lstrip("-")
@@ -264,7 +277,7 @@ async def _keyset(
     names = ("created_at",)
     at = _decode(cursor, {"u": names, "n": names})
     segment, after = at if at else ("u", None)
-    rows: list[Order] = []
+    rows: list[Row] = []
     if segment == "u":
         urgent = await _segment(
             session, [*conds, col(Order.urgency) == "urgent"], names, desc=True, after=after, n=limit + 1
@@ -274,7 +287,7 @@ async def _keyset(
         rows, segment, after = urgent, "n", None
     room = limit - len(rows)
     normal = await _segment(
-        session, [*conds, col(Order.urgency) != "urgent"], names, desc=False, after=after, n=room + 1
+        session, [*conds, col(Order.urgency).in_(NOT_URGENT)], names, desc=False, after=after, n=room + 1
     )
     rows += normal[:room]
     if len(normal) <= room:
@@ -302,47 +315,50 @@ async def _query(
     if offset:
         # The API's old offset paging: kept for callers that page by number (slower far down).
         cols = _order_cols(SORTS["created"])
-        got = list(
-            (await session.execute(select(Order).where(*conds).order_by(*cols).limit(limit).offset(offset))).scalars()
-        )
+        q = _with_people(select(Order, col(Resident.name), col(Dong.name), col(Region.name))).where(*conds)
+        found = (await session.execute(q.order_by(*cols).limit(limit).offset(offset))).all()
+        rows = [Row(order=o, resident_name=r, dong_name=d, region_name=g) for o, r, d, g in found]
         next_cursor = None
     else:
-        got, next_cursor = await _keyset(session, conds, f, cursor, limit)
-    rows = await _rows(session, got)
-    capped = select(literal(1)).select_from(Order).where(*conds).limit(TOTAL_CAP + 1).subquery()
-    total = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+        rows, next_cursor = await _keyset(session, conds, f, cursor, limit)
+    counts, mark = await summary(session, district_id=district_id)
+    plain = Filters(tab=f.tab) == f or Filters(tab=f.tab, sort=f.sort) == f
+    statuses = TABS.get(f.tab)
+    if plain and statuses is not None and f.tab != "mine" and not (search and search.strip()):
+        # A whole tab: its total is the sum of the counts already read (no second count).
+        total = sum(counts.get(st, 0) for st in statuses)
+    else:
+        capped = select(literal(1)).select_from(Order).where(*conds).limit(TOTAL_CAP + 1).subquery()
+        total = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
     return Page(
         rows=rows,
-        counts=await count_by_status(session, district_id=district_id),
+        counts=counts,
         total=min(total, TOTAL_CAP),
         next_cursor=next_cursor,
         total_capped=total > TOTAL_CAP,
+        marker=mark,
     )
 
 
-async def _rows(session: AsyncSession, got: list[Order]) -> list[Row]:
-    """Return the orders with their residents' names and places (one query for the page)."""
-    ids = list({o.resident_id for o in got})
-    if not ids:
-        return []
-    found = (
-        await session.execute(
-            select(col(Resident.id), col(Resident.name), col(Dong.name), col(Region.name))
-            .outerjoin(Dong, col(Dong.id) == col(Resident.dong_id))
-            .outerjoin(Region, col(Region.id) == col(Dong.region_id))
-            .where(col(Resident.id).in_(ids))
-        )
-    ).all()
-    who = {rid: (name, dong, region) for rid, name, dong, region in found}
-    return [
-        Row(
-            order=o,
-            resident_name=who[o.resident_id][0],
-            dong_name=who[o.resident_id][1],
-            region_name=who[o.resident_id][2],
-        )
-        for o in got
-    ]
+async def summary(session: AsyncSession, *, district_id: int | None) -> tuple[dict[str, int], str]:
+    """Return the open orders per open status and the change marker, from one index-only read of open orders."""
+    q = select(col(Order.status), func.count(), func.max(col(Order.id)), func.max(col(Order.updated_at))).where(
+        col(Order.status).in_(OPEN_STATUSES)
+    )
+    if district_id is not None:
+        q = q.where(col(Order.district_id) == district_id)
+    counts = dict.fromkeys(OPEN_STATUSES, 0)
+    top, changed = 0, None
+    for status, n, high, latest in (await session.execute(q.group_by(col(Order.status)))).all():
+        counts[status] = n
+        top = max(top, high or 0)
+        changed = latest if changed is None or (latest is not None and latest > changed) else changed
+    return counts, _marker(top, sum(counts.values()), changed)
+
+
+def _marker(top: int | None, n: int, changed: Any) -> str:
+    stamp = changed.isoformat() if isinstance(changed, datetime) else str(changed)
+    return f"{top or 0}:{n}:{stamp}"
 
 
 async def count_by_status(session: AsyncSession, *, district_id: int | None) -> dict[str, int]:
@@ -371,8 +387,7 @@ async def marker(session: AsyncSession, *, district_id: int | None) -> str:
     if district_id is not None:
         q = q.where(col(Order.district_id) == district_id)
     top, changed, n = (await session.execute(q)).one()
-    stamp = changed.isoformat() if isinstance(changed, datetime) else str(changed)
-    return f"{top or 0}:{n}:{stamp}"
+    return _marker(top, n, changed)
 
 
 async def add_note(

@@ -320,9 +320,9 @@ class Order(SQLModel, table=True):
         # The queue (decision 0013): open orders only, so the desk's tabs, counts and poll marker
         # never read the district's history; the all-district admin view has its own.
         Index("ix_orders_open_queue", "district_id", "urgency", "created_at", "id", **_OPEN_ONLY),
-        Index("ix_orders_open_marker", "district_id", "updated_at", "id", **_OPEN_ONLY),
+        Index("ix_orders_open_marker", "district_id", "status", "updated_at", "id", **_OPEN_ONLY),
         Index("ix_orders_open_all", "urgency", "created_at", "id", **_OPEN_ONLY),
-        Index("ix_orders_open_all_marker", "updated_at", "id", **_OPEN_ONLY),
+        Index("ix_orders_open_all_marker", "status", "updated_at", "id", **_OPEN_ONLY),
         # Every order (history tab) and its sortable columns.
         Index("ix_orders_district_created", "district_id", "created_at", "id"),
         Index("ix_orders_district_service", "district_id", "service_code", "created_at", "id"),

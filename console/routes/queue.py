@@ -59,7 +59,6 @@ async def _page(
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(session, access=access, filters=filters, search=search, cursor=cursor)
-        mark = await queue.marker(session, district_id=access.district_id)
         regions, dongs = await _places(session, access)
     return web.render(
         request,
@@ -68,7 +67,7 @@ async def _page(
         page=page,
         filters=filters,
         search=search,
-        marker=mark,
+        marker=page.marker,
         regions=regions,
         dongs=dongs,
         statuses=queue.OPEN_STATUSES,
@@ -112,9 +111,8 @@ async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) 
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(session, access=access, filters=query.filters(), cursor=query.after or None)
-        mark = await queue.marker(session, district_id=access.district_id)
     response = web.render(request, "_queue_rows.html", page=page)
-    response.headers["X-Queue-Marker"] = mark
+    response.headers["X-Queue-Marker"] = page.marker
     response.headers["X-Queue-Total"] = str(page.total)
     return response
 
@@ -123,6 +121,5 @@ async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) 
 async def poll(request: Request) -> JSONResponse:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        mark = await queue.marker(session, district_id=access.district_id)
-        counts = await queue.count_by_status(session, district_id=access.district_id)
+        counts, mark = await queue.summary(session, district_id=access.district_id)
     return JSONResponse({"marker": mark, "counts": counts})
