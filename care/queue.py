@@ -18,7 +18,7 @@ from care.actors import Actor
 from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
-from dolbom.errors import ConflictError, InvalidInput, NoProviderAvailable, NotFound
+from dolbom.errors import ConflictError, InvalidInput, NoProviderAvailable, NotFound, ReasonRequired, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import orders as store
 from storage.models import Assignment, Dong, Order, OrderHistory, Provider, Region, Resident
@@ -458,6 +458,8 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
     dong = await session.get(Dong, resident.dong_id) if resident.dong_id else None
     region = await session.get(Region, dong.region_id) if dong else None
     actions = [a.value for a in lifecycle.allowed_actions(order.status)]
+    if order.service_code not in orders.DESK_SERVICES:
+        actions = [a for a in actions if a not in DESK_ONLY]
     candidates: list[proposal.Candidate] = []
     chosen: proposal.Proposal | None = None
     why_none: str | None = None
@@ -506,7 +508,19 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
     )
 
 
-DESK_ACTIONS = ("screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note")
+DESK_ACTIONS = (
+    "screen",
+    "assign",
+    "reassign",
+    "return",
+    "complete",
+    "cancel",
+    "reject",
+    "note",
+    "desk_complete",
+    "refer",
+)
+DESK_ONLY = ("desk_complete", "refer")
 
 
 async def act(
@@ -521,6 +535,9 @@ async def act(
     reason: str = "",
     units: int | None = None,
     approved: bool = False,
+    override: bool = False,
+    given_by: str = "",
+    referred_to: str = "",
 ) -> Order:
     """Apply one desk action to an order of the operator's district (page and API share this); return the order."""
     access.check_writer()
@@ -541,11 +558,25 @@ async def act(
             approved_over_plan=approved,
             expected_version=expected_version,
         )
+    if action in DESK_ONLY:
+        return await orders.finish_at_desk(
+            session,
+            order_id=order_id,
+            action=action,
+            what=reason,
+            by=given_by,
+            referred_to=referred_to or None,
+            actor=actor,
+            expected_version=expected_version,
+        )
     if action == "screen":
         return await orders.screen(session, order_id=order_id, actor=actor, expected_version=expected_version)
     if action in ("assign", "reassign"):
         if provider_id is None:
             raise InvalidInput(N_("Please choose a provider."))
+        overridden = await _check_fit(
+            session, order_id=order_id, provider_id=provider_id, override=override, reason=reason
+        )
         if action == "assign":
             await orders.assign(
                 session,
@@ -564,6 +595,19 @@ async def act(
                 actor=actor,
                 expected_version=expected_version,
             )
+        if overridden:
+            session.add(
+                OrderHistory(
+                    order_id=order_id,
+                    action="override",
+                    reason=f"{overridden}: {reason}"[:2000],
+                    actor_kind=actor.kind,
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    channel=actor.channel,
+                )
+            )
+            await session.flush()
         return await orders.get(session, order_id=order_id)
     if action == "return":
         return await orders.return_to_desk(
@@ -585,3 +629,25 @@ async def act(
     if action == "note":
         return await add_note(session, order_id=order_id, text=reason, actor=actor, expected_version=expected_version)
     raise InvalidInput()
+
+
+async def _check_fit(
+    session: AsyncSession, *, order_id: int, provider_id: int, override: bool, reason: str
+) -> str | None:
+    """Return None when the provider offers the service in the resident's 권역; else its name, when the
+    desk overrides explicitly with a reason; otherwise raise RuleViolation (ReasonRequired without a reason)."""
+    for c in await orders.list_candidates(session, order_id=order_id):
+        if c.provider_id != provider_id:
+            continue
+        if c.offers_service and c.serves_region:
+            return None
+        if not override:
+            raise RuleViolation(
+                N_(
+                    "This provider does not offer this service in the person's region. To choose it anyway, tick 'another provider' and write why."  # noqa: E501
+                )
+            )
+        if not reason:
+            raise ReasonRequired()
+        return c.name
+    raise NotFound()

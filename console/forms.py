@@ -286,7 +286,9 @@ def refuse_in_errors(errors: Iterable[Any]) -> None:
 
 # -------------------------------------------------------------- orders and the queue
 
-OrderActionName = Literal["screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note"]
+OrderActionName = Literal[
+    "screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note", "desk_complete", "refer"
+]
 
 
 class OrderAction(In):
@@ -297,6 +299,11 @@ class OrderAction(In):
     reason: Text | None = None
     units: OptUnits = None
     approve: Flag = Field(default=False, description="complete: approve units above the plan or the cap")
+    override: Flag = Field(
+        default=False, description="assign/reassign: a provider outside the service or region, with a reason"
+    )
+    given_by: ShortText | None = Field(default=None, description="desk_complete/refer: who gave it")
+    referred_to: ShortText | None = Field(default=None, description="refer: the 보건소 (or office) referred to")
 
 
 def _age(days: int) -> int:

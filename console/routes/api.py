@@ -157,7 +157,7 @@ async def order_action(
     body: forms.OrderAction,
     operator: Operator = Depends(web.require_writer),
 ) -> OrderOut:
-    """screen, assign, reassign, return, complete, cancel, reject or note (409 when the version is stale)."""
+    """screen, assign, reassign, return, complete, cancel, reject, note, desk_complete or refer (409 when stale)."""
     actor = web.actor_of(operator)
     v, reason = body.version, body.reason or ""
     async with web.database(request).transaction() as session:
@@ -172,6 +172,9 @@ async def order_action(
             reason=reason,
             units=body.units,
             approved=body.approve,
+            override=body.override,
+            given_by=body.given_by or "",
+            referred_to=body.referred_to or "",
         )
     return _order(order)
 

@@ -9,14 +9,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import lifecycle, queue
+from care import lifecycle, orders, queue
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
-from dolbom.errors import InvalidInput
+from dolbom.errors import InvalidInput, ReasonRequired, RuleViolation
 from storage import models
 from storage.models import Operator, Order
-from tests.factories import DESK, Place, make_district, make_order, make_resident
+from tests.factories import DESK, Place, make_district, make_order, make_provider, make_resident
 
 
 def _access(place: Place, operator_id: int | None = None) -> Access:
@@ -153,3 +153,144 @@ async def test_mine_holds_the_orders_the_operator_touched(session: AsyncSession)
     await queue.add_note(session, order_id=touched.id, text="통화함", actor=me)  # type: ignore[arg-type]
     page = await queue.list_orders(session, access=_access(place, operator_id=op.id), filters=queue.Filters(tab="mine"))
     assert [r.order.id for r in page.rows] == [touched.id] and untouched.id is not None
+
+
+async def _screened(session: AsyncSession, place: Place, service: str = "meals") -> Order:
+    resident = await make_resident(session, place)
+    order = await make_order(session, resident, service_code=service, units=1)
+    return await orders.screen(session, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
+
+
+async def test_a_provider_outside_service_or_region_needs_an_explicit_override_with_a_reason(
+    session: AsyncSession,
+) -> None:
+    place = await make_district(session)
+    fits = await make_provider(session, place, is_lead=True)
+    elsewhere = await make_provider(session, place, region_index=1)
+    no_meals = await make_provider(session, place, services=("escort",))
+    order = await _screened(session, place)
+    access = _access(place)
+    for provider in (elsewhere, no_meals):
+        with pytest.raises(RuleViolation):
+            await queue.act(
+                session,
+                access=access,
+                order_id=order.id,
+                action="assign",
+                actor=DESK,
+                expected_version=order.version,
+                provider_id=provider.id,
+            )  # type: ignore[arg-type]
+        with pytest.raises(ReasonRequired):
+            await queue.act(
+                session,
+                access=access,
+                order_id=order.id,
+                action="assign",
+                actor=DESK,
+                expected_version=order.version,
+                provider_id=provider.id,
+                override=True,
+                reason=" ",
+            )  # type: ignore[arg-type]
+    assert (await orders.get(session, order_id=order.id)).status == "screening"  # type: ignore[arg-type]
+    done = await queue.act(
+        session,
+        access=access,
+        order_id=order.id,
+        action="assign",
+        actor=DESK,  # type: ignore[arg-type]
+        expected_version=order.version,
+        provider_id=elsewhere.id,
+        override=True,
+        reason="1권역 기관이 이번 주 휴무",
+    )
+    assert done.status == "assigned" and fits.id is not None
+    history = await orders.list_history(session, order_id=order.id)  # type: ignore[arg-type]
+    assert [(h.action, h.reason) for h in history if h.action == "override"] == [
+        ("override", f"{elsewhere.name}: 1권역 기관이 이번 주 휴무")
+    ]
+
+
+async def test_the_proposed_provider_needs_no_override(session: AsyncSession) -> None:
+    place = await make_district(session)
+    lead = await make_provider(session, place, is_lead=True)
+    order = await _screened(session, place)
+    done = await queue.act(
+        session,
+        access=_access(place),
+        order_id=order.id,
+        action="assign",
+        actor=DESK,  # type: ignore[arg-type]
+        expected_version=order.version,
+        provider_id=lead.id,
+    )
+    assert done.status == "assigned"
+    assert "override" not in [h.action for h in await orders.list_history(session, order_id=order.id)]  # type: ignore[arg-type]
+
+
+async def test_desk_completes_an_information_order_recording_what_and_who(session: AsyncSession) -> None:
+    place = await make_district(session)
+    order = await _screened(session, place, service="info")
+    page = await queue.order_page(session, order_id=order.id, access=_access(place))  # type: ignore[arg-type]
+    assert {"desk_complete", "refer"} <= set(page.actions)
+    done = await queue.act(
+        session,
+        access=_access(place),
+        order_id=order.id,
+        action="desk_complete",
+        actor=DESK,  # type: ignore[arg-type]
+        expected_version=order.version,
+        reason="기초연금 신청 방법 안내",
+        given_by="김창구",
+    )
+    assert done.status == "done"
+    assert done.details["desk"] == {"how": "desk_complete", "what": "기초연금 신청 방법 안내", "by": "김창구"}
+    last = (await orders.list_history(session, order_id=order.id))[-1]  # type: ignore[arg-type]
+    assert (last.action, last.reason, last.actor_name) == ("desk_complete", "기초연금 신청 방법 안내", DESK.name)
+
+
+async def test_health_order_referred_to_a_health_centre_records_where_and_outcome(session: AsyncSession) -> None:
+    place = await make_district(session)
+    order = await _screened(session, place, service="health")
+    with pytest.raises(InvalidInput):
+        await queue.act(
+            session,
+            access=_access(place),
+            order_id=order.id,
+            action="refer",
+            actor=DESK,  # type: ignore[arg-type]
+            expected_version=order.version,
+            reason="방문 예약됨",
+            given_by="김창구",
+        )
+    done = await queue.act(
+        session,
+        access=_access(place),
+        order_id=order.id,
+        action="refer",
+        actor=DESK,  # type: ignore[arg-type]
+        expected_version=order.version,
+        reason="방문간호 12/3 예약",
+        given_by="김창구",
+        referred_to="마포구보건소",
+    )
+    assert done.status == "done" and done.details["desk"]["referred_to"] == "마포구보건소"
+
+
+async def test_desk_completion_is_refused_for_services_providers_deliver(session: AsyncSession) -> None:
+    place = await make_district(session)
+    order = await _screened(session, place, service="meals")
+    page = await queue.order_page(session, order_id=order.id, access=_access(place))  # type: ignore[arg-type]
+    assert "desk_complete" not in page.actions
+    with pytest.raises(RuleViolation):
+        await queue.act(
+            session,
+            access=_access(place),
+            order_id=order.id,
+            action="desk_complete",
+            actor=DESK,  # type: ignore[arg-type]
+            expected_version=order.version,
+            reason="안내",
+            given_by="김창구",
+        )
