@@ -651,3 +651,56 @@ async def _check_fit(
             raise ReasonRequired()
         return c.name
     raise NotFound()
+
+
+MAX_BULK = 100
+
+
+async def assign_many(
+    session: AsyncSession,
+    *,
+    access: Access,
+    order_ids: list[int],
+    provider_id: int | None,
+    actor: Actor,
+    override: bool = False,
+    reason: str = "",
+) -> list[Order]:
+    """Give several orders of one service to one provider together (received ones are screened first); return them.
+
+    All or nothing: another district's order is NotFound, mixed services or a provider that does not
+    fit (without an override and its reason) refuse the whole batch.
+    """
+    access.check_writer()
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        raise InvalidInput(N_("Please tick the orders to assign."))
+    if len(ids) > MAX_BULK:
+        raise InvalidInput(N_("Please assign at most {n} orders at once."), n=MAX_BULK)
+    chosen = [await get_visible(session, order_id=i, access=access) for i in ids]
+    if provider_id is None:
+        raise InvalidInput(N_("Please choose a provider."))
+    if len({o.service_code for o in chosen}) > 1:
+        raise RuleViolation(N_("The ticked orders are for different services. Please tick orders of one service only."))
+    if any(o.status not in DESK_STATUSES for o in chosen):
+        raise RuleViolation(N_("Only orders waiting at the desk can be assigned together."))
+    done: list[Order] = []
+    for order in chosen:
+        assert order.id is not None
+        if order.status == lifecycle.Status.RECEIVED.value:
+            order = await orders.screen(session, order_id=order.id, actor=actor)
+        assert order.id is not None
+        done.append(
+            await act(
+                session,
+                access=access,
+                order_id=order.id,
+                action="assign",
+                actor=actor,
+                expected_version=order.version,
+                provider_id=provider_id,
+                reason=reason,
+                override=override,
+            )
+        )
+    return done

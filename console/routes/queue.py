@@ -14,9 +14,9 @@ from sqlmodel import col
 from care import lifecycle, orders, queue
 from care.auth import Access
 from console import forms, web
-from dolbom.errors import NotFound
-from dolbom.i18n import N_
-from storage.models import Dong, Region
+from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
+from dolbom.i18n import N_, gettext
+from storage.models import Dong, Operator, Provider, Region
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
 NAV = [("/", N_("Queue"), ("admin", "operator", "viewer"))]
@@ -28,6 +28,13 @@ async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  
         rq = rq.where(col(Region.district_id) == access.district_id)
         dq = dq.where(col(Dong.district_id) == access.district_id)
     return list((await session.execute(rq)).scalars()), list((await session.execute(dq)).scalars())
+
+
+async def _providers(session, access: Access) -> list[Provider]:  # type: ignore[no-untyped-def]
+    q = select(Provider).where(col(Provider.active)).order_by(col(Provider.name))
+    if access.district_id is not None:
+        q = q.where(col(Provider.district_id) == access.district_id)
+    return list((await session.execute(q)).scalars())
 
 
 def _link(f: queue.Filters, **changes: Any) -> str:
@@ -55,16 +62,20 @@ async def _page(
     cursor: str | None = None,
     number: int = 1,
     status_code: int = 200,
+    error: str | None = None,
 ) -> Response:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(session, access=access, filters=filters, search=search, cursor=cursor)
         regions, dongs = await _places(session, access)
+        providers = await _providers(session, access) if access.can_write else []
     return web.render(
         request,
         "queue.html",
         status_code=status_code,
         page=page,
+        error=error,
+        providers=providers,
         filters=filters,
         search=search,
         marker=page.marker,
@@ -111,7 +122,8 @@ async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) 
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(session, access=access, filters=query.filters(), cursor=query.after or None)
-    response = web.render(request, "_queue_rows.html", page=page)
+        providers = await _providers(session, access) if access.can_write else []
+    response = web.render(request, "_queue_rows.html", page=page, providers=providers)
     response.headers["X-Queue-Marker"] = page.marker
     response.headers["X-Queue-Total"] = str(page.total)
     return response
@@ -123,3 +135,38 @@ async def poll(request: Request) -> JSONResponse:
     async with web.database(request).transaction() as session:
         counts, mark = await queue.summary(session, district_id=access.district_id)
     return JSONResponse({"marker": mark, "counts": counts})
+
+
+@router.post("/queue/assign")
+async def assign_together(request: Request, operator: Operator = Depends(web.require_writer)) -> Response:
+    """Assign the ticked orders (one service) to one provider together; the queue again with the outcome."""
+    form = await request.form()
+    try:
+        ids = [int(str(v)) for v in form.getlist("order_id")]
+        provider = str(form.get("provider_id") or "").strip()
+        provider_id = int(provider) if provider else None
+        if any(not 1 <= i <= forms.INT4_MAX for i in [*ids, provider_id or 1]):
+            raise ValueError
+    except ValueError:
+        return await _page(
+            request, filters=queue.Filters(), status_code=400, error=gettext(N_("Please tick the orders to assign."))
+        )
+    reason = str(form.get("reason") or "").strip()[: forms.MAX_TEXT]
+    try:
+        async with web.database(request).transaction() as session:
+            done = await queue.assign_many(
+                session,
+                access=web.access_of(request),
+                order_ids=ids,
+                provider_id=provider_id,
+                actor=web.actor_of(operator),
+                override=form.get("override") == "yes",
+                reason=reason,
+            )
+    except NotFound:
+        raise
+    except AppError as err:
+        params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
+        status = 400 if isinstance(err, InvalidInput) and not isinstance(err, RegistrationNumberRefused) else 422
+        return await _page(request, filters=queue.Filters(), status_code=status, error=gettext(err.msgid, **params))
+    return RedirectResponse(f"/?assigned={len(done)}", status_code=303)

@@ -127,3 +127,57 @@ async def test_desk_finishes_an_information_order_from_the_order_page(
     async with db.sessions() as s:
         done = await s.get(Order, info.id)
     assert done is not None and done.status == "done" and done.details["desk"]["by"] == "김창구"
+
+
+async def test_ticked_orders_of_one_service_are_assigned_together(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    async with db.transaction() as s:
+        more = [await factories.make_order(s, world.resident, service_code="meals", units=1) for _ in range(2)]
+    token = await signed_in(client, "mapo")
+    ids = [world.order.id, *(o.id for o in more)]
+    r = await client.post(
+        "/queue/assign",
+        data={"order_id": [str(i) for i in ids], "provider_id": str(world.lead.id), "csrf_token": token},
+    )
+    assert r.status_code == 303
+    async with db.sessions() as s:
+        statuses = [(await s.get(Order, i)).status for i in ids]  # type: ignore[union-attr]
+    assert statuses == ["assigned"] * 3
+
+
+async def test_ticked_orders_of_mixed_services_are_refused_kindly_and_nothing_changes(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    async with db.transaction() as s:
+        escort = await factories.make_order(s, world.resident, service_code="escort", units=1)
+    token = await signed_in(client, "mapo")
+    r = await client.post(
+        "/queue/assign",
+        data={
+            "order_id": [str(world.order.id), str(escort.id)],
+            "provider_id": str(world.lead.id),
+            "csrf_token": token,
+        },
+    )
+    assert r.status_code == 422 and 'id="queue-error"' in r.text
+    async with db.sessions() as s:
+        assert (await s.get(Order, world.order.id)).status == "received"  # type: ignore[union-attr]
+        assert (await s.get(Order, escort.id)).status == "received"  # type: ignore[union-attr]
+
+
+async def test_another_districts_order_in_a_batch_is_not_found(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    token = await signed_in(client, "mapo")
+    r = await client.post(
+        "/queue/assign",
+        data={
+            "order_id": [str(world.order.id), str(world.other_order.id)],
+            "provider_id": str(world.lead.id),
+            "csrf_token": token,
+        },
+    )
+    assert r.status_code == 404
+    async with db.sessions() as s:
+        assert (await s.get(Order, world.order.id)).status == "received"  # type: ignore[union-attr]

@@ -177,6 +177,8 @@ ROUTES: list[Case] = [
     Case("POST", "/queue/search", staff_list(), body=lambda fx, s: {"q": "주민"}, shows=True),
     Case("GET", "/queue/rows", staff_list(), shows=True),
     Case("GET", "/queue/poll", staff_list()),
+    # Assigning ticked orders together: no provider chosen is a kind 400 once the orders are in scope.
+    Case("POST", "/queue/assign", writer_thing(400), body=lambda fx, s: {"order_id": str(s.order_id)}, sided=True),
     Case("GET", "/orders/{order_id}", staff_thing(), fill=lambda s: f"/orders/{s.order_id}", sided=True, shows=True),
     Case(
         "POST",
