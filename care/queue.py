@@ -21,7 +21,7 @@ from dolbom import clock
 from dolbom.errors import ConflictError, InvalidInput, NoProviderAvailable, NotFound, ReasonRequired, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import orders as store
-from storage.models import Assignment, Dong, Order, OrderHistory, Provider, Region, Resident
+from storage.models import Assignment, Dong, Order, OrderHistory, Provider, Region, Resident, SavedFilter
 
 OPEN_STATUSES = [s.value for s in lifecycle.Status if s in lifecycle.OPEN]
 ALL_STATUSES = [s.value for s in lifecycle.Status]
@@ -704,3 +704,41 @@ async def assign_many(
             )
         )
     return done
+
+
+MAX_SAVED = 20
+
+
+async def list_saved_filters(session: AsyncSession, *, access: Access) -> list[SavedFilter]:
+    """Return the operator's saved queue views, by name."""
+    if access.operator_id is None:
+        return []
+    q = select(SavedFilter).where(col(SavedFilter.operator_id) == access.operator_id).order_by(col(SavedFilter.name))
+    return list((await session.execute(q)).scalars())
+
+
+async def save_filter(session: AsyncSession, *, access: Access, name: str, query: str) -> SavedFilter:
+    """Save (or replace, by name) the operator's queue view; return it."""
+    name = (name or "").strip()[:60]
+    if not name:
+        raise InvalidInput(N_("Please give the view a name."))
+    if access.operator_id is None:
+        raise InvalidInput()
+    mine = await list_saved_filters(session, access=access)
+    same = next((f for f in mine if f.name == name), None)
+    if same is None and len(mine) >= MAX_SAVED:
+        raise RuleViolation(N_("You can keep up to {n} saved views. Please delete one first."), n=MAX_SAVED)
+    row = same or SavedFilter(operator_id=access.operator_id, name=name, query=query)
+    row.query = query
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def delete_filter(session: AsyncSession, *, access: Access, filter_id: int) -> None:
+    """Delete one of the operator's saved views; NotFound for anyone else's."""
+    row = await session.get(SavedFilter, filter_id)
+    if row is None or row.operator_id != access.operator_id:
+        raise NotFound()
+    await session.delete(row)
+    await session.flush()

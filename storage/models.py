@@ -410,6 +410,18 @@ class Operator(SQLModel, table=True):
     last_login_at: datetime | None = Moment(default=None)
 
 
+class SavedFilter(SQLModel, table=True):
+    """A queue view an operator saved under a name: the filter codes of its URL, shown as a link."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("operator_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operator_id: int = Field(foreign_key="operators.id", index=True)
+    name: str
+    query: str  # "tab=desk&service=meals" (no search text: searches are POSTs and never saved)
+    created_at: datetime = Created()
+
+
 class SignInThrottle(SQLModel, table=True):
     """Recent failed sign-ins of one client address, typed username or trusted browser (decision 0010).
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -69,9 +70,12 @@ async def _page(
         page = await queue.list_orders(session, access=access, filters=filters, search=search, cursor=cursor)
         regions, dongs = await _places(session, access)
         providers = await _providers(session, access) if access.can_write else []
+        saved = await queue.list_saved_filters(session, access=access)
     return web.render(
         request,
         "queue.html",
+        saved=saved,
+        view_query=_link(filters)[2:],
         status_code=status_code,
         page=page,
         error=error,
@@ -170,3 +174,33 @@ async def assign_together(request: Request, operator: Operator = Depends(web.req
         status = 400 if isinstance(err, InvalidInput) and not isinstance(err, RegistrationNumberRefused) else 422
         return await _page(request, filters=queue.Filters(), status_code=status, error=gettext(err.msgid, **params))
     return RedirectResponse(f"/?assigned={len(done)}", status_code=303)
+
+
+@router.post("/queue/filters")
+async def save_view(request: Request) -> Response:
+    """Save the queue's current filters under a name for this operator; back to that view."""
+    form = await request.form()
+    name = str(form.get("name") or "").strip()
+    try:
+        parsed = forms.QueueFilters.model_validate(dict(parse_qsl(str(form.get("query") or ""))))
+    except ValidationError:
+        return await _page(
+            request, filters=queue.Filters(), status_code=400, error=gettext(N_("That view could not be saved."))
+        )
+    query = _link(parsed.filters())[2:]
+    try:
+        async with web.database(request).transaction() as session:
+            await queue.save_filter(session, access=web.access_of(request), name=name, query=query)
+    except AppError as err:
+        params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
+        status = 400 if isinstance(err, InvalidInput) else 422
+        return await _page(request, filters=parsed.filters(), status_code=status, error=gettext(err.msgid, **params))
+    return RedirectResponse("/?" + query, status_code=303)
+
+
+@router.post("/queue/filters/{filter_id}/delete")
+async def delete_view(request: Request, filter_id: forms.PathId) -> Response:
+    """Delete one of this operator's saved views (anyone else's is 404)."""
+    async with web.database(request).transaction() as session:
+        await queue.delete_filter(session, access=web.access_of(request), filter_id=filter_id)
+    return RedirectResponse("/", status_code=303)

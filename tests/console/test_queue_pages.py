@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import Order, OrderHistory
+from storage.models import Order, OrderHistory, SavedFilter
 from tests import factories
 from tests.console.conftest import World, signed_in
 
@@ -181,3 +182,33 @@ async def test_another_districts_order_in_a_batch_is_not_found(
     assert r.status_code == 404
     async with db.sessions() as s:
         assert (await s.get(Order, world.order.id)).status == "received"  # type: ignore[union-attr]
+
+
+async def test_an_operator_saves_a_view_sees_it_and_only_they_can_delete_it(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    token = await signed_in(client, "mapo")
+    r = await client.post(
+        "/queue/filters",
+        data={
+            "name": "급한 식사",
+            "query": "tab=desk&service=meals&urgency=urgent&after=xyz&page=3",
+            "csrf_token": token,
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/?tab=desk&service=meals&urgency=urgent"
+    page = await client.get("/")
+    assert 'href="/?tab=desk&amp;service=meals&amp;urgency=urgent">급한 식사</a>' in page.text
+    async with db.sessions() as s:
+        saved = (await s.execute(select(SavedFilter))).scalars().one()
+    bad = await client.post("/queue/filters", data={"name": "x", "query": "status=nonsense", "csrf_token": token})
+    assert bad.status_code == 400
+    # Someone else (another district's operator) cannot delete it.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test") as other:
+        other_token = await signed_in(other, "eunpyeong")
+        assert (
+            await other.post(f"/queue/filters/{saved.id}/delete", data={"csrf_token": other_token})
+        ).status_code == 404
+    assert (await client.post(f"/queue/filters/{saved.id}/delete", data={"csrf_token": token})).status_code == 303
+    async with db.sessions() as s:
+        assert (await s.execute(select(SavedFilter))).scalars().all() == []
