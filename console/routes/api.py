@@ -121,7 +121,9 @@ def _resident(r: Resident) -> ResidentOut:
 
 @router.get("/orders")
 async def list_orders(request: Request, query: Annotated[OrderListQuery, Query()]) -> OrderListOut:
-    """Open orders (or the status filter), urgent and oldest first, with counts per status."""
+    """Open orders (or the status filter): urgent newest first, then oldest first; counts per open status.
+
+    Pages: `after` (the last page's cursor, as the queue's links carry it) or the older `offset`."""
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(

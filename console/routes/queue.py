@@ -24,11 +24,13 @@ NAV = [("/", N_("Queue"), ("admin", "operator", "viewer"))]
 
 
 async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  # type: ignore[no-untyped-def]
-    rq, dq = select(Region).order_by(col(Region.name)), select(Dong).order_by(col(Dong.name))
+    """Return the filter's 권역 and 동 in one query (a 권역 without any 동 has nothing to filter)."""
+    q = select(Dong, Region).join(Region, col(Region.id) == col(Dong.region_id)).order_by(col(Dong.name))
     if access.district_id is not None:
-        rq = rq.where(col(Region.district_id) == access.district_id)
-        dq = dq.where(col(Dong.district_id) == access.district_id)
-    return list((await session.execute(rq)).scalars()), list((await session.execute(dq)).scalars())
+        q = q.where(col(Dong.district_id) == access.district_id)
+    pairs = (await session.execute(q)).all()
+    regions = {r.id: r for _, r in pairs}
+    return sorted(regions.values(), key=lambda r: r.name), [d for d, _ in pairs]
 
 
 async def _providers(session, access: Access) -> list[Provider]:  # type: ignore[no-untyped-def]

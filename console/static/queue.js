@@ -14,10 +14,16 @@
     return fetch(url, { credentials: "same-origin", headers: { "X-Dolbom-Poll": "1" } });
   }
 
+  var TABS = { desk: ["received", "screening"], providers: ["assigned", "accepted", "in_progress"] };
+
   function showCounts(counts) {
     Object.keys(counts).forEach(function (status) {
       var el = document.querySelector('#counts b[data-status="' + status + '"]');
       if (el) { el.textContent = counts[status]; }
+    });
+    Object.keys(TABS).forEach(function (tab) {
+      var el = document.querySelector('b[data-tab="' + tab + '"]');
+      if (el) { el.textContent = TABS[tab].reduce(function (n, s) { return n + (counts[s] || 0); }, 0); }
     });
   }
 

@@ -163,6 +163,8 @@ def _intake(fx: Fixture, side: Side) -> Any:
         "district_id": str(side.district_id),
         "income_tier": "basic",
         "urgency": "normal",
+        # Every identity sends the same caller: past the 14-day repeat warning (tested on its own).
+        "repeat_ok": "yes",
     }
 
 
