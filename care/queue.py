@@ -21,7 +21,7 @@ from dolbom import clock
 from dolbom.errors import ConflictError, InvalidInput, NoProviderAvailable, NotFound, ReasonRequired, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import orders as store
-from storage.models import Assignment, Dong, Order, OrderHistory, Provider, Region, Resident, SavedFilter
+from storage.models import Assignment, DeskNotice, Dong, Order, OrderHistory, Provider, Region, Resident, SavedFilter
 
 OPEN_STATUSES = [s.value for s in lifecycle.Status if s in lifecycle.OPEN]
 ALL_STATUSES = [s.value for s in lifecycle.Status]
@@ -87,6 +87,7 @@ class Page:
     next_cursor: str | None = None  # where the next page starts (keyset), None on the last page
     total_capped: bool = False  # True when there are more than TOTAL_CAP orders (total is the cap)
     marker: str = ""  # the change marker read with the counts (see `marker`)
+    approvals: int = 0  # orders in progress awaiting the desk's approval (in the desk's tab)
 
 
 def is_receipt_no(text: str) -> bool:
@@ -94,10 +95,10 @@ def is_receipt_no(text: str) -> bool:
     return bool(_RECEIPT.match(text.strip()))
 
 
-def tab_counts(counts: dict[str, int]) -> dict[str, int]:
-    """Return the number of open orders per tab, from the counts per status."""
+def tab_counts(counts: dict[str, int], *, approvals: int = 0) -> dict[str, int]:
+    """Return the number of open orders per tab, from the counts per status (and orders awaiting approval)."""
     return {
-        "desk": sum(counts.get(s, 0) for s in DESK_STATUSES),
+        "desk": sum(counts.get(s, 0) for s in DESK_STATUSES) + approvals,
         "providers": sum(counts.get(s, 0) for s in PROVIDER_STATUSES),
     }
 
@@ -184,6 +185,9 @@ def _conditions(*, district_id: int | None, operator_id: int | None, f: Filters,
     if f.status:
         # A status asked for by name wins over the tab's statuses (the counts link to each status).
         conds.append(col(Order.status) == f.status)
+    elif f.tab == "desk" and statuses is not None:
+        # The desk's to-do also holds orders in progress whose provider asks for the desk's approval.
+        conds.append(or_(col(Order.status).in_(statuses), col(Order.id).in_(_awaiting_approval(district_id))))
     elif statuses is not None:
         conds.append(col(Order.status).in_(statuses))
     if f.tab == "mine" and not (search and search.strip()):
@@ -222,6 +226,28 @@ def _conditions(*, district_id: int | None, operator_id: int | None, f: Filters,
                 )
             )
     return conds
+
+
+def _awaiting_approval(district_id: int | None) -> Any:
+    """Return a query of the ids of orders in progress whose provider asked the desk to approve more units."""
+    q = (
+        select(col(DeskNotice.order_id))
+        .join(Order, col(Order.id) == col(DeskNotice.order_id))
+        .where(
+            col(DeskNotice.kind) == "approval_needed",
+            col(DeskNotice.read_at).is_(None),
+            col(Order.status) == lifecycle.Status.IN_PROGRESS.value,
+        )
+    )
+    if district_id is not None:
+        q = q.where(col(DeskNotice.district_id) == district_id)
+    return q
+
+
+async def count_awaiting_approval(session: AsyncSession, *, district_id: int | None) -> int:
+    """Return how many orders in progress wait for the desk's approval (unread approval notices)."""
+    ids = _awaiting_approval(district_id).distinct().subquery()
+    return int((await session.execute(select(func.count()).select_from(ids))).scalar_one())
 
 
 def _order_cols(names: tuple[str, ...]) -> list[Any]:
@@ -324,9 +350,10 @@ async def _query(
     counts, mark = await summary(session, district_id=district_id)
     plain = Filters(tab=f.tab) == f or Filters(tab=f.tab, sort=f.sort) == f
     statuses = TABS.get(f.tab)
+    approvals = await count_awaiting_approval(session, district_id=district_id) if f.tab == "desk" else 0
     if plain and statuses is not None and f.tab != "mine" and not (search and search.strip()):
         # A whole tab: its total is the sum of the counts already read (no second count).
-        total = sum(counts.get(st, 0) for st in statuses)
+        total = sum(counts.get(st, 0) for st in statuses) + approvals
     else:
         capped = select(literal(1)).select_from(Order).where(*conds).limit(TOTAL_CAP + 1).subquery()
         total = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
@@ -337,6 +364,7 @@ async def _query(
         next_cursor=next_cursor,
         total_capped=total > TOTAL_CAP,
         marker=mark,
+        approvals=approvals,
     )
 
 

@@ -90,7 +90,7 @@ async def _page(
         statuses=queue.OPEN_STATUSES,
         all_statuses=queue.ALL_STATUSES,
         tabs=[(key, queue.TAB_NAMES[key]) for key in ("desk", "providers", "mine", "all")],
-        tab_counts=queue.tab_counts(page.counts),
+        tab_counts=queue.tab_counts(page.counts, approvals=page.approvals),
         sorts=queue.SORTS,
         qlink=partial(_link, filters),
         number=number,
@@ -140,7 +140,9 @@ async def poll(request: Request) -> JSONResponse:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         counts, mark = await queue.summary(session, district_id=access.district_id)
-    return JSONResponse({"marker": mark, "counts": counts})
+        approvals = await queue.count_awaiting_approval(session, district_id=access.district_id)
+    tabs = queue.tab_counts(counts, approvals=approvals)
+    return JSONResponse({"marker": mark, "counts": counts, "tabs": tabs})
 
 
 @router.post("/queue/assign")

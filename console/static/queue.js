@@ -16,14 +16,16 @@
 
   var TABS = { desk: ["received", "screening"], providers: ["assigned", "accepted", "in_progress"] };
 
-  function showCounts(counts) {
+  function showCounts(counts, tabs) {
     Object.keys(counts).forEach(function (status) {
       var el = document.querySelector('#counts b[data-status="' + status + '"]');
       if (el) { el.textContent = counts[status]; }
     });
     Object.keys(TABS).forEach(function (tab) {
       var el = document.querySelector('b[data-tab="' + tab + '"]');
-      if (el) { el.textContent = TABS[tab].reduce(function (n, s) { return n + (counts[s] || 0); }, 0); }
+      if (!el) { return; }
+      el.textContent = tabs && tabs[tab] !== undefined ? tabs[tab]
+        : TABS[tab].reduce(function (n, s) { return n + (counts[s] || 0); }, 0);
     });
   }
 
@@ -33,7 +35,7 @@
       return r.ok ? r.json() : null;
     }).then(function (data) {
       if (!data || data.marker === marker) { return null; }
-      showCounts(data.counts);
+      showCounts(data.counts, data.tabs);
       return get("/queue/rows" + query).then(function (r) {
         if (!r.ok) { return; }
         marker = r.headers.get("X-Queue-Marker") || data.marker;

@@ -15,7 +15,7 @@ from care.auth import Access
 from dolbom import clock
 from dolbom.errors import InvalidInput, ReasonRequired, RuleViolation
 from storage import models
-from storage.models import Operator, Order
+from storage.models import DeskNotice, Operator, Order
 from tests.factories import DESK, Place, make_district, make_order, make_provider, make_resident
 
 
@@ -294,3 +294,18 @@ async def test_desk_completion_is_refused_for_services_providers_deliver(session
             reason="안내",
             given_by="김창구",
         )
+
+
+async def test_an_order_awaiting_the_desks_approval_is_on_the_desks_tab(session: AsyncSession) -> None:
+    place = await make_district(session)
+    resident = await make_resident(session, place)
+    asking = await make_order(session, resident)
+    quiet = await make_order(session, resident)
+    await session.execute(update(Order).where(col(Order.id).in_([asking.id, quiet.id])).values(status="in_progress"))
+    session.add(
+        DeskNotice(district_id=place.district_id, kind="approval_needed", order_id=asking.id, title="승인 요청")
+    )
+    await session.flush()
+    page = await queue.list_orders(session, access=_access(place))
+    assert [r.order.id for r in page.rows] == [asking.id]
+    assert page.total == 1 and queue.tab_counts(page.counts, approvals=page.approvals)["desk"] == 1
