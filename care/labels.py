@@ -29,6 +29,9 @@ ACTION = {
     "cancel": N_("Cancel"),
     "reject": N_("Reject"),
     "note": N_("Note"),
+    "desk_complete": N_("Finished at the desk"),
+    "refer": N_("Referred to a health centre"),
+    "override": N_("Provider chosen outside the proposal"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),

@@ -3,6 +3,9 @@
 접수(received) → 검토(screening) → 배정(assigned) → 수락(accepted) → 진행(in_progress) → 완료(done),
 with 취소(cancelled) and 반려(rejected), reassignment (배정/수락 → 배정 to another provider),
 and return (배정 → 검토) when a provider declines or lets the deadline pass.
+What the desk handles itself (정보제공·상담, 건강지원: see care.orders.DESK_SERVICES) it closes
+from 접수/검토 straight to 완료, done at the desk (desk_complete) or referred to a 보건소 (refer),
+with no provider step; which services may do so is the orders' rule, not the table's.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Action(StrEnum):
     COMPLETE = "complete"
     CANCEL = "cancel"
     REJECT = "reject"
+    DESK_COMPLETE = "desk_complete"
+    REFER = "refer"
 
 
 S = Status
@@ -52,9 +57,13 @@ TRANSITIONS: dict[Action, dict[Status, Status]] = {
         S.IN_PROGRESS: S.CANCELLED,
     },
     Action.REJECT: {S.RECEIVED: S.REJECTED, S.SCREENING: S.REJECTED},
+    Action.DESK_COMPLETE: {S.RECEIVED: S.DONE, S.SCREENING: S.DONE},
+    Action.REFER: {S.RECEIVED: S.DONE, S.SCREENING: S.DONE},
 }
 
-REASON_REQUIRED: frozenset[Action] = frozenset({Action.REASSIGN, Action.RETURN, Action.CANCEL, Action.REJECT})
+REASON_REQUIRED: frozenset[Action] = frozenset(
+    {Action.REASSIGN, Action.RETURN, Action.CANCEL, Action.REJECT, Action.DESK_COMPLETE, Action.REFER}
+)
 OPEN: frozenset[Status] = frozenset({S.RECEIVED, S.SCREENING, S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS})
 FINAL: frozenset[Status] = frozenset({S.DONE, S.CANCELLED, S.REJECTED})
 

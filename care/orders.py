@@ -34,6 +34,8 @@ from storage.models import (
 
 URGENCIES = ("urgent", "normal")
 SOURCES = ("resident", "family", "care_manager", "desk_phone", "desk_chat")
+# What the desk handles itself (issue 11 §2): closed at the desk or referred to a 보건소, no provider step.
+DESK_SERVICES = frozenset({"info", "health"})
 # Units that count against a per-person cap: everything not cancelled or rejected.
 CAP_STATUSES = [s.value for s in lifecycle.OPEN] + [Status.DONE.value]
 
@@ -510,3 +512,39 @@ async def cap_status(session: AsyncSession, *, order_id: int) -> dict[str, int |
         "left": fees.remaining_cap(cap_units=price.cap_units, used_units=used_by_others),
         "unit_price": price.unit_price,
     }
+
+
+async def finish_at_desk(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    action: str,
+    what: str,
+    by: str,
+    actor: Actor,
+    referred_to: str | None = None,
+    expected_version: int | None = None,
+) -> Order:
+    """Close a 정보제공·상담 or 건강지원 order at the desk (desk_complete: what was given, by whom)
+    or referred to a 보건소 (refer: where, and the outcome in `what`); return it."""
+    if action not in (Action.DESK_COMPLETE.value, Action.REFER.value):
+        raise InvalidInput()
+    order = await get(session, order_id=order_id)
+    if order.service_code not in DESK_SERVICES:
+        raise RuleViolation(N_("Only information and health support orders can be finished at the desk."))
+    what, by, where = (what or "").strip(), (by or "").strip(), (referred_to or "").strip()
+    if not by:
+        raise InvalidInput(N_("Please write who gave it."))
+    if action == Action.REFER.value and not where:
+        raise InvalidInput(N_("Please write where it was referred to."))
+    record = {"how": action, "what": what[:2000], "by": by[:200], **({"referred_to": where[:200]} if where else {})}
+    reason = f"{where}: {what}" if where else what
+    return await _move(
+        session,
+        order_id=order_id,
+        action=Action(action),
+        actor=actor,
+        expected_version=expected_version,
+        reason=reason,
+        values={"details": {**(order.details or {}), "desk": record}, "delivered_units": order.units},
+    )

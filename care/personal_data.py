@@ -173,6 +173,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("resident_channels", "verified_how"): "a code or a status",
     ("family_contacts", "consent_version"): "the consent text's version",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
+    ("saved_filters", "name"): "an operator's label for a queue view (filters only, never a search)",
+    ("saved_filters", "query"): "queue filter codes (tab, status, service, place ids, sort), never a search",
 }
 
 

@@ -286,7 +286,9 @@ def refuse_in_errors(errors: Iterable[Any]) -> None:
 
 # -------------------------------------------------------------- orders and the queue
 
-OrderActionName = Literal["screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note"]
+OrderActionName = Literal[
+    "screen", "assign", "reassign", "return", "complete", "cancel", "reject", "note", "desk_complete", "refer"
+]
 
 
 class OrderAction(In):
@@ -297,6 +299,11 @@ class OrderAction(In):
     reason: Text | None = None
     units: OptUnits = None
     approve: Flag = Field(default=False, description="complete: approve units above the plan or the cap")
+    override: Flag = Field(
+        default=False, description="assign/reassign: a provider outside the service or region, with a reason"
+    )
+    given_by: ShortText | None = Field(default=None, description="desk_complete/refer: who gave it")
+    referred_to: ShortText | None = Field(default=None, description="refer: the 보건소 (or office) referred to")
 
 
 def _age(days: int) -> int:
@@ -315,9 +322,13 @@ class QueueFilters(In):
     source: choice(orders.SOURCES) = None  # type: ignore[valid-type]
     urgency: choice(orders.URGENCIES) = None  # type: ignore[valid-type]
     age: Annotated[OptAge, AfterValidator(_age)] = None
+    tab: choice(queue.TABS) = None  # type: ignore[valid-type]
+    sort: choice([*queue.SORTS, *(f"-{k}" for k in queue.SORTS)]) = None  # type: ignore[valid-type]
+    after: Annotated[str, BeforeValidator(_strip), Field(max_length=400, pattern=r"^[A-Za-z0-9_-]*$")] = ""
+    page: Annotated[int, Field(ge=1, le=MAX_OFFSET)] = 1
 
-    def filters(self) -> queue.Filters:
-        """Return the care layer's filters."""
+    def filters(self, *, default_tab: str = "desk") -> queue.Filters:
+        """Return the care layer's filters (the console's queue opens on the desk's to-do tab)."""
         return queue.Filters(
             status=self.status,
             service=self.service,
@@ -326,6 +337,8 @@ class QueueFilters(In):
             source=self.source,
             urgency=self.urgency,
             min_age_days=self.age,
+            tab=self.tab or default_tab,
+            sort=self.sort,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, MetaData, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, MetaData, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dolbom import clock
@@ -305,6 +305,11 @@ class Referral(SQLModel, table=True):
     created_at: datetime = Created()
 
 
+# Open statuses (care.lifecycle.OPEN), spelled out for the partial indexes of the queue.
+_OPEN_WHERE = "status IN ('received', 'screening', 'assigned', 'accepted', 'in_progress')"
+_OPEN_ONLY: dict[str, Any] = {"postgresql_where": text(_OPEN_WHERE), "sqlite_where": text(_OPEN_WHERE)}
+
+
 class Order(SQLModel, table=True):
     """신청 — one request for one service for one resident."""
 
@@ -312,6 +317,15 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         Index("ix_orders_queue", "district_id", "status", "created_at"),
         Index("ix_orders_resident", "resident_id", "service_code"),
+        # The queue (decision 0013): open orders only, so the desk's tabs, counts and poll marker
+        # never read the district's history; the all-district admin view has its own.
+        Index("ix_orders_open_queue", "district_id", "urgency", "created_at", "id", **_OPEN_ONLY),
+        Index("ix_orders_open_marker", "district_id", "status", "updated_at", "id", **_OPEN_ONLY),
+        Index("ix_orders_open_all", "urgency", "created_at", "id", **_OPEN_ONLY),
+        Index("ix_orders_open_all_marker", "status", "updated_at", "id", **_OPEN_ONLY),
+        # Every order (history tab) and its sortable columns.
+        Index("ix_orders_district_created", "district_id", "created_at", "id"),
+        Index("ix_orders_district_service", "district_id", "service_code", "created_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     receipt_no: str = Field(unique=True)
@@ -344,6 +358,8 @@ class OrderHistory(SQLModel, table=True):
     """One step in an order's life: who, when, from → to, why. Append-only."""
 
     __tablename__ = "order_history"
+    # "Mine" in the queue: the orders an operator has touched.
+    __table_args__ = (Index("ix_order_history_actor", "actor_kind", "actor_id", "order_id"),)
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     at: datetime = Created()
@@ -392,6 +408,18 @@ class Operator(SQLModel, table=True):
     must_change_password: bool = False
     created_at: datetime = Created()
     last_login_at: datetime | None = Moment(default=None)
+
+
+class SavedFilter(SQLModel, table=True):
+    """A queue view an operator saved under a name: the filter codes of its URL, shown as a link."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("operator_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operator_id: int = Field(foreign_key="operators.id", index=True)
+    name: str
+    query: str  # "tab=desk&service=meals" (no search text: searches are POSTs and never saved)
+    created_at: datetime = Created()
 
 
 class SignInThrottle(SQLModel, table=True):

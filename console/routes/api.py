@@ -121,11 +121,18 @@ def _resident(r: Resident) -> ResidentOut:
 
 @router.get("/orders")
 async def list_orders(request: Request, query: Annotated[OrderListQuery, Query()]) -> OrderListOut:
-    """Open orders (or the status filter), urgent and oldest first, with counts per status."""
+    """Open orders (or the status filter): urgent newest first, then oldest first; counts per open status.
+
+    Pages: `after` (the last page's cursor, as the queue's links carry it) or the older `offset`."""
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         page = await queue.list_orders(
-            session, access=access, filters=query.filters(), limit=query.limit, offset=query.offset
+            session,
+            access=access,
+            filters=query.filters(default_tab="open"),
+            limit=query.limit,
+            offset=query.offset,
+            cursor=query.after or None,
         )
     return OrderListOut(total=page.total, counts=page.counts, orders=[_order(r.order) for r in page.rows])
 
@@ -152,7 +159,7 @@ async def order_action(
     body: forms.OrderAction,
     operator: Operator = Depends(web.require_writer),
 ) -> OrderOut:
-    """screen, assign, reassign, return, complete, cancel, reject or note (409 when the version is stale)."""
+    """screen, assign, reassign, return, complete, cancel, reject, note, desk_complete or refer (409 when stale)."""
     actor = web.actor_of(operator)
     v, reason = body.version, body.reason or ""
     async with web.database(request).transaction() as session:
@@ -167,6 +174,9 @@ async def order_action(
             reason=reason,
             units=body.units,
             approved=body.approve,
+            override=body.override,
+            given_by=body.given_by or "",
+            referred_to=body.referred_to or "",
         )
     return _order(order)
 

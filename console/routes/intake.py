@@ -9,12 +9,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import catalog, intake, orders, parsing
+from care import catalog, intake, orders, parsing, phone_intake
 from care.residents import INCOME_TIERS
 from console import forms, web
 from dolbom.errors import AppError, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
-from storage.models import District, Dong, Operator
+from storage.models import District, Dong, Operator, Order
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
 NAV = [("/intake", N_("Phone request"), ("admin", "operator"))]
@@ -41,10 +41,25 @@ async def _choices(request: Request) -> dict[str, Any]:
 
 
 async def _form(
-    request: Request, *, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+    request: Request,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    repeat: Order | None = None,
 ) -> Response:
+    script, sensitive = phone_intake.consent_script()
     return web.render(
-        request, "intake.html", status_code=status_code, v=values, errors=errors, **(await _choices(request))
+        request,
+        "intake.html",
+        status_code=status_code,
+        v=values,
+        errors=errors,
+        script=script,
+        sensitive_script=sensitive,
+        repeat=repeat,
+        repeat_days=phone_intake.REPEAT_DAYS,
+        **(await _choices(request)),
     )
 
 
@@ -96,6 +111,14 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
         consent=True,
         sensitive_consent=body.sensitive_consent,
     )
+    if v.get("repeat_ok") != "yes":
+        # The same caller asked for the same service lately: show that order first; they may go on.
+        async with web.database(request).transaction() as session:
+            repeat = await phone_intake.find_recent_repeat(
+                session, access=access, district_id=district_id, phone=body.phone, service_code=body.service
+            )
+        if repeat is not None:
+            return await _form(request, values=v, errors={}, repeat=repeat)
     try:
         async with web.database(request).transaction() as session:
             order = await intake.submit(

@@ -25,6 +25,8 @@ DONE = {
     "cancel": N_("The order was cancelled."),
     "reject": N_("The order was rejected."),
     "note": N_("The note was saved."),
+    "desk_complete": N_("Recorded as finished at the desk."),
+    "refer": N_("The referral was recorded and the order closed."),
     "intake": N_("The phone request was received."),
     "merged": N_("The records are joined into one."),
     "not_same": N_("Recorded as a different person."),
@@ -80,6 +82,9 @@ async def order_action(
                 reason=body.reason or "",
                 units=body.units,
                 approved=body.approve,
+                override=body.override,
+                given_by=body.given_by or "",
+                referred_to=body.referred_to or "",
             )
     except ConflictError as err:
         return await _show(request, order_id, error=gettext(err.msgid), status_code=409)

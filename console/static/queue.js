@@ -14,10 +14,18 @@
     return fetch(url, { credentials: "same-origin", headers: { "X-Dolbom-Poll": "1" } });
   }
 
-  function showCounts(counts) {
+  var TABS = { desk: ["received", "screening"], providers: ["assigned", "accepted", "in_progress"] };
+
+  function showCounts(counts, tabs) {
     Object.keys(counts).forEach(function (status) {
       var el = document.querySelector('#counts b[data-status="' + status + '"]');
       if (el) { el.textContent = counts[status]; }
+    });
+    Object.keys(TABS).forEach(function (tab) {
+      var el = document.querySelector('b[data-tab="' + tab + '"]');
+      if (!el) { return; }
+      el.textContent = tabs && tabs[tab] !== undefined ? tabs[tab]
+        : TABS[tab].reduce(function (n, s) { return n + (counts[s] || 0); }, 0);
     });
   }
 
@@ -27,7 +35,7 @@
       return r.ok ? r.json() : null;
     }).then(function (data) {
       if (!data || data.marker === marker) { return null; }
-      showCounts(data.counts);
+      showCounts(data.counts, data.tabs);
       return get("/queue/rows" + query).then(function (r) {
         if (!r.ok) { return; }
         marker = r.headers.get("X-Queue-Marker") || data.marker;
@@ -43,4 +51,44 @@
       .then(function () { window.setTimeout(tick, EVERY); });
   }
   window.setTimeout(tick, EVERY);
+}());
+
+// Keyboard: j / k move the row cursor, Enter opens the order, a opens it at the assign form
+// (the proposed provider is preselected there), / goes to the search box. Written on the page.
+(function () {
+  "use strict";
+  var body = document.getElementById("queue-rows");
+  if (!body) { return; }
+  var at = -1;
+
+  function rows() { return Array.prototype.slice.call(body.querySelectorAll("tr[data-href]")); }
+
+  function move(step) {
+    var list = rows();
+    if (!list.length) { return; }
+    if (list[at]) { list[at].classList.remove("cursor"); }
+    at = Math.max(0, Math.min(list.length - 1, at + step));
+    list[at].classList.add("cursor");
+    list[at].scrollIntoView({ block: "nearest" });
+    var link = list[at].querySelector("a");
+    if (link) { link.focus({ preventScroll: true }); }
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.altKey || e.ctrlKey || e.metaKey) { return; }
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) { return; }
+    var list = rows();
+    var row = list[at];
+    if (e.key === "j") { move(1); e.preventDefault(); }
+    else if (e.key === "k") { move(-1); e.preventDefault(); }
+    else if (e.key === "Enter" && row) { window.location.assign(row.dataset.href); e.preventDefault(); }
+    else if (e.key === "a" && row) { window.location.assign(row.dataset.href + "#assign-form"); e.preventDefault(); }
+    else if (e.key === "/") {
+      var q = document.getElementById("q");
+      if (q) { q.focus(); q.select(); e.preventDefault(); }
+    }
+  });
+  // The poll swaps the rows in: the cursor starts again from the top.
+  new MutationObserver(function () { at = -1; }).observe(body, { childList: true });
 }());

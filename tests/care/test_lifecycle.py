@@ -28,6 +28,10 @@ ALLOWED = {
     (A.CANCEL, S.IN_PROGRESS): S.CANCELLED,
     (A.REJECT, S.RECEIVED): S.REJECTED,
     (A.REJECT, S.SCREENING): S.REJECTED,
+    (A.DESK_COMPLETE, S.RECEIVED): S.DONE,
+    (A.DESK_COMPLETE, S.SCREENING): S.DONE,
+    (A.REFER, S.RECEIVED): S.DONE,
+    (A.REFER, S.SCREENING): S.DONE,
 }
 FORBIDDEN = [pair for pair in itertools.product(A, S) if pair not in ALLOWED]
 
@@ -52,7 +56,7 @@ def test_every_status_and_action_is_covered() -> None:
     assert dict(((a, s), t) for a, m in lifecycle.TRANSITIONS.items() for s, t in m.items()) == ALLOWED
 
 
-@pytest.mark.parametrize("action", [A.REASSIGN, A.RETURN, A.CANCEL, A.REJECT])
+@pytest.mark.parametrize("action", [A.REASSIGN, A.RETURN, A.CANCEL, A.REJECT, A.DESK_COMPLETE, A.REFER])
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_steps_that_need_a_reason_refuse_without_one(action: Action, reason: str | None) -> None:
     current = next(iter(lifecycle.TRANSITIONS[action]))
@@ -70,4 +74,6 @@ def test_check_move_by_states() -> None:
     with pytest.raises(InvalidTransition):
         lifecycle.check_move("done", "assigned")
     with pytest.raises(InvalidTransition):
-        lifecycle.check_move("received", "done")
+        lifecycle.check_move("received", "in_progress")
+    # Only through the desk's own close (정보제공·상담, 건강지원; the service rule is care.orders').
+    lifecycle.check_move("received", "done")

@@ -167,6 +167,8 @@ def _intake(fx: Fixture, side: Side) -> Any:
         "district_id": str(side.district_id),
         "income_tier": "basic",
         "urgency": "normal",
+        # Every identity sends the same caller: past the 14-day repeat warning (tested on its own).
+        "repeat_ok": "yes",
     }
 
 
@@ -181,6 +183,16 @@ ROUTES: list[Case] = [
     Case("POST", "/queue/search", staff_list(), body=lambda fx, s: {"q": "주민"}, shows=True),
     Case("GET", "/queue/rows", staff_list(), shows=True),
     Case("GET", "/queue/poll", staff_list()),
+    # Assigning ticked orders together: no provider chosen is a kind 400 once the orders are in scope.
+    Case("POST", "/queue/assign", writer_thing(400), body=lambda fx, s: {"order_id": str(s.order_id)}, sided=True),
+    # Saved queue views are each operator's own: saving answers with the view, another's id is 404.
+    Case("POST", "/queue/filters", staff_list(303), body=lambda fx, s: {"name": "급한 식사", "query": "tab=desk"}),
+    Case(
+        "POST",
+        "/queue/filters/{filter_id}/delete",
+        _exp(303, 404, 404, 404, 404, 404, 404),
+        fill=lambda s: "/queue/filters/2147483647/delete",
+    ),
     Case("GET", "/orders/{order_id}", staff_thing(), fill=lambda s: f"/orders/{s.order_id}", sided=True, shows=True),
     Case(
         "POST",
