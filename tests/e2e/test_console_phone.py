@@ -127,7 +127,9 @@ def _tall_enough(locator: Any, what: str) -> None:
 
 
 def _shoot(page: Any, name: str) -> None:
+    """The whole page, and what the screen shows (the part to look at first)."""
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-screen.png"))
 
 
 def _menu(page: Any, phone: bool) -> None:
@@ -141,6 +143,7 @@ def _menu(page: Any, phone: bool) -> None:
         playwright_sync.expect(checkins_link).to_be_visible()
         _tall_enough(checkins_link, "a menu entry")
         _fits(page, "the open menu")
+        page.screenshot(path=str(ARTIFACTS / "phone-menu-screen.png"))
         summary.click()
         playwright_sync.expect(checkins_link).to_be_hidden()
     else:
