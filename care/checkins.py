@@ -898,6 +898,12 @@ async def list_attention(
             col(CheckinSlot.scheduled_at) >= since,
             col(CheckinSlot.status).not_in(["pending", "sent", "reminded", "skipped"]),
             col(Resident.purged_at).is_(None),
+            # Only people who missed at least one lately: most answer, and their slots are not read.
+            col(CheckinSlot.resident_id).in_(
+                select(col(CheckinSlot.resident_id)).where(
+                    col(CheckinSlot.scheduled_at) >= since, col(CheckinSlot.status).in_(MISSED_STATUSES)
+                )
+            ),
         )
         .order_by(col(CheckinSlot.resident_id), col(CheckinSlot.scheduled_at).desc())
     )
