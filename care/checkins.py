@@ -352,23 +352,44 @@ async def record_not_sent(session: AsyncSession) -> int:
         .where(
             col(CheckinSchedule.active).is_(True),
             col(Resident.purged_at).is_(None),
-            col(CheckinSchedule.resident_id).not_in(existing),
+            or_(
+                col(CheckinSchedule.resident_id).not_in(existing),
+                col(CheckinSchedule.second_minute).is_not(None),
+            ),
         )
     )
-    now = clock.now()
-    count = 0
-    for schedule, resident in result.all():
-        if not is_due_today(schedule, yesterday):
-            continue
-        session.add(
-            CheckinSlot(
-                resident_id=resident.id,  # type: ignore[arg-type]
-                scheduled_at=slot_time(yesterday, schedule.at_minute),
-                status="missed",
-                missed_at=now,
-                note="not sent: the check-in service was not running",
+    candidates = result.all()
+    twice = [r.id for sc, r in candidates if sc.second_minute is not None]
+    asked: set[tuple[int, datetime]] = set()
+    if twice:
+        made = await session.execute(
+            select(col(CheckinSlot.resident_id), col(CheckinSlot.scheduled_at)).where(
+                col(CheckinSlot.resident_id).in_(twice),
+                col(CheckinSlot.scheduled_at) >= start,
+                col(CheckinSlot.scheduled_at) < end,
             )
         )
+        asked = {(rid, at.astimezone(UTC)) for rid, at in made.all()}
+    now = clock.now()
+    count = 0
+    for schedule, resident in candidates:
+        owed = [
+            slot_time(yesterday, m)
+            for m in schedule_minutes(schedule)
+            if is_due_today(schedule, yesterday, m) and (resident.id, slot_time(yesterday, m)) not in asked
+        ]
+        if not owed:
+            continue
+        for at in owed:
+            session.add(
+                CheckinSlot(
+                    resident_id=resident.id,  # type: ignore[arg-type]
+                    scheduled_at=at,
+                    status="missed",
+                    missed_at=now,
+                    note="not sent: the check-in service was not running",
+                )
+            )
         resident.needs_phone_call = True
         session.add(resident)
         session.add(

@@ -293,3 +293,33 @@ async def test_a_resident_chooses_the_night_check_from_the_bot_and_keeps_the_day
             await checkins.choose_own_times(s, channel="telegram", user_key="701", choice="night")
         with pytest.raises(InvalidInput):
             await checkins.choose_own_times(s, channel="telegram", user_key="700", choice="every hour")
+
+
+async def test_a_night_check_never_sent_is_recorded_missed_the_next_day_beside_the_morning_one_that_was(
+    db: Database,
+) -> None:
+    clock.set_now(seoul(2026, 11, 23, 8, 0))
+    async with db.transaction() as s:
+        place = await make_district(s)
+        r = await resident_with_chat(s, place, "800")
+        await checkins.set_schedule(
+            s,
+            resident_id=r.id,  # type: ignore[arg-type]
+            weekdays=list(range(7)),
+            at_minute=600,
+            second_minute=checkins.NIGHT_FROM,
+        )
+    clock.set_now(seoul(2026, 11, 23, 10, 0))
+    async with db.transaction() as s:
+        assert await checkins.dispatch_due(s) == 1  # the morning one; the jobs are down at night
+    clock.set_now(seoul(2026, 11, 24, 0, 5))
+    async with db.transaction() as s:
+        assert await checkins.record_not_sent(s) == 1
+    async with db.transaction() as s:
+        assert await checkins.record_not_sent(s) == 0  # once
+    async with db.sessions() as s:
+        slots = (await s.execute(select(CheckinSlot).order_by(CheckinSlot.scheduled_at))).scalars().all()
+        assert [(x.scheduled_at, x.status) for x in slots] == [
+            (seoul(2026, 11, 23, 10, 0), "sent"),
+            (seoul(2026, 11, 23, 21, 0), "missed"),
+        ]
