@@ -42,6 +42,8 @@ ACTIONS: dict[str, str] = {
     "view_checkin_board": N_("Viewed the check-in board"),
     "view_checkin_schedule": N_("Viewed a check-in schedule"),
     "change_checkin_schedule": N_("Changed a check-in schedule"),
+    "checkin_followup": N_("Recorded a check-in follow-up"),
+    "view_checkin_attention": N_("Viewed people who keep missing check-ins"),
     "notice_list": N_("Viewed desk notices"),
     "view_outbox_review": N_("Viewed unsent messages"),
     "outbox_requeue": N_("Sent a message again"),
@@ -102,6 +104,7 @@ LOOKS = frozenset(
         "resident_export",
         "view_checkin_board",
         "view_checkin_schedule",
+        "view_checkin_attention",
         "notice_list",
     }
 )

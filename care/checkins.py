@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -26,7 +26,7 @@ from care import identity, parsing
 from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
-from dolbom.errors import InvalidInput, NotFound, PermissionDenied
+from dolbom.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 from storage import outbox
@@ -39,6 +39,7 @@ from storage.models import (
     DeskNotice,
     DeskThread,
     FamilyContact,
+    Operator,
     Resident,
     ResidentChannel,
 )
@@ -51,6 +52,7 @@ BOARD_ORDER = {"missed": 0, "escalated": 1, "unreachable": 2, "reminded": 3, "se
 
 # What people read. Korean translations live in locales/.
 ASK = N_("Are you doing well?")
+ASK_NIGHT = N_("This is the night safety check. Are you all right tonight?")
 ASK_REMINDER = N_("We have not heard from you yet. Are you doing well?")
 BUTTON_OK = N_("I am fine")
 BUTTON_HELP = N_("I need help")
@@ -63,6 +65,22 @@ HELP_AFTER_ALERT = N_("{name} answered the safety check and asked for help. The 
 HELP_DESK_NOTE = N_("Asked for help in the safety check.")
 THANKS_OK = N_("Thank you. We are glad you are well.")
 THANKS_HELP = N_("We will contact you soon. If it is urgent, please call 119.")
+ALL_CLEAR_BY_DESK = N_("The care desk has confirmed that {name} is fine. Thank you.")
+
+# The desk's follow-up of a check-in nobody answered, as the board's buttons offer it.
+FOLLOWUPS: dict[str, str] = {
+    "called_ok": N_("Called, is fine"),
+    "visit": N_("No answer by phone, visit asked"),
+    "emergency": N_("Reported to 119/112"),
+    "family_ok": N_("Family confirmed"),
+}
+# These say the person is fine: whoever was alerted hears the all-clear.
+FOLLOWUPS_ALL_CLEAR = ("called_ok", "family_ok")
+FOLLOWUP_TAKEN = N_("{who} already recorded a follow-up for this check-in: {what}.")
+FOLLOWUP_NOT_NEEDED = N_("This check-in does not need a follow-up.")
+# A streak of unanswered check-ins this long puts the person on the desk's list.
+MISSED_STREAK = 2
+MISSED_STATUSES = ("missed", "escalated", "unreachable")
 
 
 @dataclass
@@ -74,10 +92,29 @@ class BoardRow:
     name: str
     phone: str | None
     family_phones: list[str] = field(default_factory=list)
+    followup_by_name: str | None = None
 
     @property
     def needs_call(self) -> bool:
-        return self.slot.status in NEEDS_CALL or self.slot.answer == "help"
+        return needs_followup(self.slot)
+
+
+def needs_followup(slot: CheckinSlot) -> bool:
+    """Return True when nobody heard from the person (or they asked for help): the desk should call."""
+    return slot.status in NEEDS_CALL or slot.answer == "help"
+
+
+@dataclass
+class AttentionRow:
+    """A person the desk should look at: check-ins missed in a row, or a chat that stopped working."""
+
+    resident_id: int
+    name: str
+    phone: str | None
+    missed_in_a_row: int = 0
+    last_missed_at: datetime | None = None
+    last_followup: str | None = None
+    unreachable: bool = False
 
 
 # ---------------------------------------------------------------- schedules
@@ -98,6 +135,7 @@ async def set_schedule(
     paused_until: date | None = None,
     alert_family: bool = True,
     alert_care_manager: bool = True,
+    second_minute: int | None = None,
 ) -> CheckinSchedule:
     """Create or replace the resident's schedule (weekdays 0=Monday, minutes after midnight) and return it."""
     days = sorted(set(weekdays))
@@ -105,16 +143,25 @@ async def set_schedule(
         raise InvalidInput(N_("Please choose at least one day of the week."))
     if not 0 <= at_minute < 24 * 60:
         raise InvalidInput(N_("Please choose a time of day."))
+    if second_minute is not None and (not 0 <= second_minute < 24 * 60 or second_minute == at_minute):
+        raise InvalidInput(N_("Please choose a second time that differs from the first."))
     resident = await session.get(Resident, resident_id)
     if resident is None or resident.purged_at is not None:
         raise NotFound()
     schedule = await get_schedule(session, resident_id=resident_id)
     if schedule is None:
         schedule = CheckinSchedule(resident_id=resident_id)
-    if schedule.id is None or schedule.weekdays != days or schedule.at_minute != at_minute or not schedule.active:
+    if (
+        schedule.id is None
+        or schedule.weekdays != days
+        or schedule.at_minute != at_minute
+        or schedule.second_minute != second_minute
+        or not schedule.active
+    ):
         schedule.effective_from = clock.now()
     schedule.weekdays = days
     schedule.at_minute = at_minute
+    schedule.second_minute = second_minute
     schedule.paused_until = paused_until
     schedule.alert_family = alert_family
     schedule.alert_care_manager = alert_care_manager
@@ -158,13 +205,48 @@ async def stop(session: AsyncSession, *, resident_id: int) -> CheckinSchedule | 
 
 
 def describe(schedule: CheckinSchedule, locale: str | None = None) -> str:
-    """Return the schedule in words, e.g. '월·수·금 10:00'."""
+    """Return the schedule in words, e.g. '월·수·금 오전 10시' (every day: '매일 오전 10시, 밤 9시')."""
     names = [gettext(n, locale) for n in WEEKDAY_NAMES]
-    days = "·".join(names[d] for d in schedule.weekdays)
-    return f"{days} {schedule.at_minute // 60:02d}:{schedule.at_minute % 60:02d}"
+    days = (
+        gettext(EVERY_DAY, locale)
+        if sorted(schedule.weekdays or []) == list(range(7))
+        else "·".join(names[d] for d in schedule.weekdays)
+    )
+    times = ", ".join(time_in_words(m, locale) for m in schedule_minutes(schedule))
+    return f"{days} {times}"
+
+
+def schedule_minutes(schedule: CheckinSchedule) -> list[int]:
+    """Return the schedule's times of day (minutes after midnight), earliest first."""
+    minutes = {schedule.at_minute}
+    if schedule.second_minute is not None:
+        minutes.add(schedule.second_minute)
+    return sorted(minutes)
+
+
+def time_in_words(minute: int, locale: str | None = None) -> str:
+    """Return a time of day as people say it: '오전 10시', '오후 2시 30분', '밤 9시'."""
+    hour, rest = divmod(minute, 60)
+    if hour < 12:
+        part, shown = MORNING, hour or 12
+    elif hour < NIGHT_FROM // 60:
+        part, shown = AFTERNOON, hour - 12 if hour > 12 else 12
+    else:
+        part, shown = NIGHT, hour - 12
+    if rest:
+        return gettext(TIME_WITH_MINUTES, locale, part=gettext(part, locale), hour=shown, minute=rest)
+    return gettext(TIME_ON_THE_HOUR, locale, part=gettext(part, locale), hour=shown)
 
 
 WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+EVERY_DAY = N_("Every day")
+MORNING = N_("a.m.")
+AFTERNOON = N_("p.m.")
+NIGHT = N_("at night")
+TIME_ON_THE_HOUR = N_("{part} {hour} o'clock")
+TIME_WITH_MINUTES = N_("{part} {hour}:{minute:02d}")
+# From this minute on a check-in is the night safety check (야간안전확인): 21:00.
+NIGHT_FROM = 21 * 60
 
 
 # ---------------------------------------------------------------- time
@@ -193,11 +275,12 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def is_due_today(schedule: CheckinSchedule, day: date) -> bool:
-    """Return True when the schedule asks on that local day (weekday on, active, not paused, in effect)."""
+def is_due_today(schedule: CheckinSchedule, day: date, minute: int | None = None) -> bool:
+    """Return True when the schedule asks on that day at that minute (default its first): active, in effect."""
     if not schedule.active or day.weekday() not in (schedule.weekdays or []):
         return False
-    if schedule.effective_from is not None and slot_time(day, schedule.at_minute) < schedule.effective_from:
+    at = schedule.at_minute if minute is None else minute
+    if schedule.effective_from is not None and slot_time(day, at) < schedule.effective_from:
         return False
     return schedule.paused_until is None or schedule.paused_until < day
 
@@ -270,23 +353,44 @@ async def record_not_sent(session: AsyncSession) -> int:
         .where(
             col(CheckinSchedule.active).is_(True),
             col(Resident.purged_at).is_(None),
-            col(CheckinSchedule.resident_id).not_in(existing),
+            or_(
+                col(CheckinSchedule.resident_id).not_in(existing),
+                col(CheckinSchedule.second_minute).is_not(None),
+            ),
         )
     )
-    now = clock.now()
-    count = 0
-    for schedule, resident in result.all():
-        if not is_due_today(schedule, yesterday):
-            continue
-        session.add(
-            CheckinSlot(
-                resident_id=resident.id,  # type: ignore[arg-type]
-                scheduled_at=slot_time(yesterday, schedule.at_minute),
-                status="missed",
-                missed_at=now,
-                note="not sent: the check-in service was not running",
+    candidates = result.all()
+    twice = [r.id for sc, r in candidates if sc.second_minute is not None]
+    asked: set[tuple[int, datetime]] = set()
+    if twice:
+        made = await session.execute(
+            select(col(CheckinSlot.resident_id), col(CheckinSlot.scheduled_at)).where(
+                col(CheckinSlot.resident_id).in_(twice),
+                col(CheckinSlot.scheduled_at) >= start,
+                col(CheckinSlot.scheduled_at) < end,
             )
         )
+        asked = {(rid, at.astimezone(UTC)) for rid, at in made.all()}
+    now = clock.now()
+    count = 0
+    for schedule, resident in candidates:
+        owed = [
+            slot_time(yesterday, m)
+            for m in schedule_minutes(schedule)
+            if is_due_today(schedule, yesterday, m) and (resident.id, slot_time(yesterday, m)) not in asked
+        ]
+        if not owed:
+            continue
+        for at in owed:
+            session.add(
+                CheckinSlot(
+                    resident_id=resident.id,  # type: ignore[arg-type]
+                    scheduled_at=at,
+                    status="missed",
+                    missed_at=now,
+                    note="not sent: the check-in service was not running",
+                )
+            )
         resident.needs_phone_call = True
         session.add(resident)
         session.add(
@@ -317,22 +421,49 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
         col(CheckinSlot.scheduled_at) >= start,
         col(CheckinSlot.scheduled_at) < end,
     )
+    # One time a day: skip whoever has today's slot in SQL. Two times: the slots are compared below.
     result = await session.execute(
         select(CheckinSchedule, Resident)
         .join(Resident, col(Resident.id) == col(CheckinSchedule.resident_id))
         .where(
             col(CheckinSchedule.active).is_(True),
-            col(CheckinSchedule.at_minute) <= minute_now,
+            or_(col(CheckinSchedule.at_minute) <= minute_now, col(CheckinSchedule.second_minute) <= minute_now),
             col(Resident.purged_at).is_(None),
-            col(CheckinSchedule.resident_id).not_in(existing),
+            or_(
+                and_(
+                    col(CheckinSchedule.second_minute).is_(None),
+                    col(CheckinSchedule.resident_id).not_in(existing),
+                ),
+                col(CheckinSchedule.second_minute).is_not(None),
+            ),
         )
         .order_by(col(CheckinSchedule.at_minute), col(CheckinSchedule.id))
     )
-    due = [(sc, r) for sc, r in result.all() if is_due_today(sc, today)][:limit]
-    chats = await _resident_chats(session, [r.id for _, r in due])  # type: ignore[misc]
-    slots: list[tuple[CheckinSlot, ResidentChannel | None]] = []
-    for schedule, resident in due:
-        slot = CheckinSlot(resident_id=resident.id, scheduled_at=slot_time(today, schedule.at_minute))  # type: ignore[arg-type]
+    candidates = result.all()
+    twice = [r.id for sc, r in candidates if sc.second_minute is not None]
+    asked: set[tuple[int, datetime]] = set()
+    if twice:
+        made = await session.execute(
+            select(col(CheckinSlot.resident_id), col(CheckinSlot.scheduled_at)).where(
+                col(CheckinSlot.resident_id).in_(twice),
+                col(CheckinSlot.scheduled_at) >= start,
+                col(CheckinSlot.scheduled_at) < end,
+            )
+        )
+        asked = {(rid, at.astimezone(UTC)) for rid, at in made.all()}
+    due: list[tuple[CheckinSchedule, Resident, int]] = []
+    for sc, r in candidates:
+        for minute in schedule_minutes(sc):
+            if minute > minute_now or not is_due_today(sc, today, minute):
+                continue
+            if sc.second_minute is not None and (r.id, slot_time(today, minute)) in asked:
+                continue
+            due.append((sc, r, minute))
+    due = due[:limit]
+    chats = await _resident_chats(session, list({r.id for _, r, _ in due}))  # type: ignore[misc]
+    slots: list[tuple[CheckinSlot, ResidentChannel | None, int]] = []
+    for _schedule, resident, minute in due:
+        slot = CheckinSlot(resident_id=resident.id, scheduled_at=slot_time(today, minute))  # type: ignore[arg-type]
         if holiday:
             slot.note = f"holiday: {holiday}"
         chat = chats.get(resident.id)  # type: ignore[arg-type]
@@ -348,11 +479,11 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
             slot.channel = chat.channel
             slot.chat_id = chat.user_key
         session.add(slot)
-        slots.append((slot, chat))
+        slots.append((slot, chat, minute))
     await session.flush()
     messages = []
-    districts = {r.id: r.district_id for _, r in due}
-    for slot, chat in slots:
+    districts = {r.id: r.district_id for _, r, _ in due}
+    for slot, chat, minute in slots:
         if chat is not None and slot.status == "sent":
             assert slot.id is not None
             messages.append(
@@ -360,7 +491,7 @@ async def dispatch_due(session: AsyncSession, *, limit: int = 500) -> int:
                     "district_id": districts[slot.resident_id],
                     "channel": chat.channel,
                     "chat_id": chat.user_key,
-                    "text": gettext(ASK, chat.language),
+                    "text": gettext(ASK_NIGHT if minute >= NIGHT_FROM else ASK, chat.language),
                     "buttons": _ask_buttons(slot.id, chat.language),
                     "kind": "checkin",
                     "ref": f"checkin:{slot.id}",
@@ -614,12 +745,32 @@ async def list_today(
         for rid, phone in fam.all():
             if phone:
                 phones.setdefault(rid, []).append(phone)
+    by_ids = {s.followup_by for s, _ in rows if s.followup_by is not None}
+    names: dict[int, str] = {}
+    if by_ids:
+        ops = await session.execute(select(Operator).where(col(Operator.id).in_(by_ids)))
+        names = {o.id: o.display_name or o.username for o in ops.scalars() if o.id is not None}
     board = [
-        BoardRow(slot=s, resident_id=r.id, name=r.name, phone=r.phone, family_phones=phones.get(r.id, []))  # type: ignore[arg-type]
+        BoardRow(
+            slot=s,
+            resident_id=r.id,  # type: ignore[arg-type]
+            name=r.name,
+            phone=r.phone,
+            family_phones=phones.get(r.id, []),  # type: ignore[arg-type]
+            followup_by_name=names.get(s.followup_by) if s.followup_by is not None else None,
+        )
         for s, r in rows
     ]
     # Whoever asked for help comes first, then those nobody reached.
-    board.sort(key=lambda b: (b.slot.answer != "help", BOARD_ORDER.get(b.slot.status, 9), b.slot.scheduled_at, b.name))
+    board.sort(
+        key=lambda b: (
+            b.slot.followup is not None,
+            b.slot.answer != "help",
+            BOARD_ORDER.get(b.slot.status, 9),
+            b.slot.scheduled_at,
+            b.name,
+        )
+    )
     return board
 
 
@@ -674,6 +825,7 @@ async def update_for_desk(
     paused_until: date | None,
     alert_family: bool,
     alert_care_manager: bool,
+    second_minute: int | None = None,
 ) -> CheckinSchedule | None:
     """Set or stop the check-ins of a resident of the operator's district (writers; logged); return the schedule."""
     access.check_writer()
@@ -689,6 +841,180 @@ async def update_for_desk(
             paused_until=paused_until,
             alert_family=alert_family,
             alert_care_manager=alert_care_manager,
+            second_minute=second_minute,
         )
     await access.log(session, action="change_checkin_schedule", resident_id=resident_id)
     return schedule
+
+
+# ---------------------------------------------------------------- the desk's follow-up
+
+
+async def follow_up(
+    session: AsyncSession, *, slot_id: int, access: Access, outcome: str, note: str | None = None
+) -> CheckinSlot:
+    """Record the desk's follow-up of a check-in nobody answered (writers; logged); return the slot.
+
+    Of two operators at once only one records it (a guarded write): the other gets ConflictError
+    naming who did what. "Is fine" answers (FOLLOWUPS_ALL_CLEAR) tell whoever was alerted, through
+    the outbox in the same transaction.
+    """
+    access.check_writer()
+    if outcome not in FOLLOWUPS:
+        raise InvalidInput()
+    slot = await get_slot(session, slot_id=slot_id)
+    resident = await _desk_resident(session, resident_id=slot.resident_id, access=access)
+    if not needs_followup(slot):
+        raise InvalidInput(FOLLOWUP_NOT_NEEDED)
+    now = clock.now()
+    won = await session.execute(
+        update(CheckinSlot)
+        .where(col(CheckinSlot.id) == slot_id, col(CheckinSlot.followup).is_(None))
+        .values(
+            followup=outcome,
+            followup_note=(note or "").strip() or None,
+            followup_by=access.operator_id,
+            followup_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    slot = await get_slot(session, slot_id=slot_id)
+    if not won.rowcount:  # type: ignore[attr-defined]
+        who = await session.get(Operator, slot.followup_by) if slot.followup_by else None
+        raise ConflictError(
+            FOLLOWUP_TAKEN,
+            who=(who.display_name or who.username) if who else "-",
+            what=gettext(FOLLOWUPS.get(slot.followup or "", "-")),
+        )
+    if outcome in FOLLOWUPS_ALL_CLEAR and not slot.all_clear_sent:
+        for target in slot.alerted or []:
+            await outbox.enqueue(
+                session,
+                district_id=resident.district_id,
+                channel=target["channel"],
+                chat_id=target["chat_id"],
+                text=gettext(ALL_CLEAR_BY_DESK, None, name=resident.name),
+                kind="checkin_all_clear",
+                ref=f"checkin:{slot.id}",
+                resident_id=slot.resident_id,
+            )
+            slot.all_clear_sent = True
+        session.add(slot)
+        await session.flush()
+    await access.log(session, action="checkin_followup", resident_id=resident.id, detail=outcome)
+    return slot
+
+
+# ---------------------------------------------------------------- people to look at
+
+
+async def list_attention(
+    session: AsyncSession, *, access: Access, streak: int = MISSED_STREAK, days: int = 30
+) -> tuple[list[AttentionRow], list[AttentionRow]]:
+    """Return the district's people with `streak`+ check-ins unanswered in a row, and those unreachable (logged)."""
+    since = clock.now() - timedelta(days=days)
+    query = (
+        select(CheckinSlot, Resident)
+        .join(Resident, col(Resident.id) == col(CheckinSlot.resident_id))
+        .where(
+            col(CheckinSlot.scheduled_at) >= since,
+            col(CheckinSlot.status).not_in(["pending", "sent", "reminded", "skipped"]),
+            col(Resident.purged_at).is_(None),
+            # Only people who missed at least one lately: most answer, and their slots are not read.
+            col(CheckinSlot.resident_id).in_(
+                select(col(CheckinSlot.resident_id)).where(
+                    col(CheckinSlot.scheduled_at) >= since, col(CheckinSlot.status).in_(MISSED_STATUSES)
+                )
+            ),
+        )
+        .order_by(col(CheckinSlot.resident_id), col(CheckinSlot.scheduled_at).desc())
+    )
+    if access.district_id is not None:
+        query = query.where(col(Resident.district_id) == access.district_id)
+    rows: dict[int, AttentionRow] = {}
+    broken: set[int] = set()
+    for slot, resident in (await session.execute(query)).all():
+        rid = resident.id
+        assert rid is not None
+        if rid in broken:
+            continue
+        missed = slot.status in MISSED_STATUSES and slot.answer is None
+        if not missed:
+            broken.add(rid)  # the newest answered slot ends the streak
+            continue
+        row = rows.get(rid)
+        if row is None:
+            row = rows[rid] = AttentionRow(
+                resident_id=rid,
+                name=resident.name,
+                phone=resident.phone,
+                last_missed_at=slot.scheduled_at,
+                last_followup=slot.followup,
+            )
+        row.missed_in_a_row += 1
+    missed_rows = sorted(
+        (r for r in rows.values() if r.missed_in_a_row >= streak),
+        key=lambda r: (-r.missed_in_a_row, r.name),
+    )
+    unreachable_query = (
+        select(Resident)
+        .join(ResidentChannel, col(ResidentChannel.resident_id) == col(Resident.id))
+        .where(
+            col(ResidentChannel.reachable).is_(False),
+            col(ResidentChannel.verified_at).is_not(None),
+            col(ResidentChannel.revoked_at).is_(None),
+            col(Resident.purged_at).is_(None),
+        )
+        .order_by(col(Resident.name), col(Resident.id))
+    )
+    if access.district_id is not None:
+        unreachable_query = unreachable_query.where(col(Resident.district_id) == access.district_id)
+    people = list({p.id: p for p in (await session.execute(unreachable_query)).scalars()}.values())
+    reachable = await identity.list_reachable(session, resident_ids=[p.id for p in people if p.id is not None])
+    unreachable_rows = [
+        AttentionRow(resident_id=p.id, name=p.name, phone=p.phone, unreachable=True)  # type: ignore[arg-type]
+        for p in people
+        if p.id not in reachable
+    ]
+    shown = [r.resident_id for r in missed_rows] + [r.resident_id for r in unreachable_rows]
+    await access.log(session, action="view_checkin_attention", resident_ids=sorted(set(shown)))
+    return missed_rows, unreachable_rows
+
+
+# ---------------------------------------------------------------- the resident's own choice in the bot
+
+# What the bot offers (buttons only): key -> (first time, second time or None).
+BOT_CHOICES: dict[str, tuple[int, int | None]] = {
+    "morning": (600, None),
+    "twice": (600, 1140),
+    "night": (600, NIGHT_FROM),
+}
+
+
+async def get_own_schedule(session: AsyncSession, *, channel: str, user_key: str) -> CheckinSchedule | None:
+    """Return the schedule of the resident this verified chat belongs to (None: no schedule); NotFound for others."""
+    resident_id = await identity.verified_resident(session, channel=channel, user_key=user_key)
+    if resident_id is None:
+        raise NotFound()
+    return await get_schedule(session, resident_id=resident_id)
+
+
+async def choose_own_times(session: AsyncSession, *, channel: str, user_key: str, choice: str) -> CheckinSchedule:
+    """Set the times a verified resident chose in the bot (BOT_CHOICES; days stay) and return the schedule."""
+    if choice not in BOT_CHOICES:
+        raise InvalidInput()
+    resident_id = await identity.verified_resident(session, channel=channel, user_key=user_key)
+    if resident_id is None:
+        raise NotFound()
+    first, second = BOT_CHOICES[choice]
+    current = await get_schedule(session, resident_id=resident_id)
+    return await set_schedule(
+        session,
+        resident_id=resident_id,
+        weekdays=list(current.weekdays) if current and current.active and current.weekdays else list(range(7)),
+        at_minute=first,
+        second_minute=second,
+        paused_until=current.paused_until if current else None,
+        alert_family=current.alert_family if current else True,
+        alert_care_manager=current.alert_care_manager if current else True,
+    )

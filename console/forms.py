@@ -183,6 +183,8 @@ LABELS: dict[str, str] = {
     "until": N_("end date"),
     "weekdays": N_("days of the week"),
     "time": N_("time of day"),
+    "second_time": N_("second time of day"),
+    "outcome": N_("what happened"),
     "paused_until": N_("paused until"),
     "name": N_("name"),
     "phone": N_("phone"),
@@ -488,6 +490,13 @@ class CheckinSchedule(In):
     def _time(cls, value: Any) -> Any:
         return _blank(value)
 
+    second_time: Annotated[str, BeforeValidator(_strip), Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")] | None = None
+
+    @field_validator("second_time", mode="before")
+    @classmethod
+    def _second(cls, value: Any) -> Any:
+        return _blank(value)
+
     @property
     def at_minute(self) -> int:
         """Minutes after midnight, or -1 when no time was given (care says so kindly)."""
@@ -495,6 +504,24 @@ class CheckinSchedule(In):
             return -1
         hh, mm = self.time.split(":")
         return int(hh) * 60 + int(mm)
+
+    @property
+    def second_minute(self) -> int | None:
+        """The second time of day in minutes after midnight, or None."""
+        if not self.second_time:
+            return None
+        hh, mm = self.second_time.split(":")
+        return int(hh) * 60 + int(mm)
+
+
+CheckinOutcome = Literal["called_ok", "visit", "emergency", "family_ok"]
+
+
+class CheckinFollowup(In):
+    """The desk's follow-up of a check-in nobody answered (care.checkins.FOLLOWUPS) with an optional note."""
+
+    outcome: CheckinOutcome
+    note: ShortText | None = None
 
 
 # -------------------------------------------------------------- admin

@@ -602,6 +602,8 @@ class CheckinSchedule(SQLModel, table=True):
     resident_id: int = Field(foreign_key="residents.id", unique=True)
     weekdays: list[int] = Field(default_factory=list, sa_type=JSON)  # 0 = Monday
     at_minute: int = 600  # minutes after local midnight: 600 = 10:00
+    # A second time a day (e.g. 1260 = 21:00, the night safety check 야간안전확인), or None.
+    second_minute: int | None = None
     paused_until: date | None = None
     alert_family: bool = True
     alert_care_manager: bool = True
@@ -635,6 +637,11 @@ class CheckinSlot(SQLModel, table=True):
     missed_at: datetime | None = Moment(default=None)
     alerted: list[Any] | None = Field(default=None, sa_type=JSON)
     note: str | None = None
+    # The desk's follow-up of a missed check-in: what (checkins.FOLLOWUPS), a note, who and when.
+    followup: str | None = None
+    followup_note: str | None = None
+    followup_by: int | None = Field(default=None, foreign_key="operators.id")
+    followup_at: datetime | None = Moment(default=None)
 
 
 class Survey(SQLModel, table=True):
@@ -687,6 +694,7 @@ NOT_FREE_TEXT: dict[tuple[str, str], str] = {
     ("desk_threads", "user_key"): "messenger chat id",
     ("outbox", "chat_id"): "messenger chat id",
     ("checkin_slots", "chat_id"): "messenger chat id",
+    ("checkin_slots", "followup"): "a code from care.checkins.FOLLOWUPS",
     ("surveys", "chat_id"): "messenger chat id",
     ("operators", "password_hash"): "argon2 hash",
 }

@@ -14,6 +14,7 @@ MENU = [
     ("request", N_("Ask for a service")),
     ("mine", N_("My requests")),
     ("checkin", N_("Get safety check-ins")),
+    ("checkin_times", N_("Check-in times")),  # bot/flows/checkin_times.py
     ("talk", N_("Talk to the desk")),
 ]
 WELCOME = N_(

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from care import checkins, deadletters, labels, notices
 from console import forms, web
 from dolbom import clock
+from dolbom.errors import ConflictError
 from dolbom.i18n import N_
 from storage.models import Operator
 
@@ -29,6 +30,7 @@ async def board(request: Request) -> Response:
     async with web.database(request).transaction() as session:
         rows = await checkins.board(session, access=access)
     counts = {key: sum(1 for r in rows if r.slot.status == key) for key in BOARD_COLUMNS}
+    taken = request.query_params.get("taken", "")
     return web.render(
         request,
         "checkins.html",
@@ -36,8 +38,39 @@ async def board(request: Request) -> Response:
         counts=counts,
         columns=BOARD_COLUMNS,
         status_label=SLOT_STATUS,
+        followups=checkins.FOLLOWUPS,
+        taken=next((r for r in rows if str(r.slot.id) == taken), None),
+        done=request.query_params.get("done"),
         day=clock.today(),
         is_admin=request.state.operator.role == "admin",
+        can_write=request.state.operator.role != "viewer",
+    )
+
+
+@router.post("/checkins/{slot_id}/followup")
+async def followup(
+    request: Request,
+    slot_id: forms.PathId,
+    body: Annotated[forms.CheckinFollowup, Form()],
+    _op: Operator = Depends(web.require_writer),
+) -> Response:
+    try:
+        async with web.database(request).transaction() as session:
+            await checkins.follow_up(
+                session, slot_id=slot_id, access=web.access_of(request), outcome=body.outcome, note=body.note
+            )
+    except ConflictError:
+        # Someone else was quicker: the board shows who did what, with a kind word.
+        return RedirectResponse(f"/checkins?taken={slot_id}#slot-{slot_id}", status_code=303)
+    return RedirectResponse(f"/checkins?done=followup#slot-{slot_id}", status_code=303)
+
+
+@router.get("/checkins/attention")
+async def attention(request: Request) -> Response:
+    async with web.database(request).transaction() as session:
+        missed, unreachable = await checkins.list_attention(session, access=web.access_of(request))
+    return web.render(
+        request, "checkins_attention.html", missed=missed, unreachable=unreachable, followups=checkins.FOLLOWUPS
     )
 
 
@@ -82,6 +115,7 @@ async def schedule_form(request: Request, resident_id: forms.PathId) -> Response
         "checkins_schedule.html",
         resident=resident,
         schedule=schedule,
+        words=checkins.describe(schedule) if schedule and schedule.active else None,
         weekday_names=checkins.WEEKDAY_NAMES,
         saved=request.query_params.get("done") == "saved",
         error=None,
@@ -106,5 +140,6 @@ async def schedule_save(
             paused_until=body.paused_until,
             alert_family=body.alert_family,
             alert_care_manager=body.alert_care_manager,
+            second_minute=body.second_minute,
         )
     return RedirectResponse(f"/checkins/schedule/{resident_id}?done=saved", status_code=303)

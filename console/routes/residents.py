@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import identity, registration_numbers, residents
+from care import checkins, identity, registration_numbers, residents
 from console import exports, forms, web
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -62,6 +62,7 @@ async def resident_page(request: Request, resident_id: forms.PathId) -> Response
         request,
         "resident.html",
         d=d,
+        schedule_words=checkins.describe(d.schedule) if d.schedule else None,
         saved=request.query_params.get("done") in ("saved", "confirmed", "revoked"),
         can_write=request.state.operator.role in web.WRITERS,
     )

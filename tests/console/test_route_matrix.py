@@ -34,6 +34,7 @@ from storage import outbox
 from storage.db import Database
 from storage.models import (
     AccessLog,
+    CheckinSlot,
     DeskNotice,
     District,
     Dong,
@@ -83,6 +84,7 @@ class Side:
     channel_id: int
     family_id: int
     region_id: int = 0
+    slot_id: int = 0  # today's check-in, set once the slots are made
 
 
 @dataclass
@@ -512,6 +514,16 @@ ROUTES: list[Case] = [
         body=lambda fx, s: {"weekdays": "0", "time": "10:00", "alert_family": "yes"},
         sided=True,
     ),
+    # The first writer records the follow-up; later ones are told kindly who did (a redirect either way).
+    Case(
+        "POST",
+        "/checkins/{slot_id}/followup",
+        writer_thing(303),
+        fill=lambda s: f"/checkins/{s.slot_id}/followup",
+        body=lambda fx, s: {"outcome": "visit", "note": "방문 요청함"},
+        sided=True,
+    ),
+    Case("GET", "/checkins/attention", staff_list(), shows=True),
     # The docs page is a page: signed out, to the sign-in form (its schema answers 401 above).
     Case("GET", "/api/docs", staff_list(out=303)),
     Case("GET", "/api/orders", staff_list(out=401), shows=True),
@@ -623,6 +635,15 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
     schedule = await checkins.set_schedule(s, resident_id=resident.id, weekdays=list(range(7)), at_minute=0)  # type: ignore[arg-type]
     schedule.effective_from = clock.now() - timedelta(days=2)  # owed today already: the board has a row
     s.add(schedule)
+    # Yesterday's check-in went unanswered too: with today's, two in a row (the attention list).
+    s.add(
+        CheckinSlot(
+            resident_id=resident.id,  # type: ignore[arg-type]
+            scheduled_at=clock.now() - timedelta(days=1),
+            status="missed",
+            missed_at=clock.now() - timedelta(days=1),
+        )
+    )
     await s.flush()
     return Side(
         district_id=place.district_id,
@@ -660,6 +681,15 @@ async def fx(db: Database) -> Fixture:
         for name, (role, district_id) in people.items():
             s.add(Operator(username=name, password_hash="x", role=role, district_id=district_id))
         await checkins.dispatch_due(s)  # today's slots: the check-in board has residents on it
+        for side in (a, b):
+            side.slot_id = (
+                await s.execute(
+                    select(CheckinSlot.id)
+                    .where(CheckinSlot.resident_id == side.resident_id)
+                    .order_by(CheckinSlot.scheduled_at.desc())  # type: ignore[attr-defined]
+                    .limit(1)
+                )
+            ).scalar_one()
     return Fixture(a=a, b=b, db=db)
 
 

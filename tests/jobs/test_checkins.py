@@ -217,7 +217,7 @@ async def test_schedule_is_validated(session):
         await checkins.set_schedule(session, resident_id=r.id, weekdays=[7], at_minute=600)
     s = await checkins.set_schedule(session, resident_id=r.id, weekdays=[4, 0, 2, 0], at_minute=630)
     assert s.weekdays == [0, 2, 4]
-    assert checkins.describe(s).endswith("10:30")
+    assert checkins.describe(s).endswith("오전 10시 30분")
 
 
 async def test_a_schedule_set_after_todays_time_starts_the_next_due_day(session):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from markupsafe import escape
 from sqlalchemy import select
 
 from care import checkins
@@ -126,3 +127,83 @@ async def test_a_schedule_without_days_is_refused(db, world, client):  # noqa: F
     token = await signed_in(client, "mapo")
     r = await client.post(f"/checkins/schedule/{world.resident.id}", data={"csrf_token": token, "time": "09:30"})
     assert r.status_code == 400
+
+
+async def _missed(db, world, key: str, name: str):  # noqa: F811
+    clock.set_now(seoul(2026, 11, 23, 10, 0))
+    async with db.transaction() as s:
+        r = await resident_with_chat(s, world.mapo, key, name=name, phone="+821077778888")
+        await add_family(s, r, f"{key}9")
+        await checkins.set_schedule(s, resident_id=r.id, weekdays=[0, 2, 4], at_minute=600)
+        await checkins.dispatch_due(s)
+    clock.advance(timedelta(hours=2))
+    async with db.transaction() as s:
+        await checkins.escalate_due(s)
+        return r, (await checkins.list_today(s))[0].slot.id
+
+
+async def test_a_follow_up_is_recorded_once_and_a_second_operator_is_told_who_did_it(db, world, client):  # noqa: F811
+    resident, slot_id = await _missed(db, world, "400", "최무응")
+    token = await signed_in(client, "mapo")
+    r = await client.post(
+        f"/checkins/{slot_id}/followup", data={"csrf_token": token, "outcome": "visit", "note": "문 앞까지 방문 요청"}
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/checkins?done=followup")
+    board = (await client.get("/checkins")).text
+    assert (
+        "mapo 담당" in board
+        and "문 앞까지 방문 요청" in board
+        and f'action="/checkins/{slot_id}/followup"' not in board
+    )
+
+    token = await signed_in(client, "admin")
+    r = await client.post(f"/checkins/{slot_id}/followup", data={"csrf_token": token, "outcome": "called_ok"})
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/checkins?taken={slot_id}")
+    page = await client.get(r.headers["location"])
+    assert page.status_code == 200
+    taken = page.text[page.text.index('id="taken"') :]
+    assert "mapo 담당" in taken[: taken.index("</p>")]
+    async with db.sessions() as s:
+        kinds = [o.kind for o in (await s.execute(select(Outbox).where(Outbox.chat_id == "4009"))).scalars()]
+        rows = (await s.execute(select(AccessLog).where(AccessLog.action == "checkin_followup"))).scalars().all()
+    assert kinds == ["checkin_alert"]  # a visit was asked: nobody is told all is well
+    assert [(a.username, a.resident_id) for a in rows] == [("mapo", resident.id)]
+
+
+async def test_viewers_see_the_board_without_follow_up_buttons_and_cannot_post_one(db, world, client):  # noqa: F811
+    _, slot_id = await _missed(db, world, "410", "윤무응")
+    token = await signed_in(client, "viewer")
+    assert f'action="/checkins/{slot_id}/followup"' not in (await client.get("/checkins")).text
+    r = await client.post(f"/checkins/{slot_id}/followup", data={"csrf_token": token, "outcome": "called_ok"})
+    assert r.status_code == 403
+
+
+async def test_a_bad_outcome_gets_a_kind_answer_not_a_server_error(db, world, client):  # noqa: F811
+    _, slot_id = await _missed(db, world, "420", "한무응")
+    token = await signed_in(client, "mapo")
+    r = await client.post(f"/checkins/{slot_id}/followup", data={"csrf_token": token, "outcome": "<script>"})
+    assert r.status_code in (400, 422) and "Traceback" not in r.text
+
+
+async def test_the_attention_page_lists_two_missed_in_a_row_and_the_resident_page_says_the_schedule(
+    db,
+    world,  # noqa: F811
+    client,  # noqa: F811
+):
+    resident, _ = await _missed(db, world, "430", "강무응")
+    clock.set_now(seoul(2026, 11, 25, 10, 0))  # Wednesday: asked again, no answer again
+    async with db.transaction() as s:
+        await checkins.dispatch_due(s)
+    clock.advance(timedelta(hours=2))
+    async with db.transaction() as s:
+        await checkins.escalate_due(s)
+    await signed_in(client, "mapo")
+    page = (await client.get("/checkins/attention")).text
+    missed = page[page.index('id="missed-list"') : page.index('id="unreachable-list"')]
+    assert "강무응" in missed and 'data-streak="2"' in missed
+    detail = (await client.get(f"/residents/{resident.id}")).text
+    words = detail[detail.index('id="schedule-words"') :]
+    async with db.sessions() as s:
+        schedule = await checkins.get_schedule(s, resident_id=resident.id)
+    assert str(escape(checkins.describe(schedule))) in words and f'href="/checkins/schedule/{resident.id}"' in words
+    assert "월·수·금" in words
