@@ -139,6 +139,7 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("desk_threads", "reason"),
             ("desk_threads", "status"),
             ("desk_messages", "direction"),
+            ("canned_replies", "code"),
             ("outbox", "channel"),
             ("outbox", "kind"),
             ("outbox", "status"),
@@ -171,6 +172,7 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("inbound", "status"): "a code or a status",
     ("resident_channels", "verified_how"): "a code or a status",
     ("family_contacts", "consent_version"): "the consent text's version",
+    ("canned_replies", "text"): "a reply the desk wrote for everyone, no one's data",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 

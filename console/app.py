@@ -47,7 +47,9 @@ ROUTER_MODULES = [
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.checkins",
+    "console.routes.inbox",
     "console.routes.api",
+    "console.routes.inbox_api",
 ]
 
 CSP = (
