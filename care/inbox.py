@@ -185,7 +185,7 @@ async def record_incoming(session: AsyncSession, *, thread: DeskThread, text: st
 
 
 async def find_active(
-    session: AsyncSession, *, channel: str, user_key: str, reason: str | None = None
+    session: AsyncSession, *, channel: str, user_key: str, reason: str | None = None, order_id: int | None = None
 ) -> DeskThread | None:
     """Return the person's newest thread that is not resolved (of that reason, when given), or None."""
     query = select(DeskThread).where(
@@ -195,6 +195,8 @@ async def find_active(
     )
     if reason is not None:
         query = query.where(col(DeskThread.reason) == reason)
+    if order_id is not None:
+        query = query.where(col(DeskThread.order_id) == order_id)
     return (await session.execute(query.order_by(col(DeskThread.id).desc()).limit(1))).scalar_one_or_none()
 
 

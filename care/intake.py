@@ -307,10 +307,8 @@ async def post_to_desk(
     """
     parsing.refuse_registration_number(text)
     thread = await inbox.find_active(
-        session, channel=channel, user_key=user_key, reason=None if reason == "unplaced" else reason
+        session, channel=channel, user_key=user_key, reason=None if reason == "unplaced" else reason, order_id=order_id
     )
-    if thread is not None and order_id is not None and thread.order_id not in (None, order_id):
-        thread = None
     now = clock.now()
     if thread is None:
         if order_id is not None and district_id is None:
@@ -329,10 +327,6 @@ async def post_to_desk(
         if thread.resident_id is None and order_id is not None:
             order = await session.get(Order, order_id)
             thread.resident_id = order.resident_id if order is not None else None
-        session.add(thread)
-        await session.flush()
-    elif order_id is not None and thread.order_id is None:
-        thread.order_id = order_id
         session.add(thread)
         await session.flush()
     assert thread.id is not None
