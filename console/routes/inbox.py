@@ -180,7 +180,8 @@ async def inbox_rows(request: Request) -> Response:
 async def inbox_poll(request: Request) -> Response:
     """The figures for the menu badge, the tab title and the live list: no names, nothing logged."""
     async with web.database(request).transaction() as session:
-        figures = await inbox.counts(session, access=web.access_of(request))
+        figures: dict[str, Any] = {**await inbox.counts(session, access=web.access_of(request))}
+    figures["overdue_label"] = gettext(N_("Past the answer time"))
     thread = request.query_params.get("thread", "")
     if thread.isdigit() and int(thread) <= forms.INT4_MAX:
         async with web.database(request).transaction() as session:

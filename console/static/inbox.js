@@ -11,11 +11,17 @@
   var messages = document.getElementById("messages");
   var baseTitle = document.title;
   var badge = null;
+  var late = null;
   if (link) {
     badge = document.createElement("span");
     badge.className = "inbox-badge hidden";
     badge.id = "inbox-badge";
     link.appendChild(badge);
+    // Conversations past their first-answer time, on every page's header (the queue included).
+    late = document.createElement("span");
+    late.className = "inbox-badge inbox-late hidden";
+    late.id = "inbox-late";
+    link.appendChild(late);
   }
   var stamp = null;
   var threadStamp = null;
@@ -73,6 +79,11 @@
     }).then(function (data) {
       if (!data) { return null; }
       showUnread(data.unread);
+      if (late) {
+        late.textContent = data.overdue > 0 ? "\u23F0 " + data.overdue : "";
+        late.title = data.overdue_label || "";
+        late.classList.toggle("hidden", data.overdue === 0);
+      }
       var overdue = document.getElementById("inbox-overdue");
       if (overdue) { overdue.textContent = data.overdue; }
       var jobs = [];
