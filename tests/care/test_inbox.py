@@ -348,3 +348,16 @@ async def test_assigning_while_another_takes_over_one_wins(db: Database) -> None
 
     outcome = await race(db, assign, Pause(), take)
     assert sum(isinstance(r, ConflictError) for r in (outcome.paused, outcome.meanwhile)) == 1, outcome
+
+
+async def test_an_answer_to_a_web_chat_conversation_is_offered_to_that_web_chat(session: AsyncSession) -> None:
+    from storage import conversations
+
+    place = await make_district(session)
+    op = await operator(session, place.district.id, "kim")  # type: ignore[arg-type]
+    thread = await intake.post_to_desk(
+        session, channel="webchat", user_key="op7", text="웹에서 문의드려요", district_id=place.district.id
+    )
+    await inbox.reply(session, access=access_of(op), thread_id=thread.id, text="네, 답변 드릴게요")  # type: ignore[arg-type]
+    offered = await conversations.take_outbox(session, channel="webchat", chat_id="op7")
+    assert [r.text for r in offered] == ["네, 답변 드릴게요"]
