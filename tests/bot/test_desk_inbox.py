@@ -177,3 +177,32 @@ async def test_a_care_manager_asks_the_desk_about_one_of_their_orders_and_the_or
     assert [t["id"] for t in api.json()["threads"]] == [thread.id]
     async with db.sessions() as s:
         assert (await s.get(Order, someone_elses.id)) is not None
+
+
+async def test_a_provider_asks_the_desk_only_about_orders_given_to_them(db: Database, place: Place, desk: Desk) -> None:
+    from care import orders
+    from tests.bot.care_people import joined_staff
+    from tests.factories import DESK, make_provider
+
+    staff, provider = await joined_staff(db, place)
+    async with db.transaction() as s:
+        resident = await make_resident(s, place)
+        theirs = await make_order(s, resident)
+        await orders.screen(s, order_id=theirs.id, actor=DESK)  # type: ignore[arg-type]
+        await orders.assign(s, order_id=theirs.id, provider_id=provider.id, actor=DESK)  # type: ignore[arg-type]
+        other = await make_provider(s, place, name="다른협동조합")
+        not_theirs = await make_order(s, resident)
+        await orders.screen(s, order_id=not_theirs.id, actor=DESK)  # type: ignore[arg-type]
+        await orders.assign(s, order_id=not_theirs.id, provider_id=other.id, actor=DESK)  # type: ignore[arg-type]
+    await staff.say("/start")
+    await staff.press(gettext("Ask the desk"))
+    buttons = staff.buttons()
+    assert any(theirs.receipt_no in b for b in buttons) and not any(not_theirs.receipt_no in b for b in buttons)
+    # A forged button for someone else's order is refused; nothing reaches the desk.
+    await staff.press_data(next(iter(buttons.values())).split(":")[0] + f":o{not_theirs.id}")
+    async with db.sessions() as s:
+        assert (await s.execute(select(DeskThread))).first() is None
+    await staff.press(next(b for b in staff.buttons() if theirs.receipt_no in b))
+    await staff.say("어르신 댁 주소가 바뀐 것 같아요")
+    thread = await _thread(db)
+    assert (thread.reason, thread.order_id) == ("order_question", theirs.id)
