@@ -90,6 +90,16 @@ ACTIONS: dict[str, str] = {
     "care_manager_update": N_("Changed a care manager"),
     "support_limit_update": N_("Changed the annual support limit"),
     "catalog_copy_year": N_("Started a catalog year as a copy of the last"),
+    "inbox_view": N_("Viewed the inbox"),
+    "inbox_thread_view": N_("Read a conversation"),
+    "inbox_reply": N_("Answered a conversation"),
+    "inbox_note": N_("Wrote an internal note"),
+    "inbox_assign": N_("Assigned a conversation"),
+    "inbox_take_over": N_("Took over a conversation"),
+    "inbox_status": N_("Changed a conversation's status"),
+    "inbox_link_order": N_("Linked a conversation to an order"),
+    "inbox_settings": N_("Changed the inbox settings"),
+    "canned_reply_update": N_("Changed a canned reply"),
 }
 
 # Actions that show residents to the person acting (a look, in the sense of the review).

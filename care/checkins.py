@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import identity, parsing
+from care import identity, inbox, parsing
 from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
@@ -35,7 +35,6 @@ from storage.models import (
     ChannelBinding,
     CheckinSchedule,
     CheckinSlot,
-    DeskMessage,
     DeskNotice,
     DeskThread,
     FamilyContact,
@@ -678,7 +677,7 @@ async def answer(session: AsyncSession, *, slot_id: int, answer: str, channel: s
         session.add(thread)
         await session.flush()
         assert thread.id is not None
-        session.add(DeskMessage(thread_id=thread.id, direction="in", text=gettext(HELP_DESK_NOTE)))
+        await inbox.record_incoming(session, thread=thread, text=gettext(HELP_DESK_NOTE), at=now)
     session.add(slot)
     await session.flush()
     return slot

@@ -13,7 +13,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import districts, identity, labels, orders, parsing
+from care import districts, identity, inbox, labels, orders, parsing
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -22,7 +22,7 @@ from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 from storage import outbox
 from storage.models import Consent as ConsentRow
-from storage.models import DeskMessage, DeskThread, District, Dong, Order, ResidentChannel
+from storage.models import DeskThread, District, Dong, Order, ResidentChannel
 
 # The version of the consent texts the bot shows; bump it whenever their wording changes.
 CONSENT_TEXT_VERSION: Final = "2026-11-v1"
@@ -302,38 +302,40 @@ async def post_to_desk(
     text: str,
     reason: str = "talk",
     district_id: int | None = None,
+    order_id: int | None = None,
+    resident_id: int | None = None,
 ) -> DeskThread:
-    """Add a person's message to their open desk thread (opening one if needed) and return the thread."""
+    """Add a person's message to their active desk thread (opening one if needed) and return the thread.
+
+    A thread on hold or snoozed reopens (care.inbox). Free text the bot could not place ("unplaced")
+    joins whatever conversation the person already has open; a thread about an order is one per order.
+    """
     parsing.refuse_registration_number(text)
-    thread = (
-        await session.execute(
-            select(DeskThread)
-            .where(
-                col(DeskThread.channel) == channel,
-                col(DeskThread.user_key) == user_key,
-                col(DeskThread.reason) == reason,
-                col(DeskThread.status) == "open",
-            )
-            .order_by(col(DeskThread.id).desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    thread = await inbox.find_active(
+        session, channel=channel, user_key=user_key, reason=None if reason == "unplaced" else reason, order_id=order_id
+    )
     now = clock.now()
     if thread is None:
+        if order_id is not None and district_id is None:
+            order = await session.get(Order, order_id)
+            district_id = order.district_id if order is not None else None
         thread = DeskThread(
             channel=channel,
             user_key=user_key,
             reason=reason,
-            resident_id=await resident_for(session, channel=channel, user_key=user_key),
+            resident_id=resident_id or await resident_for(session, channel=channel, user_key=user_key),
             district_id=district_id,
+            order_id=order_id,
             created_at=now,
+            updated_at=now,
         )
-    thread.updated_at = now
-    session.add(thread)
-    await session.flush()
+        if thread.resident_id is None and order_id is not None:
+            order = await session.get(Order, order_id)
+            thread.resident_id = order.resident_id if order is not None else None
+        session.add(thread)
+        await session.flush()
     assert thread.id is not None
-    session.add(DeskMessage(thread_id=thread.id, direction="in", text=text[:MAX_TEXT]))
-    await session.flush()
+    await inbox.record_incoming(session, thread=thread, text=text[:MAX_TEXT], at=now)
     return thread
 
 

@@ -50,7 +50,9 @@ ROUTER_MODULES = [
     "console.routes.directory",
     "console.routes.first_run",
     "console.routes.checkins",
+    "console.routes.inbox",
     "console.routes.api",
+    "console.routes.inbox_api",
 ]
 
 CSP = (

@@ -540,10 +540,25 @@ class DeskThread(SQLModel, table=True):
     user_key: str
     resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
     district_id: int | None = Field(default=None, foreign_key="districts.id")
-    reason: str = "talk"  # talk | checkin_help | no_consent_callback
-    status: str = "open"
+    # talk | checkin_help | no_consent_callback | unplaced | order_question | service_not_received
+    reason: str = "talk"
+    status: str = "open"  # open | pending (대기) | snoozed (나중에) | resolved (해결)
     created_at: datetime = Created()
     updated_at: datetime = Created()
+    # The order the conversation is about (a care manager's question, 못 받았어요, or linked by the desk).
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="operators.id", index=True)
+    assigned_at: datetime | None = Moment(default=None)
+    # Bumped by every assignment, take-over and status change: a guarded UPDATE refuses a stale one.
+    version: int = 1
+    snoozed_until: datetime | None = Moment(default=None)
+    last_in_at: datetime | None = Moment(default=None)  # the person's latest message
+    waiting_since: datetime | None = Moment(default=None)  # oldest message of theirs not yet answered
+    first_reply_at: datetime | None = Moment(default=None)
+    read_at: datetime | None = Moment(default=None)  # when the desk last opened it
+    resolved_at: datetime | None = Moment(default=None)
+    rating_asked_at: datetime | None = Moment(default=None)  # the 1–5 question after 해결, asked once
+    rating: int | None = None
 
 
 class DeskMessage(SQLModel, table=True):
@@ -553,9 +568,33 @@ class DeskMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     thread_id: int = Field(foreign_key="desk_threads.id", index=True)
     at: datetime = Created()
-    direction: str  # in | out
+    direction: str  # in | out | note (staff only: internal notes, take-overs, assignments)
     text: str
     operator_id: int | None = Field(default=None, foreign_key="operators.id")
+
+
+class CannedReply(SQLModel, table=True):
+    """A reply the desk inserts by typing `/` and its short code; the admin edits them."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("district_id", "code", name="uq_canned_replies_district_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    code: str
+    text: str
+    updated_at: datetime = Created()
+
+
+class InboxSetting(SQLModel, table=True):
+    """A district's inbox rules: the first-answer time (in office minutes), office hours, the per-operator limit."""
+
+    __tablename__ = "inbox_settings"
+    district_id: int = Field(foreign_key="districts.id", primary_key=True)
+    first_answer_minutes: int = 30
+    office_start_minute: int = 540  # 09:00
+    office_end_minute: int = 1080  # 18:00
+    assign_limit: int = 10  # open conversations one operator holds before auto-assignment skips them
+    auto_assign: bool = True
 
 
 class Outbox(SQLModel, table=True):

@@ -24,7 +24,7 @@ from dolbom.i18n import N_
 from storage.models import Resident
 
 ROLE: Final = "care_manager"
-MENU: Final = [("refer", N_("Make a referral")), ("mine", N_("My referrals"))]
+MENU: Final = [("refer", N_("Make a referral")), ("mine", N_("My referrals")), ("ask_desk", N_("Ask the desk"))]
 # Quick answers for "how much?", in the catalog's units; anything else can be typed.
 PRESETS: Final[dict[str, tuple[int, ...]]] = {
     "meals": (10, 20, 30),
@@ -81,6 +81,8 @@ async def _respond_menu(ctx: Ctx, answer: Answer) -> str | None:
         return "cm_refer/"
     if value == "mine":
         return "cm_mine/"
+    if value == "ask_desk":
+        return "ask_desk/"
     raise InvalidInput(MSG_BUTTONS)
 
 

@@ -36,8 +36,20 @@ async def _respond_menu(ctx: Ctx, answer: Answer) -> str | None:
     value = answer.choice
     if value is None and answer.text:
         value = next((v for v, label in MENU if ctx.t(label) == answer.text.strip()), None)
+    if value is None and answer.text and answer.text.strip():
+        # Free text the bot cannot place goes to the desk's inbox too, and the menu is shown again.
+        district_id = await ctx.district_id()
+        await intake.post_to_desk(
+            ctx.session,
+            channel=ctx.channel,
+            user_key=ctx.user_key,
+            text=answer.text,
+            reason="unplaced",
+            district_id=district_id,
+        )
+        raise InvalidInput(N_("We passed your message to the desk. You can also choose one of the buttons below."))
     if value is None:
-        # Anything typed at the menu shows the menu again.
+        # Anything else at the menu shows the menu again.
         raise InvalidInput(N_("Please choose one of the buttons below."))
     return f"{value}/"
 

@@ -21,7 +21,11 @@ from dolbom.errors import InvalidInput, PermissionDenied, RuleViolation
 from dolbom.i18n import N_
 
 ROLE: Final = "provider_staff"
-MENU: Final = [("today", N_("Today's tasks")), ("pending", N_("Waiting for your answer"))]
+MENU: Final = [
+    ("today", N_("Today's tasks")),
+    ("pending", N_("Waiting for your answer")),
+    ("ask_desk", N_("Ask the desk")),
+]
 MSG_BUTTONS: Final = N_("Please choose one of the buttons below.")
 TASK_FLOW: Final = "pv_task"
 
@@ -67,6 +71,8 @@ async def _respond_menu(ctx: Ctx, answer: Answer) -> str | None:
         value = next((v for v, label in MENU if ctx.t(label) == answer.text.strip()), None)
     if value in ("today", "pending"):
         return f"pv_list/{value}"
+    if value == "ask_desk":
+        return "ask_desk/"
     raise InvalidInput(MSG_BUTTONS)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import identity, queue
+from care import identity, inbox, queue
 from console import forms, web
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -39,6 +39,7 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
     async with web.database(request).transaction() as session:
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
         who = await identity.for_order(session, order=page.order, access=web.access_of(request))
+        threads = await inbox.list_for_order(session, access=web.access_of(request), order_id=order_id)
     done = request.query_params.get("done")
     return web.render(
         request,
@@ -46,6 +47,8 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         status_code=status_code,
         p=page,
         who=who,
+        threads=threads,
+        inbox=inbox,
         error=error,
         notice=gettext(DONE[done]) if done in DONE and error is None else None,
         can_write=request.state.operator.role in web.WRITERS,

@@ -62,7 +62,7 @@ async def test_referral_with_two_services_makes_two_linked_orders(db: Database, 
             "telegram",
         )
     assert made[0].receipt_no in person.last_texts(3) and made[1].receipt_no in person.last_texts(3)
-    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황"}
+    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황", gettext("Ask the desk")}
 
 
 async def test_looking_up_a_resident_of_another_dong_is_refused_and_logged(db: Database, place: Place) -> None:
@@ -75,7 +75,7 @@ async def test_looking_up_a_resident_of_another_dong_is_refused_and_logged(db: D
     print("\n".join(person.transcript))
     assert gettext(MSG_OTHER_DONG, "ko") in person.last_texts(2)
     assert "정말순 님은 아직 등록되지" not in person.last_texts(3)
-    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황"}
+    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황", gettext("Ask the desk")}
     async with db.sessions() as s:
         logged = (await s.execute(select(AccessLog).where(AccessLog.action == "care_manager_refused"))).scalar_one()
         assert logged.resident_id == other.id and logged.username == f"care_manager:{manager.id}:이민정"

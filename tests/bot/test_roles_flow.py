@@ -19,12 +19,12 @@ from tests.factories import Place, make_care_manager
 async def test_deep_link_binds_a_care_manager_and_shows_their_menu(db: Database, place: Place) -> None:
     person, manager = await joined_care_manager(db, place)
     assert "반갑습니다" in person.last_texts(2)
-    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황"}
+    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황", gettext("Ask the desk")}
     async with db.sessions() as s:
         binding = await invites.get_binding(s, channel="telegram", user_key=str(person.user_id))
         assert binding is not None and binding.care_manager_id == manager.id and binding.display_name == "민정"
     await person.say("/start")
-    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황"}
+    assert set(person.buttons()) == {"의뢰하기", "내 의뢰 현황", gettext("Ask the desk")}
 
 
 async def test_a_typed_code_at_the_menu_works_too(db: Database, place: Place) -> None:

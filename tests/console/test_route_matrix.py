@@ -26,7 +26,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from care import auth, checkins, invites
+from care import auth, checkins, inbox, invites
 from dolbom import clock
 from dolbom.runner import build_web_app
 from dolbom.settings import Settings
@@ -38,6 +38,7 @@ from storage.models import (
     DeskNotice,
     District,
     Dong,
+    DeskThread,
     FamilyContact,
     InviteCode,
     Operator,
@@ -85,6 +86,7 @@ class Side:
     family_id: int
     region_id: int = 0
     slot_id: int = 0  # today's check-in, set once the slots are made
+    thread_id: int = 0
 
 
 @dataclass
@@ -568,6 +570,63 @@ ROUTES: list[Case] = [
     Case("POST", "/chat/api/press", desk_tool(out=401), body=lambda fx, s: ("json", {"data": "g:home"})),
     Case("GET", "/chat/api/messages", desk_tool(out=401)),
     Case("POST", "/chat/api/messages", desk_tool(out=401), body=lambda fx, s: ("json", {"after": 0})),
+    # 상담함: the list, its live figures (no names), one conversation, its actions, settings and canned replies.
+    Case("GET", "/inbox", staff_list(), shows=True),
+    Case("GET", "/inbox/rows", staff_list(), shows=True),
+    Case("GET", "/inbox/poll", staff_list()),
+    Case("GET", "/inbox/settings", admin_list()),
+    # The all-district admin has no district to set: a kind 400.
+    Case(
+        "POST",
+        "/inbox/settings",
+        _exp(303, 403, 403, 303, 400, 403, 303),
+        body=lambda fx, s: {
+            "first_answer_minutes": "45",
+            "assign_limit": "5",
+            "office_start": "09:00",
+            "office_end": "18:00",
+        },
+    ),
+    Case(
+        "POST",
+        "/inbox/canned",
+        _exp(303, 403, 403, 303, 400, 403, 303),
+        body=lambda fx, s: {"code": "hi", "text": "안녕하세요"},
+    ),
+    Case("GET", "/inbox/{thread_id}", staff_thing(), fill=lambda s: f"/inbox/{s.thread_id}", sided=True, shows=True),
+    Case(
+        "GET",
+        "/inbox/{thread_id}/messages",
+        staff_thing(),
+        fill=lambda s: f"/inbox/{s.thread_id}/messages",
+        sided=True,
+        shows=True,
+    ),
+    Case(
+        "POST",
+        "/inbox/{thread_id}/{action}",
+        writer_thing(303),
+        fill=lambda s: f"/inbox/{s.thread_id}/note",
+        body=lambda fx, s: {"text": "보호자에게 전화함"},
+        sided=True,
+    ),
+    Case("GET", "/api/inbox", staff_list(out=401), shows=True),
+    Case(
+        "GET",
+        "/api/inbox/{thread_id}",
+        staff_thing(out=401),
+        fill=lambda s: f"/api/inbox/{s.thread_id}",
+        sided=True,
+        shows=True,
+    ),
+    Case(
+        "POST",
+        "/api/inbox/{thread_id}/{action}",
+        writer_thing(200, out=401),
+        fill=lambda s: f"/api/inbox/{s.thread_id}/note",
+        body=lambda fx, s: ("json", {"text": "보호자에게 전화함"}),
+        sided=True,
+    ),
     Case("GET", "/account/password", staff_list()),
     # The two new passwords differ: the page again with a kind 400, nothing changed.
     Case(
@@ -644,6 +703,12 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
             missed_at=clock.now() - timedelta(days=1),
         )
     )
+    thread = DeskThread(
+        channel="telegram", user_key=f"chat-{tag}", resident_id=resident.id, district_id=place.district_id
+    )
+    s.add(thread)
+    await s.flush()
+    await inbox.record_incoming(s, thread=thread, text=f"{tag}주민입니다. 전화 주세요")
     await s.flush()
     return Side(
         district_id=place.district_id,
@@ -660,6 +725,7 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         channel_id=channel.id,  # type: ignore[arg-type]
         family_id=family.id,  # type: ignore[arg-type]
         region_id=place.regions[0].id,  # type: ignore[arg-type]
+        thread_id=thread.id,  # type: ignore[arg-type]
     )
 
 
