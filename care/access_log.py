@@ -43,6 +43,8 @@ ACTIONS: dict[str, str] = {
     "view_checkin_schedule": N_("Viewed a check-in schedule"),
     "change_checkin_schedule": N_("Changed a check-in schedule"),
     "notice_list": N_("Viewed desk notices"),
+    "phone_call_list": N_("Viewed the phone call list"),
+    "phone_call_done": N_("Ticked off a phone call"),
     "view_outbox_review": N_("Viewed unsent messages"),
     "outbox_requeue": N_("Sent a message again"),
     "denied_other_district": N_("Tried another district's data (refused)"),
@@ -88,6 +90,7 @@ LOOKS = frozenset(
         "view_checkin_board",
         "view_checkin_schedule",
         "notice_list",
+        "phone_call_list",
     }
 )
 

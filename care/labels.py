@@ -29,6 +29,7 @@ ACTION = {
     "cancel": N_("Cancel"),
     "reject": N_("Reject"),
     "note": N_("Note"),
+    "dispute": N_("Resident says not received"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),

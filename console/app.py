@@ -47,6 +47,7 @@ ROUTER_MODULES = [
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.checkins",
+    "console.routes.calls",
     "console.routes.api",
 ]
 

@@ -41,6 +41,7 @@ from storage.models import (
     OperatorSession,
     Order,
     Outbox,
+    PhoneCall,
     Resident,
     ResidentChannel,
     ServiceCatalog,
@@ -79,6 +80,7 @@ class Side:
     operator_id: int
     channel_id: int
     family_id: int
+    call_id: int
 
 
 @dataclass
@@ -338,6 +340,14 @@ ROUTES: list[Case] = [
         fill=lambda s: f"/notices/{s.notice_id}/read",
         sided=True,
     ),
+    Case("GET", "/calls", staff_list(), shows=True),
+    Case(
+        "POST",
+        "/calls/{call_id}/done",
+        writer_thing(303),
+        fill=lambda s: f"/calls/{s.call_id}/done",
+        sided=True,
+    ),
     Case(
         "GET",
         "/checkins/schedule/{resident_id}",
@@ -456,6 +466,10 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=f"{tag} 알림"
     )
     s.add(notice)
+    call = PhoneCall(
+        district_id=place.district_id, resident_id=resident.id, order_id=order.id, kind="assigned", text=f"{tag} 안내"
+    )
+    s.add(call)
     dead = await outbox.enqueue(
         s, district_id=place.district_id, channel="telegram", chat_id=f"chat-{tag}", text=f"{tag}주민님 안부"
     )
@@ -480,6 +494,7 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         operator_id=target.id,  # type: ignore[arg-type]
         channel_id=channel.id,  # type: ignore[arg-type]
         family_id=family.id,  # type: ignore[arg-type]
+        call_id=call.id,  # type: ignore[arg-type]
     )
 
 
