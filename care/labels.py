@@ -30,6 +30,7 @@ ACTION = {
     "reject": N_("Reject"),
     "note": N_("Note"),
     "dispute": N_("Resident says not received"),
+    "change_date": N_("Date changed"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),

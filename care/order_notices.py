@@ -459,3 +459,15 @@ async def date_changed(session: AsyncSession, *, order: Order, previous: date | 
     else:
         text = _(N_("The day of the help has changed to {date}."), date=date_text(order.requested_date))
     await tell_resident(session, order=order, event=DATE_CHANGED, text=text)
+    when = date_text(order.requested_date) or "-"
+    await _tell_care_manager(session, order, _(N_("The day changed to {date}."), date=when))
+    current = await store.current_assignment(session, order.id)  # type: ignore[arg-type]
+    if current is not None:
+        await _tell_provider(
+            session,
+            current.provider_id,
+            _(N_("The desk changed the day of this order to {date}."), date=when) + "\n" + order_line(order),
+            district_id=order.district_id,
+            ref=f"assignment:{current.id}",
+            resident_id=order.resident_id,
+        )
