@@ -183,10 +183,17 @@ async def answer_received(
     if survey.received is not None:
         return survey, False
     now = clock.now()
-    survey.received = received
-    survey.received_at = now
-    session.add(survey)
-    await session.flush()
+    # Of two taps at once (two devices, a double tap), exactly one is recorded and opens the conversation.
+    won = await session.execute(
+        update(Survey)
+        .where(col(Survey.id) == survey_id, col(Survey.received).is_(None))
+        .values(received=received, received_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    survey = await session.get(Survey, survey_id, populate_existing=True)  # type: ignore[assignment]
+    assert survey is not None
+    if not won.rowcount:  # type: ignore[attr-defined]
+        return survey, False
     if received in DISPUTED:
         order = await session.get(Order, survey.order_id)
         assert order is not None
