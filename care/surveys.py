@@ -85,9 +85,24 @@ def score_question(service_code: str, locale: str | None = None) -> str:
 
 
 async def _recipient(session: AsyncSession, order: Order) -> tuple[str, str] | None:
-    """Return (channel, chat) of who asked for the order: requester, else the referrer, else the resident."""
+    """Return (channel, chat) of whom to ask: who asked for the order, else the resident's verified account,
+    else the referring care manager."""
     if order.requested_by_channel and order.requested_by_key:
         return order.requested_by_channel, order.requested_by_key
+    result2 = await session.execute(
+        select(col(ResidentChannel.channel), col(ResidentChannel.user_key))
+        .where(
+            col(ResidentChannel.resident_id) == order.resident_id,
+            col(ResidentChannel.reachable).is_(True),
+            # Only the resident's verified account: a chat that typed their name is not them.
+            col(ResidentChannel.verified_at).is_not(None),
+        )
+        .order_by((col(ResidentChannel.channel) == "telegram").desc(), col(ResidentChannel.id))
+        .limit(1)
+    )
+    row2 = result2.first()
+    if row2 is not None:
+        return row2[0], row2[1]
     if order.referral_id is not None:
         result = await session.execute(
             select(col(ChannelBinding.channel), col(ChannelBinding.user_key))
@@ -98,18 +113,7 @@ async def _recipient(session: AsyncSession, order: Order) -> tuple[str, str] | N
         row = result.first()
         if row is not None:
             return row[0], row[1]
-    result2 = await session.execute(
-        select(col(ResidentChannel.channel), col(ResidentChannel.user_key))
-        .where(
-            col(ResidentChannel.resident_id) == order.resident_id,
-            col(ResidentChannel.reachable).is_(True),
-            # Only the resident's verified account: a chat that typed their name is not them.
-            col(ResidentChannel.verified_at).is_not(None),
-        )
-        .limit(1)
-    )
-    row2 = result2.first()
-    return (row2[0], row2[1]) if row2 is not None else None
+    return None
 
 
 async def send_due(session: AsyncSession, *, limit: int = 200) -> int:

@@ -171,3 +171,29 @@ async def test_after_the_score_the_person_may_leave_a_comment_in_the_chat(sessio
     )
     stored = await session.get(Survey, survey.id, populate_existing=True)
     assert stored.score == 2 and stored.comment == "배달이 늦었어요"
+
+
+async def test_a_referred_resident_with_her_own_account_is_asked_herself_not_the_care_manager(session):
+    from storage.models import Referral
+    from tests.jobs.helpers import add_care_manager, resident_with_chat
+
+    clock.set_now(seoul(2026, 11, 23, 15, 0))
+    place = await factories.make_district(session)
+    provider = await factories.make_provider(session, place)
+    manager = await add_care_manager(session, place, "cm")
+    her = await resident_with_chat(session, place, "her")
+    referral = Referral(care_manager_id=manager.id, resident_id=her.id)
+    session.add(referral)
+    await session.flush()
+    order = await factories.make_order(session, her, referral_id=referral.id, source="care_manager")
+    for step in ("screen", "assign", "accept", "start", "complete"):
+        kw = {"order_id": order.id, "actor": DESK}
+        if step in ("assign", "accept"):
+            kw["provider_id"] = provider.id
+        if step == "complete":
+            kw["delivered_units"] = order.units
+        await getattr(orders, step)(session, **kw)
+    clock.advance(timedelta(days=1))
+    assert await surveys.send_due(session) == 1
+    assert [m.kind for m in await outbox_to(session, "her") if m.kind == "survey"] == ["survey"]
+    assert [m.kind for m in await outbox_to(session, "cm") if m.kind == "survey"] == []
