@@ -346,7 +346,17 @@ async def resident_targets(session: AsyncSession, order: Order) -> list[tuple[st
     """Return where the resident's notices go: the chat that asked, and the resident's own verified account."""
     targets: list[tuple[str, str]] = []
     if order.requested_by_channel and order.requested_by_key:
-        targets.append((order.requested_by_channel, order.requested_by_key))
+        blocked = (
+            await session.execute(
+                select(col(ResidentChannel.id)).where(
+                    col(ResidentChannel.channel) == order.requested_by_channel,
+                    col(ResidentChannel.user_key) == order.requested_by_key,
+                    col(ResidentChannel.reachable).is_(False),
+                )
+            )
+        ).first()
+        if blocked is None:  # a chat that blocked the bot hears nothing: the desk calls instead
+            targets.append((order.requested_by_channel, order.requested_by_key))
     own = (
         await session.execute(
             select(ResidentChannel)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import identity, order_notices, orders, phone_calls
+from care import identity, intake, order_notices, orders, phone_calls
 from care.auth import Access
 from dolbom import clock
 from dolbom.errors import ConflictError, NotFound, PermissionDenied, RuleViolation
@@ -211,3 +211,19 @@ async def test_the_phone_list_is_the_districts_own_and_only_writers_tick_it_off(
     assert row.event == gettext(order_notices.EVENT_LABELS["rejected"])
     assert await phone_calls.mark_done(session, call_id=call.id, access=_desk(mapo.district_id)) is True
     assert await phone_calls.list_for_desk(session, access=_desk(mapo.district_id)) == []
+
+
+async def test_a_resident_whose_chat_blocked_the_bot_is_called_instead(session):
+    clock.set_now(seoul(2026, 12, 1, 9, 0))
+    place = await factories.make_district(session)
+    resident = await resident_with_chat(session, place, "own")
+    provider = await factories.make_provider(session, place)
+    order = await factories.make_order(
+        session, resident, requested_by_channel="telegram", requested_by_key="own", source="resident"
+    )
+    await intake.set_reachable(session, channel="telegram", user_key="own", reachable=False)
+    await orders.screen(session, order_id=order.id, actor=DESK)
+    await orders.assign(session, order_id=order.id, provider_id=provider.id, actor=DESK)
+    assert await _notices(session, "own") == []
+    [call] = (await session.execute(select(PhoneCall))).scalars().all()
+    assert call.kind == "assigned" and call.order_id == order.id
