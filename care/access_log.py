@@ -45,6 +45,8 @@ ACTIONS: dict[str, str] = {
     "checkin_followup": N_("Recorded a check-in follow-up"),
     "view_checkin_attention": N_("Viewed people who keep missing check-ins"),
     "notice_list": N_("Viewed desk notices"),
+    "phone_call_list": N_("Viewed the phone call list"),
+    "phone_call_done": N_("Ticked off a phone call"),
     "view_outbox_review": N_("Viewed unsent messages"),
     "outbox_requeue": N_("Sent a message again"),
     "denied_other_district": N_("Tried another district's data (refused)"),
@@ -116,6 +118,7 @@ LOOKS = frozenset(
         "view_checkin_schedule",
         "view_checkin_attention",
         "notice_list",
+        "phone_call_list",
     }
 )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dolbom.i18n import N_
+
 
 class ServiceCode(StrEnum):
     HOME_CARE = "home_care"
@@ -49,3 +51,17 @@ ANNUAL_SUPPORT_LIMIT = 1_520_000  # 원 per person per year (seed 001)
 def default_for(code: str) -> ServiceDefault:
     """Return the shipped default of a service code; KeyError for an unknown code."""
     return BY_CODE[code]
+
+
+# The question a resident is asked one day after the provider reports completion (care.surveys),
+# in the words they know the service by; msgids in English, see locales.
+RECEIVED_QUESTION: dict[str, str] = {
+    ServiceCode.HOME_CARE.value: N_("Did you get good help at home?"),
+    ServiceCode.SHORT_STAY.value: N_("Did your stay at the care facility go well?"),
+    ServiceCode.ESCORT.value: N_("Did you get good help going to the hospital and back?"),
+    ServiceCode.HOUSING.value: N_("Did you get good help fixing things at home?"),
+    ServiceCode.MEALS.value: N_("Did you receive your lunch boxes?"),
+    ServiceCode.CHECKIN.value: N_("Did you get the calls or visits to see how you are?"),
+    ServiceCode.HEALTH.value: N_("Did you get good help with your health?"),
+    ServiceCode.INFO.value: N_("Did you get the information you needed?"),
+}

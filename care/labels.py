@@ -32,6 +32,8 @@ ACTION = {
     "desk_complete": N_("Finished at the desk"),
     "refer": N_("Referred to a health centre"),
     "override": N_("Provider chosen outside the proposal"),
+    "dispute": N_("Resident says not received"),
+    "change_date": N_("Date changed"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),

@@ -548,3 +548,31 @@ async def finish_at_desk(
         reason=reason,
         values={"details": {**(order.details or {}), "desk": record}, "delivered_units": order.units},
     )
+
+
+async def change_date(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    requested_date: date | None,
+    actor: Actor,
+    expected_version: int | None = None,
+) -> Order:
+    """Change the day of the help of an open order (a history row; the resident is told) and return it."""
+    order = await get(session, order_id=order_id)
+    seen = order.version if expected_version is None else expected_version
+    if order.version != seen:
+        raise ConflictError()
+    if order.status not in {s.value for s in lifecycle.OPEN}:
+        raise RuleViolation(N_("The day of a finished order cannot be changed."))
+    previous = order.requested_date
+    if previous == requested_date:
+        return order
+    values = {"requested_date": requested_date, "updated_at": clock.now()}
+    if not await store.update_versioned(session, order_id=order_id, expected_version=seen, values=values):
+        raise ConflictError()
+    order = await get(session, order_id=order_id)
+    _history(session, order, action="change_date", from_status=order.status, to_status=order.status, actor=actor)
+    await session.flush()
+    await order_notices.date_changed(session, order=order, previous=previous)
+    return order

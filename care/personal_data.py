@@ -83,6 +83,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("outbox", "last_error", "the Bot API's answer, may quote the text"),
     Entry("desk_notices", "title", "notices about the resident's orders", purge="placeholder"),
     Entry("desk_notices", "body", "notices about the resident's orders", purge="blank"),
+    Entry("phone_calls", "text", "what the desk tells the resident by phone about their order", purge="blank"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
@@ -150,6 +151,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("checkin_slots", "followup"),
             ("surveys", "channel"),
             ("desk_notices", "kind"),
+            ("phone_calls", "kind"),
+            ("surveys", "received"),
             ("access_log", "action"),
         )
     },
@@ -249,6 +252,7 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "desk_messages": lambda t, s: t.c.thread_id.in_(s.threads()),
     "outbox": _outbox,
     "desk_notices": _by_order,
+    "phone_calls": _by_resident,
     "access_log": _by_resident,
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),

@@ -1,15 +1,23 @@
-"""Satisfaction surveys (만족도 조사): asked one day after an order is done; scores feed provider figures."""
+"""After completion: "도시락 잘 받으셨어요?" one day later, then the 1–5 score; scores feed provider figures.
+
+The first question asks, in the service's own words (care.catalog.RECEIVED_QUESTION), whether the
+help arrived: 잘 받았어요 / 일부만 받았어요 / 못 받았어요 (buttons "sr:<survey id>:all|partly|none").
+"일부만" or "못 받았어요" opens a desk conversation about the order and flags the provider's
+completion (Order.completion_disputed_at) for the desk to check before settlement. After
+"잘 받았어요" or "일부만", the 1–5 score is asked as the second question ("sv:<survey id>:<score>").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import labels
+from care import intake, labels
+from care.catalog import RECEIVED_QUESTION
 from care.lifecycle import Status
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, PermissionDenied
@@ -20,6 +28,7 @@ from storage.models import (
     Assignment,
     ChannelBinding,
     Order,
+    OrderHistory,
     Referral,
     ResidentChannel,
     Survey,
@@ -28,6 +37,18 @@ from storage.models import (
 QUESTION = N_("Were you satisfied with the service '{service}'? Please choose a score from 1 (not at all) to 5 (very).")
 THANKS = N_("Thank you for your answer. It helps us make the service better.")
 SCORE_LABELS = ("1", "2", "3", "4", "5")
+ALL, PARTLY, NONE = "all", "partly", "none"
+RECEIVED: dict[str, str] = {
+    ALL: N_("I received it"),
+    PARTLY: N_("Only part of it"),
+    NONE: N_("I did not receive it"),
+}
+DISPUTED = (PARTLY, NONE)
+GENERIC_QUESTION = N_("Did you get the help you asked for?")
+THANKS_RECEIVED = N_("Thank you. We are glad it went well.")
+SORRY_PARTLY = N_("We are sorry it was not all there. The desk will check and contact you soon.")
+SORRY_NONE = N_("We are sorry you did not get it. The desk will check and contact you soon.")
+DESK_NOTE = N_("After the provider reported it done, the resident answered: {answer} (receipt {receipt_no}, {service})")
 # Orders completed longer ago than this are not asked any more (e.g. when the jobs first start).
 ASK_WITHIN = timedelta(days=7)
 
@@ -43,10 +64,45 @@ def _buttons(survey_id: int) -> list[list[dict[str, str]]]:
     return [[{"text": label, "data": f"sv:{survey_id}:{label}"} for label in SCORE_LABELS]]
 
 
+def score_buttons(survey_id: int) -> list[list[dict[str, str]]]:
+    """Return the 1–5 buttons of the second question, in the outbox's JSON shape."""
+    return _buttons(survey_id)
+
+
+def received_buttons(survey_id: int, locale: str | None = None) -> list[list[dict[str, str]]]:
+    """Return the 잘 받았어요 / 일부만 받았어요 / 못 받았어요 buttons, one a row, in the outbox's JSON shape."""
+    return [[{"text": gettext(label, locale), "data": f"sr:{survey_id}:{key}"}] for key, label in RECEIVED.items()]
+
+
+def received_question(service_code: str, locale: str | None = None) -> str:
+    """Return the first question about a service, in its own words: 도시락 잘 받으셨어요?"""
+    return gettext(RECEIVED_QUESTION.get(service_code, GENERIC_QUESTION), locale)
+
+
+def score_question(service_code: str, locale: str | None = None) -> str:
+    """Return the second question: the 1–5 score of the service."""
+    return gettext(QUESTION, locale, service=labels.label(labels.SERVICE, service_code, locale))
+
+
 async def _recipient(session: AsyncSession, order: Order) -> tuple[str, str] | None:
-    """Return (channel, chat) of who asked for the order: requester, else the referrer, else the resident."""
+    """Return (channel, chat) of whom to ask: who asked for the order, else the resident's verified account,
+    else the referring care manager."""
     if order.requested_by_channel and order.requested_by_key:
         return order.requested_by_channel, order.requested_by_key
+    result2 = await session.execute(
+        select(col(ResidentChannel.channel), col(ResidentChannel.user_key))
+        .where(
+            col(ResidentChannel.resident_id) == order.resident_id,
+            col(ResidentChannel.reachable).is_(True),
+            # Only the resident's verified account: a chat that typed their name is not them.
+            col(ResidentChannel.verified_at).is_not(None),
+        )
+        .order_by((col(ResidentChannel.channel) == "telegram").desc(), col(ResidentChannel.id))
+        .limit(1)
+    )
+    row2 = result2.first()
+    if row2 is not None:
+        return row2[0], row2[1]
     if order.referral_id is not None:
         result = await session.execute(
             select(col(ChannelBinding.channel), col(ChannelBinding.user_key))
@@ -57,18 +113,7 @@ async def _recipient(session: AsyncSession, order: Order) -> tuple[str, str] | N
         row = result.first()
         if row is not None:
             return row[0], row[1]
-    result2 = await session.execute(
-        select(col(ResidentChannel.channel), col(ResidentChannel.user_key))
-        .where(
-            col(ResidentChannel.resident_id) == order.resident_id,
-            col(ResidentChannel.reachable).is_(True),
-            # Only the resident's verified account: a chat that typed their name is not them.
-            col(ResidentChannel.verified_at).is_not(None),
-        )
-        .limit(1)
-    )
-    row2 = result2.first()
-    return (row2[0], row2[1]) if row2 is not None else None
+    return None
 
 
 async def send_due(session: AsyncSession, *, limit: int = 200) -> int:
@@ -103,8 +148,8 @@ async def send_due(session: AsyncSession, *, limit: int = 200) -> int:
                 district_id=order.district_id,
                 channel=target[0],
                 chat_id=target[1],
-                text=gettext(QUESTION, None, service=labels.label(labels.SERVICE, order.service_code)),
-                buttons=_buttons(survey.id),
+                text=received_question(order.service_code),
+                buttons=received_buttons(survey.id),
                 kind="survey",
                 ref=f"survey:{survey.id}",
                 resident_id=order.resident_id,
@@ -120,6 +165,77 @@ async def _own(session: AsyncSession, survey_id: int, channel: str, user_key: st
     if survey.channel != channel or survey.chat_id != user_key:
         raise PermissionDenied()
     return survey
+
+
+async def score_question_for(session: AsyncSession, *, survey: Survey, locale: str | None = None) -> str:
+    """Return the 1–5 question about the survey's order."""
+    order = await session.get(Order, survey.order_id)
+    return score_question(order.service_code if order is not None else "", locale)
+
+
+async def answer_received(
+    session: AsyncSession, *, survey_id: int, received: str, channel: str, user_key: str
+) -> tuple[Survey, bool]:
+    """Record whether the help arrived, from the person asked; return the survey and whether this tap counted.
+
+    Only the first tap counts (a second one changes nothing). "일부만" / "못 받았어요" open a desk
+    conversation about the order and flag the provider's completion, in this transaction.
+    """
+    if received not in RECEIVED:
+        raise InvalidInput()
+    survey = await _own(session, survey_id, channel, user_key)
+    if survey.received is not None:
+        return survey, False
+    now = clock.now()
+    # Of two taps at once (two devices, a double tap), exactly one is recorded and opens the conversation.
+    won = await session.execute(
+        update(Survey)
+        .where(col(Survey.id) == survey_id, col(Survey.received).is_(None))
+        .values(received=received, received_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    survey = await session.get(Survey, survey_id, populate_existing=True)  # type: ignore[assignment]
+    assert survey is not None
+    if not won.rowcount:  # type: ignore[attr-defined]
+        return survey, False
+    if received in DISPUTED:
+        order = await session.get(Order, survey.order_id)
+        assert order is not None
+        await session.execute(
+            update(Order)
+            .where(col(Order.id) == order.id, col(Order.completion_disputed_at).is_(None))
+            .values(completion_disputed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        answer_text = gettext(RECEIVED[received])
+        session.add(
+            OrderHistory(
+                order_id=order.id,  # type: ignore[arg-type]
+                action="dispute",
+                from_status=order.status,
+                to_status=order.status,
+                reason=answer_text,
+                actor_kind="resident",
+                channel=channel,
+            )
+        )
+        await intake.post_to_desk(
+            session,
+            channel=channel,
+            user_key=user_key,
+            text=gettext(
+                DESK_NOTE,
+                answer=answer_text,
+                receipt_no=order.receipt_no,
+                service=labels.label(labels.SERVICE, order.service_code),
+            ),
+            reason="service_not_received",
+            district_id=order.district_id,
+            order_id=order.id,
+            resident_id=order.resident_id,
+        )
+        await session.refresh(order)
+    return survey, True
 
 
 async def answer(session: AsyncSession, *, survey_id: int, score: int, channel: str, user_key: str) -> Survey:

@@ -51,6 +51,7 @@ ROUTER_MODULES = [
     "console.routes.first_run",
     "console.routes.checkins",
     "console.routes.inbox",
+    "console.routes.calls",
     "console.routes.api",
     "console.routes.inbox_api",
 ]

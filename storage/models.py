@@ -352,6 +352,9 @@ class Order(SQLModel, table=True):
     status_changed_at: datetime = Created()
     # Optimistic concurrency: every change is UPDATE ... WHERE version = :seen.
     version: int = 1
+    # The resident answered "일부만 받았어요" / "못 받았어요" after the provider reported completion:
+    # the desk checks it before settlement (care.surveys).
+    completion_disputed_at: datetime | None = Moment(default=None)
 
 
 class OrderHistory(SQLModel, table=True):
@@ -695,6 +698,9 @@ class Survey(SQLModel, table=True):
     score: int | None = None
     comment: str | None = None
     answered_at: datetime | None = Moment(default=None)
+    # The first question, "도시락 잘 받으셨어요?": all | partly | none (care.surveys.RECEIVED).
+    received: str | None = None
+    received_at: datetime | None = Moment(default=None)
 
 
 class DeskNotice(SQLModel, table=True):
@@ -712,6 +718,22 @@ class DeskNotice(SQLModel, table=True):
     body: str = ""
     created_at: datetime = Created()
     read_at: datetime | None = Moment(default=None)
+
+
+class PhoneCall(SQLModel, table=True):
+    """전화 안내 — a change of an order the desk tells by phone to a resident with no messenger."""
+
+    __tablename__ = "phone_calls"
+    __table_args__ = (Index("ix_phone_calls_district", "district_id", "done_at", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    kind: str  # the order notice it stands for: assigned | accepted | returned | reassigned | ...
+    text: str  # what to say, the same words the messenger notice has
+    created_at: datetime = Created()
+    done_at: datetime | None = Moment(default=None)
+    done_by: int | None = Field(default=None, foreign_key="operators.id")
 
 
 # ---------------------------------------------------------------- no registration numbers

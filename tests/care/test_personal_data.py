@@ -124,6 +124,9 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
             actor=Actor(kind="provider", id=provider.id, name=provider.name, channel="telegram"),
         )
         await orders.cancel(s, order_id=order.id, reason=f"{NAME} 님 본인 취소 (010-8765-4321)", actor=DESK)  # type: ignore[arg-type]
+        # A request taken by phone, refused: the desk's 전화 안내 list carries the reason as typed.
+        by_phone = await factories.make_order(s, resident)
+        await orders.reject(s, order_id=by_phone.id, reason=f"{NAME} 님 주소 {ADDRESS} 확인 필요", actor=DESK)  # type: ignore[arg-type]
         s.add(Survey(order_id=order.id, channel="telegram", chat_id=CHAT, comment=f"{NAME}입니다. 고마워요"))  # type: ignore[arg-type]
         s.add(
             DeskNotice(

@@ -345,3 +345,43 @@ async def test_an_answer_and_escalation_at_the_same_moment_never_leave_an_alert_
     async with db.sessions() as s:
         slot = await s.get(CheckinSlot, slot_id)
         assert slot is not None and slot.status == "answered"
+
+
+# ---------------------------------------------------------------- "못 받았어요" tapped twice at once
+
+
+async def test_two_taps_of_not_received_at_once_open_one_desk_conversation(db: Database) -> None:
+    from care import surveys
+    from storage.models import DeskMessage, Survey
+
+    clock.set_now(seoul(2026, 11, 23, 15, 0))
+    async with db.transaction() as s:
+        order = await order_in_progress(s)
+        await orders.complete(s, order_id=order.id, delivered_units=order.units, actor=DESK)  # type: ignore[arg-type]
+        survey = Survey(order_id=order.id, channel="telegram", chat_id="100", sent_at=clock.now())  # type: ignore[arg-type]
+        s.add(survey)
+        await s.flush()
+        survey_id = survey.id
+
+    async def tap(answer: str) -> Callable[[AsyncSession], Awaitable[Any]]:
+        async def step(s: AsyncSession) -> Any:
+            return await surveys.answer_received(
+                s,
+                survey_id=survey_id,  # type: ignore[arg-type]
+                received=answer,
+                channel="telegram",
+                user_key="100",
+            )
+
+        return step
+
+    outcome = await race(db, await tap("none"), Pause(first_write_or_lock), await tap("partly"))
+    counted = [outcome.paused[1], outcome.meanwhile[1]]
+    assert sorted(counted) == [False, True]
+    winner = "none" if outcome.first == "paused" else "partly"
+    async with db.sessions() as s:
+        stored = await s.get(Survey, survey_id)
+        assert stored is not None and stored.received == winner
+        assert len((await s.execute(select(DeskMessage))).all()) == 1
+        flagged = await s.get(Order, order.id)
+        assert flagged is not None and flagged.completion_disputed_at is not None

@@ -45,6 +45,7 @@ from storage.models import (
     OperatorSession,
     Order,
     Outbox,
+    PhoneCall,
     Resident,
     ResidentChannel,
     ServiceCatalog,
@@ -87,6 +88,7 @@ class Side:
     region_id: int = 0
     slot_id: int = 0  # today's check-in, set once the slots are made
     thread_id: int = 0
+    call_id: int = 0
 
 
 @dataclass
@@ -500,6 +502,14 @@ ROUTES: list[Case] = [
         fill=lambda s: f"/notices/{s.notice_id}/read",
         sided=True,
     ),
+    Case("GET", "/calls", staff_list(), shows=True),
+    Case(
+        "POST",
+        "/calls/{call_id}/done",
+        writer_thing(303),
+        fill=lambda s: f"/calls/{s.call_id}/done",
+        sided=True,
+    ),
     Case(
         "GET",
         "/checkins/schedule/{resident_id}",
@@ -685,6 +695,10 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=f"{tag} 알림"
     )
     s.add(notice)
+    call = PhoneCall(
+        district_id=place.district_id, resident_id=resident.id, order_id=order.id, kind="assigned", text=f"{tag} 안내"
+    )
+    s.add(call)
     dead = await outbox.enqueue(
         s, district_id=place.district_id, channel="telegram", chat_id=f"chat-{tag}", text=f"{tag}주민님 안부"
     )
@@ -726,6 +740,7 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         family_id=family.id,  # type: ignore[arg-type]
         region_id=place.regions[0].id,  # type: ignore[arg-type]
         thread_id=thread.id,  # type: ignore[arg-type]
+        call_id=call.id,  # type: ignore[arg-type]
     )
 
 
