@@ -163,7 +163,10 @@ async def _list_context(request: Request) -> dict[str, Any]:
             overdue_only=f.overdue,
             reason=f.reason or None,
         )
-    return {"page": page, "f": f, "filters": FILTERS, "inbox": inbox}
+        # The live list starts from the stamp of what it shows, read with it: a message landing between
+        # this page and the first poll must still make the list refresh.
+        stamp = (await inbox.counts(session, access=web.access_of(request)))["stamp"]
+    return {"page": page, "f": f, "filters": FILTERS, "inbox": inbox, "stamp": stamp}
 
 
 @router.get("/inbox")
@@ -264,6 +267,7 @@ async def _thread(request: Request, thread_id: int, *, error: str | None = None,
     async with web.database(request).transaction() as session:
         view = await inbox.get(session, access=access, thread_id=thread_id)
         canned = await inbox.list_canned(session, district_id=view.thread.district_id)
+        stamp = await inbox.thread_stamp(session, access=access, thread_id=thread_id)  # see _list_context
     done = request.query_params.get("done")
     return web.render(
         request,
@@ -276,6 +280,7 @@ async def _thread(request: Request, thread_id: int, *, error: str | None = None,
         can_write=access.can_write,
         snooze_choices=SNOOZE_CHOICES,
         inbox=inbox,
+        stamp=stamp,
     )
 
 

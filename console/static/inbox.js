@@ -23,8 +23,10 @@
     late.id = "inbox-late";
     link.appendChild(late);
   }
-  var stamp = null;
-  var threadStamp = null;
+  // Start from the stamps the page was rendered with, not the first poll's: a message that lands
+  // between the page and its first poll would otherwise never be shown.
+  var stamp = list && list.dataset.stamp ? Number(list.dataset.stamp) : null;
+  var threadStamp = messages && messages.dataset.stamp ? Number(messages.dataset.stamp) : null;
 
   function get(url) {
     return fetch(url, { credentials: "same-origin", headers: { "X-Dolbom-Poll": "1" } });

@@ -8,6 +8,7 @@ the operator resolves it; the 1–5 question arrives and the resident's tap is r
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -206,3 +207,26 @@ async def test_a_provider_asks_the_desk_only_about_orders_given_to_them(db: Data
     await staff.say("어르신 댁 주소가 바뀐 것 같아요")
     thread = await _thread(db)
     assert (thread.reason, thread.order_id) == ("order_question", theirs.id)
+
+
+async def test_a_message_that_lands_between_the_page_and_its_first_poll_still_shows(
+    db: Database, person: Person, desk: Desk
+) -> None:
+    await person.say("/start")
+    await person.press("상담원과 이야기하기")
+    await person.say("도시락이 오늘 안 왔어요")
+    thread = await _thread(db)
+    listing = await desk.get("/inbox")
+    page = await desk.get(f"/inbox/{thread.id}")
+    list_stamp = int(re.search(r'id="inbox"[^>]*data-stamp="(\d+)"', listing.text).group(1))  # type: ignore[union-attr]
+    page_stamp = int(re.search(r'id="messages"[^>]*data-stamp="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+
+    # Nothing new yet: the first poll agrees with what the pages show, so nothing is fetched again.
+    assert (await desk.get(f"/inbox/poll?thread={thread.id}")).json()["thread_stamp"] == page_stamp
+
+    # The person writes before the pages' first poll: the poll's stamps differ from the pages', so
+    # the open conversation and the list fetch what they do not show yet.
+    await person.say("네, 기다릴게요")
+    figures = (await desk.get(f"/inbox/poll?thread={thread.id}")).json()
+    assert figures["thread_stamp"] != page_stamp
+    assert figures["stamp"] != list_stamp
