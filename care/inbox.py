@@ -64,7 +64,7 @@ REASONS: Final = {
     "service_not_received": N_("Service not received"),
     "service_partly_received": N_("Service partly received"),
 }
-CHANNELS: Final = {"telegram": N_("Telegram"), "webchat": N_("Web chat"), "phone": N_("Phone")}
+CHANNELS: Final = {"telegram": N_("Telegram"), "webchat": N_("Web chat"), "phone": N_("By phone")}
 MAX_TEXT: Final = 1000
 RATING_QUESTION: Final = N_(
     "Your conversation with the desk is finished. How did it go? Please choose from 1 (not good) to 5 (very good)."
