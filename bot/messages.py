@@ -7,6 +7,7 @@ The outbox stores buttons in the same shape: [[{"text": ..., "data": ...}, ...],
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +48,22 @@ class Incoming:
     # only a person's own contact verifies a phone.
     sender_id: str | None = None
     contact_user_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every channel's text enters here: control characters and lone surrogates are no one's words,
+        # and PostgreSQL refuses NUL in text, so they never reach a flow or the store.
+        for name in ("text", "data", "display_name"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean_text(value))
+
+
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Return the text without control characters (except line breaks and tabs) and lone surrogates."""
+    return _UNWANTED.sub("", value)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dolbom import clock
 from dolbom.runner import build_web_app
 from dolbom.settings import Settings
 from storage.db import Database
-from storage.models import AccessLog, Operator, OperatorSession, Order, OrderHistory, ResidentChannel
+from storage.models import AccessLog, DeskMessage, Operator, OperatorSession, Order, OrderHistory, ResidentChannel
 from tests.bot.test_edges import _press, _send
 from tests.factories import Place, make_district
 
@@ -98,3 +98,21 @@ async def test_a_viewer_cannot_use_the_web_chat(db: Database, db_url: str, place
         ).status_code == 403
     async with db.sessions() as s:
         assert (await s.execute(select(Order))).first() is None
+
+
+async def test_text_with_control_characters_is_answered_and_stored_without_them(
+    db: Database, second: Place, b_operator: tuple[httpx.AsyncClient, str, int]
+) -> None:
+    client, csrf, _ = b_operator
+    await client.post("/chat/api/start", headers={"X-CSRF-Token": csrf})
+    # NUL (which PostgreSQL refuses in text) and a bell, as a fuzzer sent them, around words and an emoji.
+    sent = await client.post(
+        "/chat/api/send",
+        content='{"text": "\\u0000\\u0007\\uae40\\uc601\\ud76c \\ud83d\\ude00"}',
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["replies"], "the person gets an answer"
+    async with db.sessions() as s:
+        texts = [m.text for m in (await s.execute(select(DeskMessage))).scalars()]
+    assert "김영희 😀" in texts  # the words reach the desk's inbox, the control characters do not
