@@ -293,7 +293,8 @@ async def order_moved(session: AsyncSession, *, order: Order, action: str, actor
 #                       never "다른 기관을 찾고 있어요" followed by "B가 도와 드려요")
 #   return            → RETURNED ("다른 기관을 찾고 있어요"), then a later assign → ASSIGNED
 #   accept            → ACCEPTED;  date_changed → DATE_CHANGED
-#   complete          → DONE;  cancel → CANCELLED (not when the person cancelled it in the chat
+#   complete, desk_complete → DONE;  refer → REFERRED (where to, and the desk's phone)
+#   cancel → CANCELLED (not when the person cancelled it in the chat
 #                       themselves: the chat answered them);  reject → REJECTED
 #   screen, start     → nothing (nothing the resident waits for changed)
 
@@ -303,6 +304,7 @@ RETURNED: Final = "returned"
 ACCEPTED: Final = "accepted"
 DATE_CHANGED: Final = "date_changed"
 DONE: Final = "done"
+REFERRED: Final = "referred"
 CANCELLED: Final = "cancelled"
 REJECTED: Final = "rejected"
 # Korean names of the events, for the 전화 안내 list.
@@ -313,6 +315,7 @@ EVENT_LABELS: Final = {
     ACCEPTED: N_("Provider confirmed"),
     DATE_CHANGED: N_("Date changed"),
     DONE: N_("Done"),
+    REFERRED: N_("Referred"),
     CANCELLED: N_("Cancelled"),
     REJECTED: N_("Could not be taken"),
 }
@@ -443,9 +446,19 @@ async def _resident_moved(
         else:
             text = _(N_("{provider} has confirmed. They will contact you about the day."), provider=subject(provider))
         await tell_resident(session, order=order, event=ACCEPTED, text=text)
-    elif action == "complete":
+    elif action in ("complete", "desk_complete"):
         text = _(N_("The help is done. Thank you for using the service."))
         await tell_resident(session, order=order, event=DONE, text=text)
+    elif action == "refer":
+        place = str(((order.details or {}).get("desk") or {}).get("referred_to") or "")
+        district = await session.get(District, order.district_id)
+        first = (
+            _(N_("We passed your request on to {place}. They will contact you."), place=place)
+            if place
+            else _(N_("We passed your request on to the place that can help. They will contact you."))
+        )
+        text = "\n".join(part for part in (first, desk_phone_line(district)) if part)
+        await tell_resident(session, order=order, event=REFERRED, text=text)
     elif action in ("cancel", "reject"):
         if action == "cancel" and actor.kind == "resident":
             return  # they cancelled it in the chat, and the chat told them so

@@ -128,6 +128,9 @@ async def send_due(session: AsyncSession, *, limit: int = 200) -> int:
             col(Order.status_changed_at) <= due,
             col(Order.status_changed_at) > due - ASK_WITHIN,
             col(Order.id).not_in(asked),
+            # Only what a provider reported done: an order the desk finished or referred itself was
+            # answered there and then ("did you receive it?" would ask about nobody's delivery).
+            col(Order.id).in_(select(col(Assignment.order_id)).where(col(Assignment.status) == "done")),
         )
         .order_by(col(Order.id))
         .limit(limit)

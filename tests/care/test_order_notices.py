@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import identity, intake, order_notices, orders, phone_calls
+from care import identity, intake, order_notices, orders, phone_calls, surveys
 from care.auth import Access
 from dolbom import clock
 from dolbom.errors import ConflictError, NotFound, PermissionDenied, RuleViolation
@@ -228,3 +228,41 @@ async def test_a_resident_whose_chat_blocked_the_bot_is_called_instead(session):
     assert await _notices(session, "own") == []
     [call] = (await session.execute(select(PhoneCall))).scalars().all()
     assert call.kind == "assigned" and call.order_id == order.id
+
+
+async def test_an_order_the_desk_finished_tells_the_resident_it_is_done_and_asks_nothing_later(session):
+    clock.set_now(seoul(2026, 12, 1, 9, 0))
+    place = await factories.make_district(session)
+    resident = await resident_with_chat(session, place, "own")
+    order = await factories.make_order(session, resident, service_code="info")
+    await orders.screen(session, order_id=order.id, actor=DESK)
+    await orders.finish_at_desk(
+        session, order_id=order.id, action="desk_complete", what="기초연금 안내", by="김창구", actor=DESK
+    )
+    [notice] = await _notices(session, "own")
+    assert notice.text.endswith(gettext("The help is done. Thank you for using the service.", "ko"))
+    # A day later: the "did you receive it?" question is for what a provider delivered, not this.
+    clock.set_now(seoul(2026, 12, 2, 12, 0))
+    assert await surveys.send_due(session) == 0
+
+
+async def test_a_referral_tells_the_resident_where_it_went_and_the_desks_phone(session):
+    clock.set_now(seoul(2026, 12, 1, 9, 0))
+    place = await factories.make_district(session)
+    district = await session.get(District, place.district_id)
+    district.phone = "02-330-1234"
+    session.add(district)
+    resident = await resident_with_chat(session, place, "own")
+    order = await factories.make_order(session, resident, service_code="health")
+    await orders.screen(session, order_id=order.id, actor=DESK)
+    await orders.finish_at_desk(
+        session,
+        order_id=order.id,
+        action="refer",
+        what="방문간호 예약",
+        by="김창구",
+        referred_to="마포구보건소",
+        actor=DESK,
+    )
+    [notice] = await _notices(session, "own")
+    assert "마포구보건소" in notice.text and "02-330-1234" in notice.text
