@@ -49,6 +49,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def _sample_cpu(pid: int, samples: list[tuple[float, float]]) -> None:
+    """Note the process's CPU time every 10 ms, so the figure is the CPU spent up to the answer
+    (read after the answer, it would also count what the process did while the bench noticed)."""
+    while True:
+        samples.append((time.monotonic(), _cpu_seconds(pid)))
+        await asyncio.sleep(0.01)
+
+
+def _cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """The first CPU reading taken at or after `at` (the last one if none was)."""
+    return next((cpu for t, cpu in samples if t >= at), samples[-1][1] if samples else float("nan"))
+
+
 async def _answered(person: Person, since: float, limit: float) -> float | None:
     got = await person.wait_for(FIRST_ANSWER, since=since, limit=limit)
     return None if got is None else got.at
@@ -98,12 +111,17 @@ async def main(runs: int, db_url: str | None, only: str | None = None, wipe: boo
             await asyncio.to_thread(proc.wait)
             person.say("/start")  # someone writes while the bot is down
             proc = start_serve(env, log, *args)
-            at = await _answered(person, killed, 120)
+            samples: list[tuple[float, float]] = []
+            sampler = asyncio.create_task(_sample_cpu(proc.pid, samples))
+            try:
+                at = await _answered(person, killed, 120)
+            finally:
+                sampler.cancel()
             if at is None:
                 print(f"run {n + 1}: no answer within 120 s; see {log}")
                 return 2
             times.append(at - killed)
-            cpu.append(_cpu_seconds(proc.pid))
+            cpu.append(_cpu_at(samples, at))
             print(f"run {n + 1}: kill -9 → answer {times[-1]:.2f} s (the new process used {cpu[-1]:.2f} s of CPU)")
     finally:
         code = await asyncio.to_thread(stop, proc)

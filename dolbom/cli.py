@@ -141,6 +141,10 @@ def _backup(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the dolbom command; return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from dolbom import startup
+
+        startup.pause_gc()  # until the bot's modules are imported (runner.serve)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logs.install()
     try:

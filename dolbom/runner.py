@@ -2,7 +2,8 @@
 
 Start-up order is chosen for the time from a crash to the bot answering again (issue 10): the
 schema is migrated only when it is behind (storage.migrate.upgrade_if_behind), the bot role
-starts first with aiogram's validators built on first use (dolbom.startup), and the console's
+starts first with aiogram's validators built on first use and the garbage collector off while
+its modules are imported (dolbom.startup), and the console's
 and the jobs' modules are imported on a worker thread once the bot has answered the people who
 wrote while it was down (or after BOT_FIRST_SECONDS).
 """
@@ -114,6 +115,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     server: uvicorn.Server | None = None
     if settings.telegram_token and ("bot" in roles or settings.telegram_mode == "webhook"):
         startup.defer_aiogram_validators()
+        importlib.import_module("bot.telegram")
+    startup.resume_gc()  # the collector was off for the imports (dolbom.cli), not for the answers
     if "bot" in roles:
         from bot import runtime as bot_runtime
 

@@ -50,9 +50,12 @@ PROGRAM = """
 import json, sys
 from dolbom import startup
 deferred = startup.defer_aiogram_validators()
-from aiogram.methods import SendMessage
-from aiogram.types import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
+from aiogram.methods import (AnswerCallbackQuery, DeleteMessage, EditMessageReplyMarkup, SendMessage,
+                             SetMyCommands)
+from aiogram.methods.base import Response
+from aiogram.types import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, Message,
                            ReplyKeyboardMarkup, Update)
+built_at_import = SendMessage.__pydantic_complete__
 updates = json.loads(sys.stdin.read())
 out = [Update.model_validate(u).model_dump(mode="json", exclude_none=True) for u in updates]
 inline = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="네", callback_data="n1:yes")]])
@@ -60,7 +63,20 @@ keys = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="전화번호 보내�
 for markup in (inline, keys):
     method = SendMessage(chat_id=5, text="안녕하세요", reply_markup=markup)
     out.append(method.model_dump(exclude_none=True, warnings=False))
-print(json.dumps({"deferred": deferred, "out": out}, default=repr))
+for method in (
+    DeleteMessage(chat_id=5, message_id=3),
+    EditMessageReplyMarkup(chat_id=5, message_id=3, reply_markup=None),
+    AnswerCallbackQuery(callback_query_id="9"),
+    SetMyCommands(commands=[BotCommand(command="start", description="처음으로")]),
+):
+    out.append([method.__api_method__, method.model_dump(exclude_none=True, warnings=False)])
+sent = {"ok": True, "result": {"message_id": 7, "date": 1, "chat": {"id": 5, "type": "private"}, "text": "안녕하세요"}}
+out.append(Response[Message].model_validate(sent).model_dump(mode="json", exclude_none=True))
+try:
+    SendMessage(chat_id=5)
+except Exception as err:
+    out.append(type(err).__name__)
+print(json.dumps({"deferred": deferred, "built_at_import": built_at_import, "out": out}, default=repr))
 """
 
 
@@ -81,10 +97,14 @@ def test_deferred_aiogram_reads_updates_and_writes_replies_as_eager_aiogram_does
     deferred = _run(PROGRAM)
     eager = _run(PROGRAM.replace("startup.defer_aiogram_validators()", "False"))
     assert deferred["deferred"] is True and eager["deferred"] is False
+    # The Bot API methods too are built on first use, and then read and write as aiogram's own.
+    assert deferred["built_at_import"] is False and eager["built_at_import"] is True
     assert deferred["out"] == eager["out"]
     assert deferred["out"][0]["message"]["text"] == "/start"
     assert deferred["out"][2]["callback_query"]["data"] == "n3:meals"
-    assert deferred["out"][-1]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert deferred["out"][6]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert deferred["out"][-2]["result"]["text"] == "안녕하세요"
+    assert deferred["out"][-1] == "ValidationError"  # a message without text is refused, as eagerly
 
 
 def test_deferring_after_aiogram_was_imported_changes_nothing() -> None:
