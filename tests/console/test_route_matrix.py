@@ -400,7 +400,7 @@ ROUTES: list[Case] = [
         "/admin/districts/{district_id}/care-managers",
         admin_thing(303),
         fill=lambda s: f"/admin/districts/{s.district_id}/care-managers",
-        body=lambda fx, s: {"name": "새매니저", "dong_id": str(s.dong_id), "job_type": "nurse"},
+        body=lambda fx, s: {"name": f"새매니저{next(_seq)}", "dong_id": str(s.dong_id), "job_type": "nurse"},
         sided=True,
     ),
     Case(
