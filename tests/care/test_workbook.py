@@ -408,7 +408,7 @@ async def test_two_care_managers_of_one_name_with_the_same_phone_are_refused_wit
     with pytest.raises(wb.WorkbookRejected) as caught:
         await _import(db, workbooks.build(rows))
     assert _messages(caught.value) == [
-        "돌봄매니저 시트 6행 '이름' 열: '김서연 (홍제1동)'이(가) 같은 전화번호로 3행에도 있어요."
+        "돌봄매니저 시트 6행 '이름' 열: 이름·동·전화번호가 같은 줄이 3행에도 있어요: '김서연 (홍제1동)'."
         " 한 동에 이름이 같은 돌봄매니저는 전화번호로 구별해 주세요."
     ]
     del rows[wb.S_MANAGERS][3]

@@ -684,7 +684,7 @@ async def _resolve(db: Database, body: Any, side: Side) -> Any:
     kind, payload = body if isinstance(body, tuple) else ("form", body)
     if kind == "xlsx":
         # A valid workbook for that district (the route is under test here, not the round trip:
-        # tests/care/test_workbook.py has that); the matrix's own pages leave names twice.
+        # tests/care/test_workbook.py has that, for every state the directory pages allow).
         from storage.models import District
         from tests import workbooks
 
