@@ -542,7 +542,8 @@ def make_plan(sheets: Sheets) -> Plan:
                 for region in names:
                     if region not in region_names:
                         c.fail(column, UNKNOWN_REGION, value=region)
-        for region in led:
+        # As in the console, only providers in use count: a paused one's lead is history.
+        for region in led if active else []:
             if region in leads:
                 c.fail("책임 권역", TWO_LEADS, value=region, other=leads[region])
             else:

@@ -482,3 +482,29 @@ async def test_a_region_name_with_a_comma_is_refused_and_one_with_a_slash_is_kep
         ("연희재가돌봄 사회적협동조합", "남부권역"),
         ("연희재가돌봄 사회적협동조합", "북부권역"),
     ]
+
+
+async def test_a_paused_providers_old_lead_does_not_stop_the_lead_the_console_gave_another(db: Database) -> None:
+    from care import directory
+
+    rows = workbooks.district_rows()
+    rows[wb.S_PROVIDERS][0][8] = "아니오"  # the lead of 북부권역, paused in the file
+    applied = await _import(db, workbooks.build(rows))
+    async with db.transaction() as s:
+        north = (await s.execute(select(Region).where(Region.name == "북부권역"))).scalar_one()
+        repair = (await s.execute(select(Provider).where(Provider.name == "홍제집수리 자활기업"))).scalar_one()
+        await directory.update_provider(
+            s,
+            access=ADMIN_ALL,
+            provider_id=repair.id,  # type: ignore[arg-type]
+            name=repair.name,
+            kind=repair.kind,
+            phone=None,
+            weekly_capacity=repair.weekly_capacity,
+            active=True,
+            setup=directory.ProviderSetup({"housing": None}, {north.id}, {north.id}),  # type: ignore[arg-type]
+        )
+    async with db.transaction() as s:
+        first = await wb.export(s, access=ADMIN_ALL, district_id=applied.district_id)
+    again = await _import(db, first)
+    assert (again.created, again.changed) == (0, 0)
