@@ -62,17 +62,17 @@ async def _walk(person: Person, index: int, rng: random.Random) -> None:
     await person.step("press_first", "", ANSWERS[7])
 
 
-async def _start_two(db_url: str, api: StandIn, tmp_path: Path) -> list[subprocess.Popen[bytes]]:
+async def _start_two(db_url: str, api: StandIn, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """Start the first process, wait until it answers (it then holds the receiver lock), then the second."""
     first = start_serve(serve_env(db_url, api.url), tmp_path / "bot-1.log", "--only", "bot")
+    procs.append(first)  # each one stopped after, also when the other never starts
     probe = Person(api, CHAT_BASE - 1)
     started = time.monotonic()
     probe.say("/start")
     assert await probe.wait_for(ANSWERS[0], since=started, limit=120), (tmp_path / "bot-1.log").read_text()[-2000:]
     second_env = serve_env(db_url, api.url, DOLBOM_TELEGRAM_TOKEN=OTHER_TOKEN)
-    second = start_serve(second_env, tmp_path / "bot-2.log", "--only", "bot")
+    procs.append(start_serve(second_env, tmp_path / "bot-2.log", "--only", "bot"))
     await asyncio.sleep(8)  # the second process starts, finds the receiver lock taken, works the inbox
-    return [first, second]
 
 
 def _assert_each_answered_in_order_once(crowd: list[Person], *, exactly: bool) -> None:
@@ -116,7 +116,7 @@ async def _two_bots(db_url: str, tmp_path: Path) -> AsyncIterator[Run]:
     api = await StandIn(tokens=(OTHER_TOKEN,)).start()
     run = Run(api, [], [])
     try:
-        run.procs = await _start_two(db_url, api, tmp_path)
+        await _start_two(db_url, api, tmp_path, run.procs)
         run.crowd = [
             Person(api, CHAT_BASE + i, first_name=name_of(i)[1:], patience=30, max_tries=1) for i in range(PEOPLE)
         ]
