@@ -10,6 +10,7 @@ for what already happened). Every change writes one access-log row.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from storage.models import (
 # What a provider is; the words are the ones the districts use.
 PROVIDER_KIND = {
     "cooperative": N_("Cooperative"),
+    "social_cooperative": N_("Social cooperative"),
     "social_enterprise": N_("Social enterprise"),
     "self_sufficiency": N_("Self-sufficiency centre"),
     "welfare_agency": N_("Social welfare agency"),
@@ -53,6 +55,13 @@ MSG_CAPACITY = N_("Please write the weekly capacity as a number from 0 to 10000.
 MSG_LEAD_TAKEN = N_("Region {region} already has a lead provider: {provider}.")
 MSG_LEAD_NOT_SERVED = N_("A provider can lead only a region it serves.")
 MSG_LAST_DISTRICT = N_("A district-bound admin cannot add another district.")
+MSG_REGION_COMMA = N_("A region's name cannot have a comma: the workbook lists regions with commas.")
+MSG_SAME_MANAGER = N_(
+    "{name} is a care manager of this dong already, with the same phone. If this is another person"
+    " of the same name, please write their own phone to tell them apart."
+)
+# Lists in the workbook (a provider's 권역) are written with these.
+LIST_SEPARATORS = ",，、"
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _SERVICES = tuple(d.code.value for d in DEFAULTS)
@@ -83,6 +92,13 @@ def _name(value: str | None, limit: int = 100) -> str:
     return text
 
 
+def _region_name(value: str | None) -> str:
+    name = _name(value)
+    if any(sep in name for sep in LIST_SEPARATORS):
+        raise InvalidInput(MSG_REGION_COMMA)
+    return name
+
+
 def _text(value: str | None, limit: int = 200) -> str | None:
     text = " ".join((value or "").split())
     if not text:
@@ -100,7 +116,8 @@ def _phone(value: str | None) -> str | None:
     return parsing.parse_phone(text)
 
 
-def _desk_phone(value: str | None) -> str | None:
+def desk_phone(value: str | None) -> str | None:
+    """Return a desk's number as stored: a phone in +82 form, or a short or nationwide number as written."""
     # A desk may have a short or nationwide number (120, 1588-0000) that is no one's personal phone.
     text = (value or "").strip()
     if not text:
@@ -125,6 +142,19 @@ async def _get(session: AsyncSession, model: type, row_id: int) -> Any:
     row: Any = await session.get(model, row_id)
     if row is None:
         raise NotFound()
+    return row
+
+
+async def _deactivate(
+    session: AsyncSession, *, access: Access, model: type, row_id: int, action: str, shown: Callable[[Any], str]
+) -> Any:
+    """Set one row's active flag off (nothing else is checked again or changed), log it, return the row."""
+    row: Any = await _get(session, model, row_id)
+    _check_edit(access, row.id if model is District else row.district_id)
+    row.active = False
+    session.add(row)
+    await session.flush()
+    await access.log(session, action=action, detail=f"{shown(row)} active=False")
     return row
 
 
@@ -173,7 +203,7 @@ async def create_district(
     if not _CODE.match(code):
         raise InvalidInput(MSG_CODE)
     await _code_free(session, code)
-    district = District(code=code, name=_name(name), phone=_desk_phone(phone), office_hours=_text(office_hours))
+    district = District(code=code, name=_name(name), phone=desk_phone(phone), office_hours=_text(office_hours))
     session.add(district)
     await session.flush()
     assert district.id is not None
@@ -201,7 +231,7 @@ async def update_district(
         raise InvalidInput(MSG_CODE)
     await _code_free(session, code, besides=district_id)
     district.code, district.name = code, _name(name)
-    district.phone, district.office_hours, district.active = _desk_phone(phone), _text(office_hours), active
+    district.phone, district.office_hours, district.active = desk_phone(phone), _text(office_hours), active
     session.add(district)
     await session.flush()
     await access.log(session, action="district_update", detail=f"{district.code} {district.name} active={active}")
@@ -210,12 +240,9 @@ async def update_district(
 
 async def deactivate_district(session: AsyncSession, *, access: Access, district_id: int) -> District:
     """Mark a district inactive (kept with everything in it); return it."""
-    _check_edit(access, district_id)
-    district: District = await _get(session, District, district_id)
-    district.active = False
-    session.add(district)
-    await session.flush()
-    await access.log(session, action="district_update", detail=f"{district.code} active=False")
+    district: District = await _deactivate(
+        session, access=access, model=District, row_id=district_id, action="district_update", shown=lambda d: d.code
+    )
     return district
 
 
@@ -234,7 +261,7 @@ async def create_region(session: AsyncSession, *, access: Access, district_id: i
     """Add a 권역 to a district and return it."""
     _check_edit(access, district_id)
     await _get(session, District, district_id)
-    name = _name(name)
+    name = _region_name(name)
     await _unique_name(session, Region, district_id, name, None)
     region = Region(district_id=district_id, name=name)
     session.add(region)
@@ -249,7 +276,7 @@ async def update_region(
     """Rename a 권역 or change its active flag; return it."""
     region: Region = await _get(session, Region, region_id)
     _check_edit(access, region.district_id)
-    name = _name(name)
+    name = _region_name(name)
     await _unique_name(session, Region, region.district_id, name, region_id)
     region.name, region.active = name, active
     session.add(region)
@@ -260,8 +287,14 @@ async def update_region(
 
 async def deactivate_region(session: AsyncSession, *, access: Access, region_id: int) -> Region:
     """Mark a 권역 inactive (kept for what points to it); return it."""
-    region: Region = await _get(session, Region, region_id)
-    return await update_region(session, access=access, region_id=region_id, name=region.name, active=False)
+    region: Region = await _deactivate(
+        session, access=access, model=Region, row_id=region_id, action="region_update", shown=_place
+    )
+    return region
+
+
+def _place(row: Region | Dong) -> str:
+    return f"{row.district_id} {row.name}"
 
 
 async def _region_of(session: AsyncSession, district_id: int, region_id: int) -> Region:
@@ -302,10 +335,10 @@ async def update_dong(
 
 async def deactivate_dong(session: AsyncSession, *, access: Access, dong_id: int) -> Dong:
     """Mark a 행정동 inactive: new requests no longer offer it, its residents and orders stay; return it."""
-    dong: Dong = await _get(session, Dong, dong_id)
-    return await update_dong(
-        session, access=access, dong_id=dong_id, name=dong.name, region_id=dong.region_id, active=False
+    dong: Dong = await _deactivate(
+        session, access=access, model=Dong, row_id=dong_id, action="dong_update", shown=_place
     )
+    return dong
 
 
 async def list_active_dongs(session: AsyncSession, *, district_id: int) -> list[Dong]:
@@ -389,9 +422,11 @@ async def create_provider(
     """Add a provider with its services, 권역 served and lead 권역; return it."""
     _check_edit(access, district_id)
     await _get(session, District, district_id)
+    name = _name(name)
+    await _unique_name(session, Provider, district_id, name, None)
     provider = Provider(
         district_id=district_id,
-        name=_name(name),
+        name=name,
         kind=_kind(kind),
         phone=_phone(phone),
         weekly_capacity=_capacity(weekly_capacity) or 0,
@@ -418,7 +453,9 @@ async def update_provider(
     """Change a provider's name, kind, phone, capacity, active flag and what it offers where; return it."""
     provider: Provider = await _get(session, Provider, provider_id)
     _check_edit(access, provider.district_id)
-    provider.name, provider.kind, provider.phone = _name(name), _kind(kind), _phone(phone)
+    name = _name(name)
+    await _unique_name(session, Provider, provider.district_id, name, provider_id)
+    provider.name, provider.kind, provider.phone = name, _kind(kind), _phone(phone)
     provider.weekly_capacity = _capacity(weekly_capacity) or 0
     provider.active = active
     session.add(provider)
@@ -430,17 +467,21 @@ async def update_provider(
 
 async def deactivate_provider(session: AsyncSession, *, access: Access, provider_id: int) -> Provider:
     """Mark a provider inactive (no new assignments; its orders stay); return it."""
-    provider: Provider = await _get(session, Provider, provider_id)
-    _check_edit(access, provider.district_id)
-    provider.active = False
-    session.add(provider)
+    provider: Provider = await _deactivate(
+        session,
+        access=access,
+        model=Provider,
+        row_id=provider_id,
+        action="provider_directory_update",
+        shown=lambda p: p.name,
+    )
+    # An inactive provider leads no 권역: another may take the lead.
     await session.execute(
         ProviderRegion.__table__.update()  # type: ignore[attr-defined]
         .where(ProviderRegion.__table__.c.provider_id == provider_id)  # type: ignore[attr-defined]
         .values(is_lead=False)
     )
     await session.flush()
-    await access.log(session, action="provider_directory_update", detail=f"{provider.name} active=False")
     return provider
 
 
@@ -502,6 +543,21 @@ async def _dong_of(session: AsyncSession, district_id: int, dong_id: int) -> Don
     return dong
 
 
+async def _unique_manager(
+    session: AsyncSession, *, dong_id: int, name: str, phone: str | None, besides: int | None
+) -> None:
+    # Two care managers of one name in one dong are real; their phones tell them apart (decision 0016).
+    q = select(col(CareManager.id)).where(
+        col(CareManager.dong_id) == dong_id,
+        col(CareManager.name) == name,
+        col(CareManager.phone).is_(None) if phone is None else col(CareManager.phone) == phone,
+    )
+    if besides is not None:
+        q = q.where(col(CareManager.id) != besides)
+    if (await session.execute(q)).first() is not None:
+        raise DuplicateError(MSG_SAME_MANAGER, name=name)
+
+
 async def create_care_manager(
     session: AsyncSession,
     *,
@@ -515,9 +571,9 @@ async def create_care_manager(
     """Add a dong's care manager and return them."""
     _check_edit(access, district_id)
     await _dong_of(session, district_id, dong_id)
-    manager = CareManager(
-        district_id=district_id, dong_id=dong_id, name=_name(name), job_type=_job(job_type), phone=_phone(phone)
-    )
+    name, phone = _name(name), _phone(phone)
+    await _unique_manager(session, dong_id=dong_id, name=name, phone=phone, besides=None)
+    manager = CareManager(district_id=district_id, dong_id=dong_id, name=name, job_type=_job(job_type), phone=phone)
     session.add(manager)
     await session.flush()
     await access.log(session, action="care_manager_create", detail=f"{district_id} {manager.name}")
@@ -539,8 +595,10 @@ async def update_care_manager(
     manager: CareManager = await _get(session, CareManager, care_manager_id)
     _check_edit(access, manager.district_id)
     await _dong_of(session, manager.district_id, dong_id)
-    manager.dong_id, manager.name, manager.job_type = dong_id, _name(name), _job(job_type)
-    manager.phone, manager.active = _phone(phone), active
+    name, phone = _name(name), _phone(phone)
+    await _unique_manager(session, dong_id=dong_id, name=name, phone=phone, besides=care_manager_id)
+    manager.dong_id, manager.name, manager.job_type = dong_id, name, _job(job_type)
+    manager.phone, manager.active = phone, active
     session.add(manager)
     await session.flush()
     await access.log(session, action="care_manager_update", detail=f"{manager.name} active={active}")
@@ -549,17 +607,15 @@ async def update_care_manager(
 
 async def deactivate_care_manager(session: AsyncSession, *, access: Access, care_manager_id: int) -> CareManager:
     """Mark a care manager inactive (their referrals stay); return them."""
-    m: CareManager = await _get(session, CareManager, care_manager_id)
-    return await update_care_manager(
+    manager: CareManager = await _deactivate(
         session,
         access=access,
-        care_manager_id=care_manager_id,
-        dong_id=m.dong_id,
-        name=m.name,
-        job_type=m.job_type,
-        phone=m.phone,
-        active=False,
+        model=CareManager,
+        row_id=care_manager_id,
+        action="care_manager_update",
+        shown=lambda m: m.name,
     )
+    return manager
 
 
 # ------------------------------------------------------------------ the whole directory

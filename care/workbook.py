@@ -6,10 +6,12 @@ Three steps, kept apart so the apply step can later call care/directory.py inste
     make_plan(...)       -> Plan          every row checked; Problems name sheet, row and column
     apply_plan(...)      -> Applied       upsert by natural keys, in the caller's transaction
 
-Natural keys: district code; 권역 name; 동 name; provider name; care manager name + 동;
-service code + year. A row absent from the file is left as it is (never deleted); the
-사용 여부 column turns a row off. A provider's services and 권역 are the cell's whole list:
-the file replaces them. Importing the same file twice changes nothing.
+Natural keys: district code; 권역 name; 동 name; provider name; care manager name + 동, and
+their phone when two of one name work in one 동 (decision 0016); service code + year. A row
+absent from the file is left as it is (never deleted); the 사용 여부 column turns a row off.
+A provider's services and 권역 are the cell's whole list (empty while it is being set up): the
+file replaces them. Importing the same file twice changes nothing, and every state the
+console's directory pages allow exports and imports back unchanged.
 
 The sheet and column names are the file's format (Korean, as the desk reads them); messages
 are msgids rendered at the edges (`render`).
@@ -28,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import parsing, registration_numbers
+from care import directory, parsing, registration_numbers
 from care.auth import Access
 from care.catalog import DEFAULTS
 from dolbom.errors import ConflictError, InvalidInput, NotFound
@@ -44,6 +46,9 @@ from storage.models import (
     ServiceCatalog,
     SupportLimit,
 )
+
+# The tables one workbook covers: an import writes these and no others.
+TABLES = (District, Region, Dong, Provider, ProviderService, ProviderRegion, CareManager, ServiceCatalog, SupportLimit)
 
 # ---------------------------------------------------------------- the format
 
@@ -87,10 +92,10 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         Column("기관명", "필수", True, width=28),
         Column("유형", "필수 · 협동조합 / 사회적협동조합 / 사회적기업 / 자활기업 / 사회복지기관 / 보건소", True),
         Column("전화", "02-123-4567처럼", width=18),
-        Column("제공 서비스", "필수 · 쉼표로 나눠서 (예: 식사지원, 일시재가)", True, width=28),
+        Column("제공 서비스", "쉼표로 나눠서 (예: 식사지원, 일시재가) · 아직 없으면 비워 두세요", width=28),
         Column("주간 정원", "필수 · 숫자 (한 주에 받을 수 있는 건수)", True),
         Column("서비스별 주간 정원", "서비스마다 다를 때만 (예: 식사지원 30, 일시재가 10)", width=28),
-        Column("담당 권역", "필수 · 쉼표로 나눠서", True, width=20),
+        Column("담당 권역", "쉼표로 나눠서 · 아직 없으면 비워 두세요", width=20),
         Column("책임 권역", "권역별 책임기관인 권역 (권역마다 한 곳)", width=20),
         Column(C_ACTIVE, "예 / 아니오 (비우면 예)", width=12),
     ),
@@ -98,7 +103,7 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         Column("이름", "필수", True),
         Column("행정동", "필수 · 행정동 시트에 있는 이름", True),
         Column("직렬", "필수 · 사회복지직 / 간호직", True),
-        Column("전화", "02-123-4567처럼", width=18),
+        Column("전화", "02-123-4567처럼 · 같은 동에 이름이 같은 분이 있으면 꼭 적어 주세요", width=18),
         Column(C_ACTIVE, "예 / 아니오 (비우면 예)", width=12),
     ),
     S_PRICES: (
@@ -119,7 +124,7 @@ PROVIDER_KINDS: dict[str, str] = {
     "social_cooperative": "사회적협동조합",
     "social_enterprise": "사회적기업",
     "self_sufficiency": "자활기업",
-    "welfare_org": "사회복지기관",
+    "welfare_agency": "사회복지기관",
     "health_center": "보건소",
 }
 JOB_TYPES: dict[str, str] = {"social_worker": "사회복지직", "nurse": "간호직"}
@@ -140,6 +145,11 @@ REQUIRED = N_("it is empty. Please fill it in.")
 NOT_NUMBER = N_("please write a number (written now: '{value}').")
 NEGATIVE = N_("please write 0 or more (written now: '{value}').")
 BAD_YEAR = N_("please write a year such as 2026 (written now: '{value}').")
+REGION_COMMA = N_("a region's name cannot have a comma (written now: '{value}').")
+SAME_MANAGER = N_(
+    "'{value}' is written twice with the same phone; it is also on row {other}. Two care managers"
+    " of one name in one dong are told apart by their phone."
+)
 BAD_PHONE = N_("the phone number does not look right (written now: '{value}'). Write it like 02-123-4567.")
 CHOOSE = N_("please write one of: {choices} (written now: '{value}').")
 UNKNOWN_REGION = N_("there is no region '{value}' on the 권역 sheet.")
@@ -375,6 +385,15 @@ class _Checker:
             self.fail(column, BAD_PHONE, value=value)
             return None
 
+    def desk_phone(self, column: str) -> str | None:
+        value = self.text(column)
+        if not value:
+            return None
+        try:
+            return directory.desk_phone(value)  # what the console takes: also 120 or 1588-0000
+        except InvalidInput:
+            return self.phone(column)
+
     def choice(self, column: str, choices: dict[str, str], *, required: bool = True) -> str | None:
         value = self.text(column, required=required)
         if not value:
@@ -406,6 +425,19 @@ def _service_code(value: str) -> str | None:
     return None
 
 
+def _region_list(value: str, known: set[str]) -> list[str]:
+    """Split a cell of 권역 names at commas; a part with "/" is split there too unless it is a name itself."""
+    names: list[str] = []
+    for part in re.split(f"[{directory.LIST_SEPARATORS}]", value):
+        part = part.strip()
+        pieces = [p.strip() for p in part.split("/") if p.strip()]
+        if part in known or not all(p in known for p in pieces):
+            names += [part] if part else []
+        else:
+            names += pieces
+    return names
+
+
 def _unique(checker: _Checker, seen: dict[Any, int], key: Any, column: str, shown: str) -> None:
     if key in seen:
         checker.fail(column, DUPLICATE, value=shown, other=seen[key])
@@ -416,7 +448,7 @@ def _unique(checker: _Checker, seen: dict[Any, int], key: Any, column: str, show
 def _check_provider_services(c: _Checker) -> dict[str, int | None]:
     services: dict[str, int | None] = {}
     choices = ", ".join(SERVICE_NAMES.values())
-    for name in c.names("제공 서비스", required=True):
+    for name in c.names("제공 서비스"):
         code = _service_code(name)
         if code is None:
             c.fail("제공 서비스", UNKNOWN_SERVICE, value=name, choices=choices)
@@ -454,7 +486,7 @@ def make_plan(sheets: Sheets) -> Plan:
             district = DistrictRow(
                 code=district_code,
                 name=c.text("구 이름", required=True),
-                phone=c.phone("창구 전화"),
+                phone=c.desk_phone("창구 전화"),
                 office_hours=c.text("운영 시간") or None,
                 active=c.active(),
             )
@@ -465,7 +497,9 @@ def make_plan(sheets: Sheets) -> Plan:
         c = _Checker(S_REGIONS, row, problems)
         name = c.text("권역", required=True)
         active = c.active()
-        if name:
+        if any(sep in name for sep in directory.LIST_SEPARATORS):
+            c.fail("권역", REGION_COMMA, value=name)
+        elif name:
             _unique(c, seen, name, "권역", name)
         if c.ok:
             regions.append(RegionRow(name, active))
@@ -498,8 +532,8 @@ def make_plan(sheets: Sheets) -> Plan:
         phone = c.phone("전화")
         services = _check_provider_services(c)
         capacity = c.number("주간 정원", required=True)
-        served = c.names("담당 권역", required=True)
-        led = c.names("책임 권역")
+        served = _region_list(c.text("담당 권역"), region_names)
+        led = _region_list(c.text("책임 권역"), region_names)
         active = c.active()
         if name:
             _unique(c, seen, name, "기관명", name)
@@ -508,7 +542,8 @@ def make_plan(sheets: Sheets) -> Plan:
                 for region in names:
                     if region not in region_names:
                         c.fail(column, UNKNOWN_REGION, value=region)
-        for region in led:
+        # As in the console, only providers in use count: a paused one's lead is history.
+        for region in led if active else []:
             if region in leads:
                 c.fail("책임 권역", TWO_LEADS, value=region, other=leads[region])
             else:
@@ -528,8 +563,10 @@ def make_plan(sheets: Sheets) -> Plan:
         active = c.active()
         if dong and dongs_known and dong not in dong_names:
             c.fail("행정동", UNKNOWN_DONG, value=dong)
-        if name and dong:
-            _unique(c, seen, (name, dong), "이름", f"{name} ({dong})")
+        if name and dong and (name, dong, phone) in seen:
+            c.fail("이름", SAME_MANAGER, value=f"{name} ({dong})", other=seen[(name, dong, phone)])
+        elif name and dong:
+            seen[(name, dong, phone)] = row.number
         if c.ok and job_type is not None:
             managers.append(ManagerRow(name, dong, job_type, phone, active))
 
@@ -681,15 +718,13 @@ async def apply_plan(session: AsyncSession, *, access: Access, plan: Plan) -> Ap
             )
         await _replace_links(session, provider=provider, row=pr, regions=regions, counted=changed, applied=applied)
 
-    managers = {(m.name, m.dong_id): m for m in await existing(CareManager)}
-    for mr in plan.managers:
-        dong_id = dongs[mr.dong].id
-        manager = managers.get((mr.name, dong_id))
+    matched = _match_managers(await existing(CareManager), plan.managers, {n: x.id for n, x in dongs.items()})
+    for mr, dong_id, manager in matched:
         if manager is None:
             session.add(
                 CareManager(
                     district_id=district_id,
-                    dong_id=dong_id,  # type: ignore[arg-type]
+                    dong_id=dong_id,
                     name=mr.name,
                     job_type=mr.job_type,
                     phone=mr.phone,
@@ -729,6 +764,38 @@ async def apply_plan(session: AsyncSession, *, access: Access, plan: Plan) -> Ap
         detail=f"{d.code}: {applied.created} created, {applied.changed} changed",
     )
     return applied
+
+
+def _match_managers(
+    existing: list[CareManager], rows: list[ManagerRow], dong_ids: dict[str, Any]
+) -> list[tuple[ManagerRow, int, CareManager | None]]:
+    """Pair each row with the care manager it describes (None: a new one).
+
+    First by name, 동 and phone; then a row left over takes the one manager of its name and 동
+    left over (their phone changed) — only when exactly one of each is left, else it is new.
+    """
+    taken: set[int | None] = set()
+    exact: dict[tuple[str, int, str | None], CareManager] = {}
+    for m in sorted(existing, key=lambda m: m.id or 0):
+        exact.setdefault((m.name, m.dong_id, m.phone), m)
+    pairs: list[tuple[ManagerRow, int, CareManager | None]] = []
+    for mr in rows:
+        dong_id = int(dong_ids[mr.dong])
+        found = exact.get((mr.name, dong_id, mr.phone))
+        if found is not None and found.id in taken:
+            found = None
+        if found is not None:
+            taken.add(found.id)
+        pairs.append((mr, dong_id, found))
+    for i, (mr, dong_id, found) in enumerate(pairs):
+        if found is not None:
+            continue
+        rows_left = [p for p in pairs if p[2] is None and (p[0].name, p[1]) == (mr.name, dong_id)]
+        left = [m for m in existing if (m.name, m.dong_id) == (mr.name, dong_id) and m.id not in taken]
+        if len(rows_left) == 1 and len(left) == 1:
+            taken.add(left[0].id)
+            pairs[i] = (mr, dong_id, left[0])
+    return pairs
 
 
 async def _replace_links(

@@ -187,3 +187,97 @@ async def test_a_new_catalog_year_copies_the_last_one_with_its_limit(session: As
     await prices.set_annual_limit(session, district_id=place.district_id, year=year + 1, annual_limit=2_000_000)
     assert await prices.get_annual_limit(session, district_id=place.district_id, year=year) == 1_800_000
     assert await prices.copy_year(session, district_id=place.district_id, year=year + 1) == 0
+
+
+async def test_two_care_managers_of_one_name_in_one_dong_are_told_apart_by_their_phone(session: AsyncSession) -> None:
+    admin = _access()
+    d = await directory.create_district(session, access=admin, code="mapo", name="마포구")
+    region = await directory.create_region(session, access=admin, district_id=d.id, name="1권역")  # type: ignore[arg-type]
+    dong = await directory.create_dong(session, access=admin, district_id=d.id, region_id=region.id, name="공덕동")  # type: ignore[arg-type]
+    other_dong = await directory.create_dong(
+        session, access=admin, district_id=d.id, region_id=region.id, name="아현동"
+    )  # type: ignore[arg-type]
+
+    async def add(dong_id: int, phone: str | None) -> int:
+        m = await directory.create_care_manager(
+            session,
+            access=admin,
+            district_id=d.id,
+            dong_id=dong_id,
+            name="김민수",
+            phone=phone,  # type: ignore[arg-type]
+        )
+        return m.id  # type: ignore[return-value]
+
+    first = await add(dong.id, "02-3153-7001")  # type: ignore[arg-type]
+    second = await add(dong.id, "02-3153-7002")  # type: ignore[arg-type]  # another person, own line
+    await add(other_dong.id, "02-3153-7001")  # type: ignore[arg-type]  # same name and phone, other dong
+    with pytest.raises(DuplicateError) as same:
+        await add(dong.id, "02-3153-7001")  # type: ignore[arg-type]
+    assert same.value.msgid == directory.MSG_SAME_MANAGER
+    no_phone = await add(dong.id, None)  # type: ignore[arg-type]
+    with pytest.raises(DuplicateError):
+        await add(dong.id, None)  # type: ignore[arg-type]
+    with pytest.raises(DuplicateError):  # nor may an edit make two the same
+        await directory.update_care_manager(
+            session,
+            access=admin,
+            care_manager_id=second,
+            dong_id=dong.id,  # type: ignore[arg-type]
+            name="김민수",
+            job_type="social_worker",
+            phone="02-3153-7001",
+        )
+    # Saving one unchanged is no clash with itself.
+    await directory.update_care_manager(
+        session,
+        access=admin,
+        care_manager_id=first,
+        dong_id=dong.id,
+        name="김민수",
+        job_type="nurse",
+        phone="02-3153-7001",  # type: ignore[arg-type]
+    )
+    assert len({first, second, no_phone}) == 3
+
+
+async def test_a_region_name_with_a_comma_and_a_second_provider_of_one_name_are_refused(session: AsyncSession) -> None:
+    admin = _access()
+    d = await directory.create_district(session, access=admin, code="mapo", name="마포구")
+    with pytest.raises(InvalidInput) as comma:
+        await directory.create_region(session, access=admin, district_id=d.id, name="1권역, 2권역")  # type: ignore[arg-type]
+    assert comma.value.msgid == directory.MSG_REGION_COMMA
+    await directory.create_region(session, access=admin, district_id=d.id, name="홍제/홍은권역")  # type: ignore[arg-type]
+    first = await directory.create_provider(
+        session, access=admin, district_id=d.id, name="마포돌봄", kind="cooperative"
+    )  # type: ignore[arg-type]
+    with pytest.raises(DuplicateError):
+        await directory.create_provider(session, access=admin, district_id=d.id, name="마포돌봄", kind="cooperative")  # type: ignore[arg-type]
+    other = await directory.create_provider(
+        session, access=admin, district_id=d.id, name="한울", kind="social_cooperative"
+    )  # type: ignore[arg-type]
+    with pytest.raises(DuplicateError):
+        await directory.update_provider(
+            session,
+            access=admin,
+            provider_id=other.id,  # type: ignore[arg-type]
+            name="마포돌봄",
+            kind="cooperative",
+            phone=None,
+            weekly_capacity=10,
+            active=True,
+            setup=directory.ProviderSetup(),
+        )
+    assert first.id != other.id
+
+
+async def test_deactivating_keeps_everything_else_as_it_was_even_what_todays_rules_would_refuse(
+    session: AsyncSession,
+) -> None:
+    place = await factories.make_district(session)
+    manager = await factories.make_care_manager(session, place)
+    manager.phone = "0212"  # stored before phones were checked: an edit form would refuse it
+    await session.flush()
+    gone = await directory.deactivate_care_manager(session, access=_access(), care_manager_id=manager.id)  # type: ignore[arg-type]
+    assert (gone.active, gone.phone, gone.name) == (False, "0212", manager.name)
+    assert (await _actions(session))[-1] == "care_manager_update"

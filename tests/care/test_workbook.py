@@ -22,18 +22,15 @@ from storage.models import (
     ProviderRegion,
     ProviderService,
     Region,
-    ServiceCatalog,
-    SupportLimit,
 )
 from tests import factories, workbooks
 
 ADMIN_ALL = Access(operator_id=None, username="admin", ip=None, district_id=None, role="admin")
-TABLES = (District, Region, Dong, Provider, ProviderService, ProviderRegion, CareManager, ServiceCatalog, SupportLimit)
 
 
 async def _counts(db: Database) -> dict[str, int]:
     async with db.sessions() as s:
-        return {m.__tablename__: (await s.execute(select(func.count()).select_from(m))).scalar_one() for m in TABLES}  # type: ignore[attr-defined]
+        return {m.__tablename__: (await s.execute(select(func.count()).select_from(m))).scalar_one() for m in wb.TABLES}  # type: ignore[attr-defined]
 
 
 async def _import(db: Database, data: bytes, access: Access = ADMIN_ALL) -> wb.Applied:
@@ -320,3 +317,194 @@ async def test_a_name_that_looks_like_a_formula_is_exported_as_text_and_imports_
     assert cells and all(cell.data_type == "s" for cell in cells)
     applied = await _import(db, data)
     assert (applied.created, applied.changed) == (0, 0)
+
+
+async def _console_district(db: Database) -> int:
+    """A district as the console's directory pages can leave it during set-up (decision 0016)."""
+    from care import directory
+
+    async with db.transaction() as s:
+        d = await directory.create_district(s, access=ADMIN_ALL, code="jongno", name="종로구", phone="1588-0000")
+        assert d.id is not None
+        north = await directory.create_region(s, access=ADMIN_ALL, district_id=d.id, name="북부권역")
+        slash = await directory.create_region(s, access=ADMIN_ALL, district_id=d.id, name="평창/부암권역")
+        gone = await directory.create_region(s, access=ADMIN_ALL, district_id=d.id, name="옛권역")
+        await directory.deactivate_region(s, access=ADMIN_ALL, region_id=gone.id)  # type: ignore[arg-type]
+        dong = await directory.create_dong(s, access=ADMIN_ALL, district_id=d.id, region_id=north.id, name="사직동")  # type: ignore[arg-type]
+        await directory.create_dong(s, access=ADMIN_ALL, district_id=d.id, region_id=slash.id, name="평창동")  # type: ignore[arg-type]
+        # A provider that serves no 권역 and offers nothing yet, of each kind the console offers.
+        for i, kind in enumerate(directory.PROVIDER_KIND):
+            await directory.create_provider(s, access=ADMIN_ALL, district_id=d.id, name=f"새기관 {i}", kind=kind)
+        setup = directory.ProviderSetup(
+            services={"meals": 10, "escort": None},
+            regions={north.id, slash.id},
+            lead_regions={slash.id},  # type: ignore[arg-type]
+        )
+        await directory.create_provider(
+            s, access=ADMIN_ALL, district_id=d.id, name="종로밥상", kind="cooperative", setup=setup, weekly_capacity=0
+        )
+        # Two care managers of one name in one 동 (own lines), one more without a phone, one inactive.
+        for phone in ("02-2148-5001", "02-2148-5002", None):
+            await directory.create_care_manager(
+                s,
+                access=ADMIN_ALL,
+                district_id=d.id,
+                dong_id=dong.id,
+                name="김민수",
+                phone=phone,  # type: ignore[arg-type]
+            )
+        quitter = await directory.create_care_manager(
+            s,
+            access=ADMIN_ALL,
+            district_id=d.id,
+            dong_id=dong.id,
+            name="박지은",
+            job_type="nurse",  # type: ignore[arg-type]
+        )
+        await directory.deactivate_care_manager(s, access=ADMIN_ALL, care_manager_id=quitter.id)  # type: ignore[arg-type]
+        return d.id
+
+
+async def test_every_state_the_console_allows_exports_and_imports_back_unchanged(db: Database, tmp_path: Any) -> None:
+    district_id = await _console_district(db)
+    async with db.transaction() as s:
+        first = await wb.export(s, access=ADMIN_ALL, district_id=district_id)
+    before = await _counts(db)
+    applied = await _import(db, first)
+    assert (applied.created, applied.changed) == (0, 0)
+    assert await _counts(db) == before
+    async with db.transaction() as s:
+        assert _cells(await wb.export(s, access=ADMIN_ALL, district_id=district_id)) == _cells(first)
+    managers = _cells(first)[wb.S_MANAGERS][2:]
+    assert [(m[0], m[3]) for m in managers if m[0] == "김민수"] == [
+        ("김민수", "02-2148-5001"),
+        ("김민수", "02-2148-5002"),
+        ("김민수", None),
+    ]
+    # Into a fresh database of the same engine, and out again: the same cells.
+    from tests.conftest import prepare
+
+    if db.is_sqlite:
+        fresh = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    else:
+        await db.dispose()
+        fresh = db
+    await prepare(fresh.url)
+    try:
+        again = await _import(fresh, first)
+        assert (await _counts(fresh)) == before
+        async with fresh.transaction() as s:
+            second = await wb.export(s, access=ADMIN_ALL, district_id=again.district_id)
+    finally:
+        if fresh is not db:
+            await fresh.dispose()
+    assert _cells(second) == _cells(first)
+
+
+async def test_two_care_managers_of_one_name_with_the_same_phone_are_refused_with_a_hint(db: Database) -> None:
+    rows = workbooks.district_rows()
+    rows[wb.S_MANAGERS].append(["김서연", "홍제1동", "간호직", "02-330-8001", "예"])  # row 6, as row 3
+    rows[wb.S_MANAGERS].append(["김서연", "홍제1동", "간호직", "02-330-8009", "예"])  # row 7: her own line
+    with pytest.raises(wb.WorkbookRejected) as caught:
+        await _import(db, workbooks.build(rows))
+    assert _messages(caught.value) == [
+        "돌봄매니저 시트 6행 '이름' 열: 이름·동·전화번호가 같은 줄이 3행에도 있어요: '김서연 (홍제1동)'."
+        " 한 동에 이름이 같은 돌봄매니저는 전화번호로 구별해 주세요."
+    ]
+    del rows[wb.S_MANAGERS][3]
+    await _import(db, workbooks.build(rows))
+    async with db.sessions() as s:
+        phones = (await s.execute(select(CareManager.phone).where(CareManager.name == "김서연"))).scalars()
+        assert sorted(phones) == ["+8223308001", "+8223308009"]  # type: ignore[type-var]
+
+
+async def test_a_new_phone_for_one_of_two_namesakes_changes_that_one_and_adds_nobody(db: Database) -> None:
+    rows = workbooks.district_rows()
+    rows[wb.S_MANAGERS].append(["김서연", "홍제1동", "간호직", "02-330-8009", "예"])
+    await _import(db, workbooks.build(rows))
+    async with db.sessions() as s:
+        ids = dict(
+            (await s.execute(select(CareManager.phone, CareManager.id).where(CareManager.name == "김서연"))).all()
+        )  # type: ignore[arg-type]
+    rows[wb.S_MANAGERS][3][3] = "010-7777-8888"  # the nurse got a mobile
+    applied = await _import(db, workbooks.build(rows))
+    assert (applied.created, applied.changed) == (0, 1)
+    async with db.sessions() as s:
+        now = dict(
+            (await s.execute(select(CareManager.phone, CareManager.id).where(CareManager.name == "김서연"))).all()
+        )  # type: ignore[arg-type]
+    assert now == {"+8223308001": ids["+8223308001"], "+821077778888": ids["+8223308009"]}
+
+
+async def test_a_provider_with_no_region_or_service_yet_imports(db: Database) -> None:
+    rows = workbooks.district_rows()
+    rows[wb.S_PROVIDERS].append(["새 협동조합", "협동조합", "", "", 0, "", "", "", "예"])
+    applied = await _import(db, workbooks.build(rows))
+    assert applied.created > 0
+    async with db.sessions() as s:
+        new = (await s.execute(select(Provider).where(Provider.name == "새 협동조합"))).scalar_one()
+        links = (await s.execute(select(ProviderRegion).where(ProviderRegion.provider_id == new.id))).all()
+        assert (new.kind, new.weekly_capacity, links) == ("cooperative", 0, [])
+
+
+async def test_the_workbook_and_the_console_know_the_same_kinds_of_provider() -> None:
+    from care import directory
+
+    assert set(wb.PROVIDER_KINDS) == set(directory.PROVIDER_KIND)
+
+
+async def test_a_region_name_with_a_comma_is_refused_and_one_with_a_slash_is_kept_whole(db: Database) -> None:
+    rows = workbooks.district_rows()
+    rows[wb.S_REGIONS].append(["서부, 동부권역", "예"])  # row 5
+    with pytest.raises(wb.WorkbookRejected) as caught:
+        await _import(db, workbooks.build(rows))
+    assert _messages(caught.value) == [
+        "권역 시트 5행 '권역' 열: 권역 이름에는 쉼표를 쓸 수 없어요 (지금 적힌 값: '서부, 동부권역')."
+    ]
+    rows = workbooks.district_rows()
+    rows[wb.S_REGIONS].append(["홍제/홍은권역", "예"])
+    rows[wb.S_PROVIDERS][0][6] = "홍제/홍은권역, 남부권역"  # a name with a slash
+    rows[wb.S_PROVIDERS][1][6] = "북부권역/남부권역"  # two names split at the slash, as before
+    await _import(db, workbooks.build(rows))
+    async with db.sessions() as s:
+        served = (
+            await s.execute(
+                select(Provider.name, Region.name)
+                .join(ProviderRegion, ProviderRegion.provider_id == Provider.id)
+                .join(Region, Region.id == ProviderRegion.region_id)
+                .where(Provider.name.in_(["서대문나눔밥상 협동조합", "연희재가돌봄 사회적협동조합"]))  # type: ignore[attr-defined]
+            )
+        ).all()
+    assert sorted(served) == [
+        ("서대문나눔밥상 협동조합", "남부권역"),
+        ("서대문나눔밥상 협동조합", "북부권역"),  # the 권역 it leads
+        ("서대문나눔밥상 협동조합", "홍제/홍은권역"),
+        ("연희재가돌봄 사회적협동조합", "남부권역"),
+        ("연희재가돌봄 사회적협동조합", "북부권역"),
+    ]
+
+
+async def test_a_paused_providers_old_lead_does_not_stop_the_lead_the_console_gave_another(db: Database) -> None:
+    from care import directory
+
+    rows = workbooks.district_rows()
+    rows[wb.S_PROVIDERS][0][8] = "아니오"  # the lead of 북부권역, paused in the file
+    applied = await _import(db, workbooks.build(rows))
+    async with db.transaction() as s:
+        north = (await s.execute(select(Region).where(Region.name == "북부권역"))).scalar_one()
+        repair = (await s.execute(select(Provider).where(Provider.name == "홍제집수리 자활기업"))).scalar_one()
+        await directory.update_provider(
+            s,
+            access=ADMIN_ALL,
+            provider_id=repair.id,  # type: ignore[arg-type]
+            name=repair.name,
+            kind=repair.kind,
+            phone=None,
+            weekly_capacity=repair.weekly_capacity,
+            active=True,
+            setup=directory.ProviderSetup({"housing": None}, {north.id}, {north.id}),  # type: ignore[arg-type]
+        )
+    async with db.transaction() as s:
+        first = await wb.export(s, access=ADMIN_ALL, district_id=applied.district_id)
+    again = await _import(db, first)
+    assert (again.created, again.changed) == (0, 0)

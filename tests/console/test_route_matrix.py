@@ -418,7 +418,7 @@ ROUTES: list[Case] = [
         "/admin/districts/{district_id}/care-managers",
         admin_thing(303),
         fill=lambda s: f"/admin/districts/{s.district_id}/care-managers",
-        body=lambda fx, s: {"name": "새매니저", "dong_id": str(s.dong_id), "job_type": "nurse"},
+        body=lambda fx, s: {"name": f"새매니저{next(_seq)}", "dong_id": str(s.dong_id), "job_type": "nurse"},
         sided=True,
     ),
     Case(
@@ -807,7 +807,7 @@ async def _resolve(db: Database, body: Any, side: Side) -> Any:
     kind, payload = body if isinstance(body, tuple) else ("form", body)
     if kind == "xlsx":
         # A valid workbook for that district (the route is under test here, not the round trip:
-        # tests/care/test_workbook.py has that); the matrix's own pages leave names twice.
+        # tests/care/test_workbook.py has that, for every state the directory pages allow).
         from storage.models import District
         from tests import workbooks
 

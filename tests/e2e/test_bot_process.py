@@ -10,37 +10,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from storage import migrate
 from storage.db import Database
 from storage.models import Order, Outbox
-from tests import factories
-from tests.conftest import prepare
 from tests.e2e.botapi import Person, StandIn
 from tests.e2e.process import RECEIPT_WORDS, request_steps, serve_env, start_serve, stop
 
 pytestmark = pytest.mark.e2e
 CHAT = 424242
-
-
-@pytest.fixture
-async def serve_db(db_url: str):  # type: ignore[no-untyped-def]
-    """An empty schema (create_all) stamped at head, with a district, so `serve` migrates nothing."""
-    await prepare(db_url)
-    await asyncio.to_thread(command.stamp, migrate.alembic_config(db_url), "head")
-    database = Database(db_url)
-    async with database.transaction() as session:
-        await factories.make_district(session)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        cleanup = Database(db_url)
-        async with cleanup.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        await cleanup.dispose()
 
 
 async def test_dolbom_serve_takes_a_request_from_start_to_receipt(serve_db: Database, db_url: str, tmp_path: Path):

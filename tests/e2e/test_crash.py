@@ -31,19 +31,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from storage import migrate
 from storage.db import Database, is_sqlite
 from storage.models import Order
-from tests import factories
-from tests.conftest import prepare
 from tests.e2e.botapi import NoAnswer, Person, StandIn
 from tests.e2e.process import (
     RECEIPT_WORDS,
@@ -104,24 +100,6 @@ class Figures:
             f"unanswered confirmed updates {self.unanswered_confirmed}, resends {self.resends}, "
             f"recovery {rec}, exit codes {self.exit_codes}, exits by itself {self.exits_by_itself}"
         )
-
-
-@pytest.fixture
-async def serve_db(db_url: str) -> AsyncIterator[Database]:
-    """An empty schema stamped at head with one district, so `serve` migrates nothing."""
-    await prepare(db_url)
-    await asyncio.to_thread(command.stamp, migrate.alembic_config(db_url), "head")
-    database = Database(db_url)
-    async with database.transaction() as session:
-        await factories.make_district(session)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        cleanup = Database(db_url)
-        async with cleanup.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        await cleanup.dispose()
 
 
 async def _walk(person: Person, index: int, rng: random.Random) -> None:

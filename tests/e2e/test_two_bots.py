@@ -17,17 +17,16 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from storage import inbound, migrate
-from storage.db import Database, is_sqlite
-from tests import factories
-from tests.conftest import prepare
+from storage import inbound
+from storage.db import Database
 from tests.e2e.botapi import TOKEN, Person, StandIn
 from tests.e2e.process import name_of, phone_of, serve_env, start_serve, stop
 
@@ -48,26 +47,6 @@ ANSWERS = [  # what each person must be told, in this order, once each
 ]
 
 
-@pytest.fixture
-async def pg_db(db_url: str) -> AsyncIterator[Database]:
-    """PostgreSQL only: an empty schema stamped at head with one district (`serve` migrates nothing)."""
-    if is_sqlite(db_url):
-        pytest.skip("PostgreSQL pass only (set DOLBOM_TEST_DATABASE_URL): SQLite has one bot process")
-    await prepare(db_url)
-    await asyncio.to_thread(command.stamp, migrate.alembic_config(db_url), "head")
-    database = Database(db_url)
-    async with database.transaction() as session:
-        await factories.make_district(session)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        cleanup = Database(db_url)
-        async with cleanup.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        await cleanup.dispose()
-
-
 async def _walk(person: Person, index: int, rng: random.Random) -> None:
     await asyncio.sleep(rng.uniform(0, 1.5))
     await person.step("say", "/start", ANSWERS[0])
@@ -83,17 +62,17 @@ async def _walk(person: Person, index: int, rng: random.Random) -> None:
     await person.step("press_first", "", ANSWERS[7])
 
 
-async def _start_two(db_url: str, api: StandIn, tmp_path: Path) -> list[subprocess.Popen[bytes]]:
+async def _start_two(db_url: str, api: StandIn, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     """Start the first process, wait until it answers (it then holds the receiver lock), then the second."""
     first = start_serve(serve_env(db_url, api.url), tmp_path / "bot-1.log", "--only", "bot")
+    procs.append(first)  # each one stopped after, also when the other never starts
     probe = Person(api, CHAT_BASE - 1)
     started = time.monotonic()
     probe.say("/start")
     assert await probe.wait_for(ANSWERS[0], since=started, limit=120), (tmp_path / "bot-1.log").read_text()[-2000:]
     second_env = serve_env(db_url, api.url, DOLBOM_TELEGRAM_TOKEN=OTHER_TOKEN)
-    second = start_serve(second_env, tmp_path / "bot-2.log", "--only", "bot")
+    procs.append(start_serve(second_env, tmp_path / "bot-2.log", "--only", "bot"))
     await asyncio.sleep(8)  # the second process starts, finds the receiver lock taken, works the inbox
-    return [first, second]
 
 
 def _assert_each_answered_in_order_once(crowd: list[Person], *, exactly: bool) -> None:
@@ -121,54 +100,70 @@ async def _inbox_counts(db: Database) -> dict[str, int]:
         return {str(status): int(n) for status, n in rows.all()}
 
 
-async def test_two_bot_processes_share_the_inbox_each_person_answered_in_order_once(
-    pg_db: Database, db_url: str, tmp_path: Path
-) -> None:
+@dataclass
+class Run:
+    """Two bot processes on one stand-in, and a crowd of people ready to walk."""
+
+    api: StandIn
+    procs: list[subprocess.Popen[bytes]]
+    crowd: list[Person]
+    codes: list[int] = field(default_factory=list)  # the exit codes, once both are stopped
+
+
+@asynccontextmanager
+async def _two_bots(db_url: str, tmp_path: Path) -> AsyncIterator[Run]:
+    """Start the stand-in and the two processes; stop them all after (exit codes in `run.codes`)."""
     api = await StandIn(tokens=(OTHER_TOKEN,)).start()
-    procs: list[subprocess.Popen[bytes]] = []
+    run = Run(api, [], [])
     try:
-        procs = await _start_two(db_url, api, tmp_path)
-        rng = random.Random(20261201)
-        crowd = [Person(api, CHAT_BASE + i, first_name=name_of(i)[1:], patience=30, max_tries=1) for i in range(PEOPLE)]
-        await asyncio.gather(*(_walk(p, i, random.Random(rng.random())) for i, p in enumerate(crowd)))
-        assert [p.poll() for p in procs] == [None, None], "a bot process died"
+        await _start_two(db_url, api, tmp_path, run.procs)
+        run.crowd = [
+            Person(api, CHAT_BASE + i, first_name=name_of(i)[1:], patience=30, max_tries=1) for i in range(PEOPLE)
+        ]
+        yield run
     finally:
-        codes = [await asyncio.to_thread(stop, p) for p in procs]
+        run.codes = [await asyncio.to_thread(stop, p) for p in run.procs]
         await api.stop()
+
+
+def _walks(run: Run, seed: int) -> Awaitable[list[None]]:
+    rng = random.Random(seed)
+    return asyncio.gather(*(_walk(p, i, random.Random(rng.random())) for i, p in enumerate(run.crowd)))
+
+
+async def test_two_bot_processes_share_the_inbox_each_person_answered_in_order_once(
+    pg_serve_db: Database, db_url: str, tmp_path: Path
+) -> None:
+    async with _two_bots(db_url, tmp_path) as run:
+        await _walks(run, 20261201)
+        assert [p.poll() for p in run.procs] == [None, None], "a bot process died"
+    crowd, api = run.crowd, run.api
     _assert_each_answered_in_order_once(crowd, exactly=True)
     assert sum(p.resends for p in crowd) == 0
     assert api.overlaps == 0  # never two getUpdates at once: one process receives
     by_token = {r.token for r in api.received}
     assert by_token == {TOKEN, OTHER_TOKEN}, "both processes handled and answered people"
-    counts = await _inbox_counts(pg_db)
+    counts = await _inbox_counts(pg_serve_db)
     assert set(counts) == {inbound.ANSWERED}, counts
     assert counts[inbound.ANSWERED] == PEOPLE * 7 + 1  # seven updates each, and the probe
-    assert codes == [0, 0]
+    assert run.codes == [0, 0]
 
 
 async def test_when_the_receiving_process_is_killed_the_other_receives_and_everyone_is_answered(
-    pg_db: Database, db_url: str, tmp_path: Path
+    pg_serve_db: Database, db_url: str, tmp_path: Path
 ) -> None:
-    api = await StandIn(tokens=(OTHER_TOKEN,)).start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs = await _start_two(db_url, api, tmp_path)
-        rng = random.Random(20261202)
-        crowd = [Person(api, CHAT_BASE + i, first_name=name_of(i)[1:], patience=30, max_tries=1) for i in range(PEOPLE)]
-        walks = asyncio.gather(*(_walk(p, i, random.Random(rng.random())) for i, p in enumerate(crowd)))
-        await api.until_received(PEOPLE * 3, within=120)
-        procs[0].send_signal(signal.SIGKILL)  # the receiver (it started first and answered the probe)
-        await asyncio.to_thread(procs[0].wait)
-        killed_at, seen = time.monotonic(), len(api.received)
+    async with _two_bots(db_url, tmp_path) as run:
+        walks = _walks(run, 20261202)
+        await run.api.until_received(PEOPLE * 3, within=120)
+        run.procs[0].send_signal(signal.SIGKILL)  # the receiver (it started first and answered the probe)
+        await asyncio.to_thread(run.procs[0].wait)
+        killed_at, seen = time.monotonic(), len(run.api.received)
         await walks
-        assert procs[1].poll() is None, "the surviving process died"
-    finally:
-        codes = [await asyncio.to_thread(stop, p) for p in procs]
-        await api.stop()
-    _assert_each_answered_in_order_once(crowd, exactly=False)
-    assert sum(p.resends for p in crowd) == 0  # nobody had to say anything twice
-    after = [r for r in api.received[seen:] if r.at > killed_at]
+        assert run.procs[1].poll() is None, "the surviving process died"
+    _assert_each_answered_in_order_once(run.crowd, exactly=False)
+    assert sum(p.resends for p in run.crowd) == 0  # nobody had to say anything twice
+    after = [r for r in run.api.received[seen:] if r.at > killed_at]
     assert after and {r.token for r in after} == {OTHER_TOKEN}  # only the survivor answered after the kill
-    counts = await _inbox_counts(pg_db)
+    counts = await _inbox_counts(pg_serve_db)
     assert set(counts) == {inbound.ANSWERED}, counts
-    assert codes == [-signal.SIGKILL, 0]
+    assert run.codes == [-signal.SIGKILL, 0]
