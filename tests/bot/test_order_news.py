@@ -193,6 +193,7 @@ async def test_the_resident_hears_each_change_once_in_order_and_not_received_fla
         assert (await s.get(Survey, survey.id)).received == "none"
         [thread] = (await s.execute(select(DeskThread))).scalars().all()
         assert (thread.reason, thread.user_key, thread.resident_id) == ("service_not_received", chat, order.resident_id)
+        assert thread.order_id == order_id  # the conversation opens on the order it is about
     # The desk sees the flag on the order page and in the queue row.
     page = await _console_get(db, f"/orders/{order_id}")
     assert page.status_code == 200 and 'id="disputed"' in page.text and 'id="dispute-note"' in page.text
