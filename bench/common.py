@@ -1,0 +1,160 @@
+"""What every benchmark of `make bench` shares: the context, the result line, the serve process.
+
+A benchmark is a module `bench/bench_<name>.py` with
+
+    ORDER = 50                      # lower runs first (memory reads what the others left: 90)
+    async def run(ctx: Context) -> list[Result]: ...   # (a plain def works too)
+
+`ctx.size` is "quick" or "full"; `ctx.db_url` a PostgreSQL database the run may empty;
+`ctx.shared` a dict modules leave things in for later ones (e.g. the serve process).
+Each Result prints one line: `bench <name>: <figure> (target <target>) PASS|FAIL [load …]`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+SIZES = ("quick", "full")
+
+
+def load_average() -> str:
+    """Return the machine's 1-minute load average and its core count, as `uptime` shows them."""
+    try:
+        one = Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        one = "?"
+    return f"load {one}/{os.cpu_count()} cores"
+
+
+@dataclass
+class Result:
+    """One figure against its target; `passed` None means "not measured" (printed as NOT BUILT)."""
+
+    name: str
+    figure: str
+    target: str
+    passed: bool | None
+    load: str = field(default_factory=load_average)
+    note: str = ""
+
+    def line(self) -> str:
+        verdict = {True: "PASS", False: "FAIL", None: "NOT BUILT"}[self.passed]
+        extra = f" — {self.note}" if self.note else ""
+        return f"bench {self.name}: {self.figure} (target {self.target}) {verdict} [{self.load}]{extra}"
+
+
+@dataclass
+class Context:
+    size: str
+    db_url: str
+    shared: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False  # reload the data even when the database already holds the right size
+    _procs: list[Serve] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return self.size == "full"
+
+    def serve(self, **env: str) -> Serve:
+        """Return the run's `dolbom serve --only web` on this database (started on first use)."""
+        if "serve" not in self.shared:
+            proc = Serve.start(self.db_url, **env)
+            self._procs.append(proc)
+            self.shared["serve"] = proc
+        return self.shared["serve"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        for proc in self._procs:
+            proc.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Serve:
+    """A `dolbom serve --only web` process (uvicorn) on a free port; its peak RSS from /proc."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @classmethod
+    def start(cls, db_url: str, **env: str) -> Serve:
+        port = free_port()
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"dolbom-bench-serve-{port}.log"
+        environ = {
+            **os.environ,
+            "DOLBOM_DATABASE_URL": db_url,
+            "DOLBOM_CONSOLE_HOST": "127.0.0.1",
+            "DOLBOM_CONSOLE_PORT": str(port),
+            **env,
+        }
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dolbom.cli", "serve", "--only", "web"],
+                cwd=ROOT,
+                env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        serve = cls(proc=proc, port=port, log=log)
+        serve.wait_ready()
+        return serve
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dolbom serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"dolbom serve did not answer in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
+
+    def rss_mb(self, key: str = "VmRSS") -> float:
+        """Return the process's resident memory (VmRSS) or its peak (VmHWM) in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"{key} not in /proc/{self.proc.pid}/status")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Return the p-th percentile (0–100) of values, nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
