@@ -158,3 +158,73 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+async def fresh_schema(db_url: str) -> None:
+    """Empty the database and build the schema of this checkout (create_all, stamped at the migrations' head).
+
+    create_all rather than the migrations: the schema is the code's even before the lead's migration
+    of a branch exists; `dolbom serve` then finds the database at head and migrates nothing.
+    """
+    from sqlalchemy import text
+
+    from storage import migrate, models
+    from storage.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+            await conn.run_sync(models.metadata.create_all)
+            await conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+            for head in migrate.heads():
+                await conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+    finally:
+        await engine.dispose()
+
+
+async def loaded_orders(db_url: str) -> int:
+    """Return how many orders the database holds (0 when it has no schema yet)."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            try:
+                return int((await conn.execute(text("SELECT count(*) FROM orders"))).scalar_one())
+            except Exception:
+                return 0
+    finally:
+        await engine.dispose()
+
+
+QUICK_ORDERS = 200_000  # 5 districts of Seoul's size each (40,000 orders, 8,000 people): a district's figures hold
+FULL_ORDERS = 1_000_000  # Seoul: 25 districts
+
+
+async def ensure_data(ctx: Context) -> int:
+    """Load the size's made-up Seoul (care.seoul) unless the database holds it already; return the orders."""
+    from care import seoul
+    from storage.db import Database
+
+    want = FULL_ORDERS if ctx.full else QUICK_ORDERS
+    if "orders" in ctx.shared:
+        return int(ctx.shared["orders"])
+    if ctx.fresh or await loaded_orders(ctx.db_url) != want:
+        started = time.monotonic()
+        await fresh_schema(ctx.db_url)
+        database = Database(ctx.db_url)
+        try:
+            loaded = await seoul.load(database, scale=seoul.Scale(want))
+        finally:
+            await database.dispose()
+        ctx.shared["load_seconds"] = time.monotonic() - started
+        print(f"  loaded {want:,} orders in {time.monotonic() - started:.0f} s ({load_average()})", flush=True)
+        print("  " + loaded.summary().replace("\n", "\n  "), flush=True)
+    else:
+        print(f"  reusing the {want:,} orders already in the database (--fresh reloads)", flush=True)
+    ctx.shared["orders"] = want
+    return want

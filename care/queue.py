@@ -217,14 +217,17 @@ def _conditions(*, district_id: int | None, operator_id: int | None, f: Filters,
         s = search.strip()
         if is_receipt_no(s):
             conds.append(col(Order.receipt_no) == s)
-        elif _LAST4.match(s):
-            conds.append(col(Order.resident_id).in_(select(col(Resident.id)).where(col(Resident.phone).like(f"%{s}"))))
         else:
-            conds.append(
-                col(Order.resident_id).in_(
-                    select(col(Resident.id)).where(col(Resident.name).contains(s, autoescape=True))
-                )
-            )
+            # The people first (an index lookup: last-4 column, or the name's trigram index on PostgreSQL),
+            # in the operator's district, then their orders.
+            people = select(col(Resident.id))
+            if district_id is not None:
+                people = people.where(col(Resident.district_id) == district_id)
+            if _LAST4.match(s):
+                people = people.where(col(Resident.phone_last4) == s)
+            else:
+                people = people.where(col(Resident.name).contains(s, autoescape=True))
+            conds.append(col(Order.resident_id).in_(people))
     return conds
 
 
