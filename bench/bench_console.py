@@ -11,6 +11,7 @@ ratio ≤ 2.
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, text
 
-from bench.common import Context, Result, ensure_data, percentile
+from bench.common import Context, Result, ensure_data, percentile, profile
 
 ORDER = 20
 RUNS = {"quick": 30, "full": 60}
@@ -191,7 +192,7 @@ async def run(ctx: Context) -> list[Result]:
         return [Result("console", "needs PostgreSQL", "PostgreSQL", False)]
     await ensure_data(ctx)
     serve = ctx.serve()
-    runs = RUNS[ctx.size]
+    runs = int(os.environ.get("DOLBOM_BENCH_RUNS") or RUNS[ctx.size])
     results: list[Result] = []
     figures: dict[str, dict[str, float]] = {}
     for who, username, target in USERS:
@@ -225,5 +226,25 @@ async def run(ctx: Context) -> list[Result]:
                 None,
             )
         )
+        if ctx.profile:
+            # Where the serve process spends a page's time: py-spy while the default view is asked for again and again.
+            async with httpx.AsyncClient(base_url=serve.url, timeout=30) as client:
+                csrf = await _sign_in(client, username)
+                for page in (pages[0], pages[4]):
+                    print(f"  py-spy of console-{who}-{page.name} (15 s):", flush=True)
+                    for line in await _profiled(client, page, csrf, serve.proc.pid):
+                        print("    " + line, flush=True)
     ctx.shared["console"] = figures
     return results
+
+
+async def _profiled(client: httpx.AsyncClient, page: Page, csrf: str, pid: int, seconds: float = 15) -> list[str]:
+    """Return py-spy's top frames of the serve process while the page is asked for without pause."""
+    import asyncio
+
+    spy = asyncio.create_task(asyncio.to_thread(profile, pid, seconds))
+    n = 0
+    while not spy.done():
+        await _request(client, page, csrf)
+        n += 1
+    return [f"{n} requests", *spy.result()]

@@ -59,6 +59,7 @@ class Context:
     db_url: str
     shared: dict[str, Any] = field(default_factory=dict)
     fresh: bool = False  # reload the data even when the database already holds the right size
+    profile: bool = False  # sample the serve process with py-spy where a benchmark offers it
     _procs: list[Serve] = field(default_factory=list)
 
     @property
@@ -228,3 +229,68 @@ async def ensure_data(ctx: Context) -> int:
         print(f"  reusing the {want:,} orders already in the database (--fresh reloads)", flush=True)
     ctx.shared["orders"] = want
     return want
+
+
+def profile(pid: int, seconds: float, *, top: int = 12) -> list[str]:
+    """Sample the process with py-spy for `seconds`; return its top frames (own time, then with callees).
+
+    Needs py-spy (`pip install py-spy`) and the right to trace the process (root, or ptrace_scope 0);
+    returns one line saying why not otherwise.
+    """
+    import shutil
+    import tempfile
+    from collections import Counter
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return ["py-spy is not installed (pip install py-spy)"]
+    out = Path(tempfile.mkdtemp(prefix="dolbom-spy-")) / "stacks.txt"
+    done = subprocess.run(
+        [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw", "--rate", "200",
+         "--output", str(out), "--nonblocking"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or not out.exists():
+        return [f"py-spy failed: {done.stderr.strip()[-300:]}"]
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if f]
+        if not frames:
+            continue
+        total += n
+        own[_short(frames[-1])] += n
+        for f in {_short(f) for f in frames}:
+            inclusive[f] += n
+    if not total:
+        return ["py-spy saw no samples"]
+    lines = [f"{total} samples; own time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    lines.append("with callees (our code and the libraries' entry points):")
+    ours = [(f, n) for f, n in inclusive.most_common() if _interesting(f)]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in ours[:top]]
+    return lines
+
+
+def _short(frame: str) -> str:
+    # "function (path/to/module.py:123)" -> "function (module.py)"
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    if "site-packages" in parts:
+        parts = parts[parts.index("site-packages") + 1 :]
+    elif "dolbom" in parts or str(ROOT) in path:
+        parts = Path(path).relative_to(ROOT).parts if path.startswith(str(ROOT)) else parts[-2:]
+    return f"{name} ({'/'.join(parts[:3])})"
+
+
+def _interesting(frame: str) -> bool:
+    where = frame.rsplit("(", 1)[-1]
+    return where.startswith(("care/", "console/", "storage/", "sqlalchemy/orm/session", "jinja2/environment",
+                             "sqlalchemy/engine/base", "starlette/routing", "asyncpg/", "sqlalchemy/orm/loading",
+                             "pydantic/main", "fastapi/routing"))  # fmt: skip

@@ -1,6 +1,6 @@
 """`make bench` / `make bench-full`: run every bench/bench_*.py and print one line per figure.
 
-    .venv/bin/python bench/run.py [--size quick|full] [--db-url URL] [--only console,memory] [--fresh]
+    .venv/bin/python bench/run.py [--size quick|full] [--db-url URL] [--only console,memory] [--fresh] [--profile]
 
 The database (default DOLBOM_BENCH_DATABASE_URL, else the `test` database) is emptied and
 loaded with the Seoul-scale data when it does not hold the size asked for. Exit code 1 when a
@@ -52,9 +52,10 @@ def main() -> int:
     parser.add_argument("--db-url", default=os.environ.get("DOLBOM_BENCH_DATABASE_URL") or DEFAULT_URL)
     parser.add_argument("--only", help="comma-separated benchmark names (console,memory,…)")
     parser.add_argument("--fresh", action="store_true", help="reload the data even when it is there")
+    parser.add_argument("--profile", action="store_true", help="also sample the serve process with py-spy")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    ctx = Context(size=args.size, db_url=args.db_url, fresh=args.fresh)
+    ctx = Context(size=args.size, db_url=args.db_url, fresh=args.fresh, profile=args.profile)
     lines: list[Result] = []
     started = time.monotonic()
     print(f"bench: size {args.size}, {load_average()}, database {args.db_url.rsplit('@', 1)[-1]}", flush=True)

@@ -347,6 +347,8 @@ class Order(SQLModel, table=True):
         # Every order (history tab) and its sortable columns.
         Index("ix_orders_district_created", "district_id", "created_at", "id"),
         Index("ix_orders_district_service", "district_id", "service_code", "created_at", "id"),
+        # The all-district admin's 전체 tab (every order, newest first): keyset pages without a district.
+        Index("ix_orders_created", "created_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     receipt_no: str = Field(unique=True)
@@ -401,7 +403,11 @@ class Assignment(SQLModel, table=True):
     """배정 — an order given to a provider, with the deadline to accept."""
 
     __tablename__ = "assignments"
-    __table_args__ = (Index("ix_assignments_provider_status", "provider_id", "status"),)
+    __table_args__ = (
+        Index("ix_assignments_provider_status", "provider_id", "status"),
+        # A provider's load this week (the assignment proposal on every order page): an index-only range.
+        Index("ix_assignments_provider_assigned", "provider_id", "assigned_at", "status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     provider_id: int = Field(foreign_key="providers.id")
