@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, text
 
-from bench.common import Context, Result, ensure_data, percentile, profile
+from bench.common import Context, Result, ensure_data, load_average, percentile, profile
 
 ORDER = 20
 RUNS = {"quick": 30, "full": 60}
@@ -201,6 +201,14 @@ async def run(ctx: Context) -> list[Result]:
         captured = await _capture(ctx.db_url, username, pages)
         async with httpx.AsyncClient(base_url=serve.url, timeout=30) as client:
             csrf = await _sign_in(client, username)
+            # The floor under this machine's load: a request that reads nothing (no SQL, no template).
+            floor = await _timed(client, Page("healthz", "GET", "/healthz"), csrf, runs)
+            print(
+                f"  console-{who} floor: /healthz p50 {statistics.median(floor):.1f} ms,"
+                f" p95 {percentile(floor, 95):.1f} ms ({load_average()})",
+                flush=True,
+            )
+            figures[f"{who}-healthz"] = {"p50": statistics.median(floor), "p95": percentile(floor, 95)}
             for page in pages:
                 times = await _timed(client, page, csrf, runs)
                 sql = await _replay(ctx.db_url, captured[page.name], runs)

@@ -359,6 +359,9 @@ async def _query(
     if plain and statuses is not None and f.tab != "mine" and not (search and search.strip()):
         # A whole tab: its total is the sum of the counts already read (no second count).
         total = sum(counts.get(st, 0) for st in statuses) + approvals
+    elif not offset and not cursor and next_cursor is None:
+        # Everything fits on the first page (most searches and narrow filters): the rows are the total.
+        total = len(rows)
     else:
         capped = select(literal(1)).select_from(Order).where(*conds).limit(TOTAL_CAP + 1).subquery()
         total = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())

@@ -81,7 +81,7 @@ class Loaded:
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
         return (
-            f"Seoul scale loaded in {self.seconds:.0f} s: {parts}\nsign in: {ADMIN} / {PASSWORD} (every district),"
+            f"made-up Seoul loaded in {self.seconds:.0f} s: {parts}\nsign in: {ADMIN} / {PASSWORD} (every district),"
             f" desk-01 … desk-{min(self.counts.get('districts', 1), 25):02d} / {PASSWORD} (one district each)"
         )
 
