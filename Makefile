@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: help run test soak check lint typecheck messages browser demo clean
+.PHONY: help run test soak check lint typecheck messages browser demo bench bench-full clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -51,6 +51,15 @@ messages: $(STAMP) ## extract msgids and merge them into locales/ko and locales/
 	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _ -k N_ -k ngettext:1,2 \
 		--no-location --sort-output --ignore-dirs=".venv tests build" -o locales/messages.pot --project dolbom .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+
+# The benchmarks' PostgreSQL database (EMPTIED and loaded with Seoul-scale data); see docs/benchmarks.md.
+BENCH_PG_URL ?= $(or $(DOLBOM_BENCH_DATABASE_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
+
+bench: $(STAMP) ## benchmarks, quick size (under 10 minutes; needs PostgreSQL): one `bench <name>: … PASS|FAIL` line each
+	$(BIN)/python bench/run.py --size quick --db-url "$(BENCH_PG_URL)"
+
+bench-full: $(STAMP) ## benchmarks at Seoul scale (1,000,000 orders)
+	$(BIN)/python bench/run.py --size full --db-url "$(BENCH_PG_URL)"
 
 demo: $(STAMP) ## load the demo district into the default database
 	$(BIN)/dolbom migrate

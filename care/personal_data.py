@@ -46,6 +46,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     # the resident's own record
     Entry("residents", "name", "name", purge="placeholder"),
     Entry("residents", "phone", "phone"),
+    Entry("residents", "phone_last4", "last 4 digits of the phone (for search)"),
     Entry("residents", "address", "address"),
     Entry("resident_channels", "user_key", "messenger account", purge="delete_row"),
     Entry("family_contacts", "name", "family member's name", purge="delete_row"),

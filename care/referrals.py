@@ -120,7 +120,7 @@ async def find_resident(session: AsyncSession, *, care_manager_id: int, name: st
         .where(
             col(Resident.district_id) == manager.district_id,
             func.replace(col(Resident.name), " ", "") == wanted,  # '박 순자' is 박순자
-            col(Resident.phone).like(f"%{last4}"),
+            col(Resident.phone_last4) == last4,
             col(Resident.purged_at).is_(None),
         )
         .order_by(col(Resident.id))

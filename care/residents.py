@@ -114,7 +114,7 @@ async def list_residents(
     s = (search or "").strip()
     if s:
         if _LAST4.match(s):
-            q = q.where(col(Resident.phone).like(f"%{s}"))
+            q = q.where(col(Resident.phone_last4) == s)
         else:
             q = q.where(or_(col(Resident.name).contains(s, autoescape=True)))
     total = int((await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one())

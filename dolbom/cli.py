@@ -7,10 +7,11 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from dolbom import logs
 from dolbom.errors import AppError
-from dolbom.i18n import gettext
+from dolbom.i18n import N_, gettext
 from dolbom.settings import get_settings
 
 
@@ -20,7 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate, then run console + bot + jobs")
     serve.add_argument("--only", choices=["web", "bot", "jobs"], help="run one role only")
     sub.add_parser("migrate", help="bring the database to the newest schema (idempotent)")
-    sub.add_parser("demo", help="load the demo district (idempotent)")
+    demo = sub.add_parser("demo", help="load the demo district (idempotent)")
+    demo.add_argument(
+        "--scale",
+        help="instead: a made-up Seoul by bulk load into an empty database — 'seoul' (1,000,000 orders) or N orders",
+    )
     operator = sub.add_parser("operator", help="desk operators")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
     add = op_sub.add_parser("add", help="add an operator")
@@ -81,6 +86,39 @@ async def _demo() -> None:
     finally:
         await database.dispose()
     print(result.summary())
+
+
+async def _demo_scale(value: str) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from care import seoul
+    from storage import migrate
+    from storage.db import Database
+
+    try:
+        scale = seoul.parse(value)
+    except ValueError:
+        print(gettext(N_("Please give --scale as 'seoul' or a number of orders (e.g. 100000).")), file=sys.stderr)
+        return 2
+    settings = get_settings()
+    database = Database(settings.database_url)
+    try:
+        seoul.check_engine(database.engine.dialect.name, scale=scale)  # before migrating a database it refuses
+        await migrate.upgrade_async(settings.database_url)
+        columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns) as bar:
+            tasks: dict[str, Any] = {}
+
+            def step(table: str, n: int, total: int) -> None:
+                if table not in tasks:
+                    tasks[table] = bar.add_task(table, total=total)
+                bar.update(tasks[table], advance=n)
+
+            loaded = await seoul.load(database, scale=scale, progress=step)
+    finally:
+        await database.dispose()
+    print(loaded.summary())
+    return 0
 
 
 async def _district(args: argparse.Namespace) -> int:
@@ -160,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             migrate.upgrade(settings.database_url)
             print("database is at the newest schema")
         elif args.command == "demo":
+            if args.scale:
+                return asyncio.run(_demo_scale(args.scale))
             asyncio.run(_demo())
         elif args.command == "operator":
             asyncio.run(_operator_add(args))

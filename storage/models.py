@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, MetaData, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Index, MetaData, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
 from dolbom import clock
@@ -117,12 +117,19 @@ class Resident(SQLModel, table=True):
     """이용자 — a person the desk serves."""
 
     __tablename__ = "residents"
-    __table_args__ = (Index("ix_residents_district_name", "district_id", "name"),)
+    __table_args__ = (
+        Index("ix_residents_district_name", "district_id", "name"),
+        # Search by the phone's last 4 digits (the desk's most common search): an equality lookup,
+        # for one district or (admin) every district.
+        Index("ix_residents_phone_last4", "phone_last4", "district_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     district_id: int = Field(foreign_key="districts.id", index=True)
     dong_id: int | None = Field(default=None, foreign_key="dongs.id", index=True)
     name: str
     phone: str | None = Field(default=None, index=True)
+    # The phone's last 4 digits, kept by the phone's setter below (never written by hand).
+    phone_last4: str | None = None
     address: str | None = None
     birth_year: int | None = None
     disabled: bool | None = None
@@ -141,6 +148,20 @@ class Resident(SQLModel, table=True):
     updated_at: datetime = Created()
     last_active_at: datetime = Created()
     purged_at: datetime | None = Moment(default=None)
+
+
+def last4(phone: str | None) -> str | None:
+    """Return the last 4 digits of a stored (E.164) phone number, or None."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return digits[-4:] if len(digits) >= 4 else None
+
+
+@event.listens_for(Resident, "before_insert")
+@event.listens_for(Resident, "before_update")
+def _keep_last4(_mapper: Any, _connection: Any, target: Resident) -> None:
+    # The one place a resident's phone is stored through: every ORM insert or update of a resident
+    # keeps phone_last4 with the phone (a Core UPDATE of the phone must set both; see care.personal_data).
+    target.phone_last4 = last4(target.phone)
 
 
 class ResidentChannel(SQLModel, table=True):
@@ -326,6 +347,8 @@ class Order(SQLModel, table=True):
         # Every order (history tab) and its sortable columns.
         Index("ix_orders_district_created", "district_id", "created_at", "id"),
         Index("ix_orders_district_service", "district_id", "service_code", "created_at", "id"),
+        # The all-district admin's 전체 tab (every order, newest first): keyset pages without a district.
+        Index("ix_orders_created", "created_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     receipt_no: str = Field(unique=True)
@@ -380,7 +403,11 @@ class Assignment(SQLModel, table=True):
     """배정 — an order given to a provider, with the deadline to accept."""
 
     __tablename__ = "assignments"
-    __table_args__ = (Index("ix_assignments_provider_status", "provider_id", "status"),)
+    __table_args__ = (
+        Index("ix_assignments_provider_status", "provider_id", "status"),
+        # A provider's load this week (the assignment proposal on every order page): an index-only range.
+        Index("ix_assignments_provider_assigned", "provider_id", "assigned_at", "status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     provider_id: int = Field(foreign_key="providers.id")

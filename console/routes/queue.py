@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -23,21 +24,33 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_op
 NAV = [("/", N_("Queue"), ("admin", "operator", "viewer"))]
 
 
-async def _places(session, access: Access) -> tuple[list[Region], list[Dong]]:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Choice:
+    """A 권역, 동 or provider as the filter and assign lists show it (id and name: no ORM object to build)."""
+
+    id: int
+    name: str
+
+
+async def _places(session, access: Access) -> tuple[list[Choice], list[Choice]]:  # type: ignore[no-untyped-def]
     """Return the filter's 권역 and 동 in one query (a 권역 without any 동 has nothing to filter)."""
-    q = select(Dong, Region).join(Region, col(Region.id) == col(Dong.region_id)).order_by(col(Dong.name))
+    q = (
+        select(col(Dong.id), col(Dong.name), col(Region.id), col(Region.name))
+        .join(Region, col(Region.id) == col(Dong.region_id))
+        .order_by(col(Dong.name))
+    )
     if access.district_id is not None:
         q = q.where(col(Dong.district_id) == access.district_id)
     pairs = (await session.execute(q)).all()
-    regions = {r.id: r for _, r in pairs}
-    return sorted(regions.values(), key=lambda r: r.name), [d for d, _ in pairs]
+    regions = {rid: Choice(rid, rname) for _, _, rid, rname in pairs}
+    return sorted(regions.values(), key=lambda r: r.name), [Choice(did, dname) for did, dname, _, _ in pairs]
 
 
-async def _providers(session, access: Access) -> list[Provider]:  # type: ignore[no-untyped-def]
-    q = select(Provider).where(col(Provider.active)).order_by(col(Provider.name))
+async def _providers(session, access: Access) -> list[Choice]:  # type: ignore[no-untyped-def]
+    q = select(col(Provider.id), col(Provider.name)).where(col(Provider.active)).order_by(col(Provider.name))
     if access.district_id is not None:
         q = q.where(col(Provider.district_id) == access.district_id)
-    return list((await session.execute(q)).scalars())
+    return [Choice(pid, name) for pid, name in (await session.execute(q)).all()]
 
 
 def _link(f: queue.Filters, **changes: Any) -> str:
