@@ -36,6 +36,14 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+# Indexes the migrations make on PostgreSQL only, which the models do not declare.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_residents_name_trgm"})
+
+
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    return not (type_ == "index" and reflected and name in POSTGRESQL_ONLY_INDEXES)
+
+
 def _configure(connection: Connection | None = None, **kw: Any) -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
     context.configure(
@@ -44,6 +52,7 @@ def _configure(connection: Connection | None = None, **kw: Any) -> None:
         render_as_batch=is_sqlite(url),
         compare_type=True,
         render_item=_render_item,
+        include_object=_include_object,
         **kw,
     )
 
