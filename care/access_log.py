@@ -54,6 +54,8 @@ ACTIONS: dict[str, str] = {
     "provider_update": N_("Changed a provider"),
     "provider_view": N_("Viewed a provider"),
     "catalog_update": N_("Changed the service catalog"),
+    "eligibility_decide": N_("Recorded an eligibility decision"),
+    "funding_choice": N_("Recorded how an order is paid"),
     "catalog_create": N_("Created a catalog year"),
     "invite_create": N_("Made an invite code"),
     "invite_withdrawn": N_("Withdrew an invite code"),

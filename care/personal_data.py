@@ -82,6 +82,9 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("outbox", "last_error", "the Bot API's answer, may quote the text"),
     Entry("desk_notices", "title", "notices about the resident's orders", purge="placeholder"),
     Entry("desk_notices", "body", "notices about the resident's orders", purge="blank"),
+    Entry("eligibility_decisions", "situations", "which of the three 돌봄SOS situations hold", purge="empty_json"),
+    Entry("eligibility_decisions", "note", "desk's free text on the decision"),
+    Entry("entitlement_entries", "consent_note", "how the resident agreed to pay"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
@@ -148,6 +151,11 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("surveys", "channel"),
             ("desk_notices", "kind"),
             ("access_log", "action"),
+            ("eligibility_decisions", "ground"),
+            ("eligibility_decisions", "income_tier"),
+            ("entitlement_entries", "service_code"),
+            ("entitlement_entries", "funding"),
+            ("entitlement_entries", "status"),
         )
     },
     ("districts", "name"): "a place",
@@ -171,6 +179,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("inbound", "status"): "a code or a status",
     ("resident_channels", "verified_how"): "a code or a status",
     ("family_contacts", "consent_version"): "the consent text's version",
+    ("eligibility_decisions", "decided_by_name"): "the deciding operator's name (staff, kept as in order history)",
+    ("entitlement_entries", "consent_by"): "the recording operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 
@@ -243,6 +253,8 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "outbox": _outbox,
     "desk_notices": _by_order,
     "access_log": _by_resident,
+    "eligibility_decisions": _by_resident,
+    "entitlement_entries": _by_resident,
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }

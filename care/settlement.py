@@ -1,8 +1,11 @@
 """The month's settlement (정산) per provider: delivered units × unit price of done orders.
 
 Only completed orders count, with the units actually delivered (18 of 20 meals pays 18).
-Who pays follows care.fees.split: 수급/차상위 are supported up to the annual limit per person
-(counting the resident's earlier completions of the year, oldest first), 일반 pays in full.
+Who pays is the order's entitlement-ledger entry (care.entitlements): priced at the service
+year's price, public support only under the desk's eligibility decision valid on the service day
+(eligible AND 수급/차상위), within that year's annual limit, the excess paid by the resident only
+with their recorded consent. An order without an entry (assigned before the ledger) is split the
+same way here, oldest completion first. Lines that need the desk's eye carry flags.
 Integer 원 throughout.
 """
 
@@ -14,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import fees, prices
+from care import entitlements, fees, prices
 from care.fees import Price
 from care.lifecycle import Status
 from dolbom import clock
@@ -37,6 +40,8 @@ class SettlementLine:
     public: int
     resident: int
     completed_at: datetime
+    # undecided (no eligibility decision on the service day), self_paid, pay_excess (cap or limit passed)
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,27 +104,48 @@ async def monthly(session: AsyncSession, *, district_id: int, year: int, month: 
             )
         ).all():
             done_by[order_id] = provider_id
-    annual_limit = await prices.get_annual_limit(session, district_id=district_id, year=year)
-    price_cache: dict[str, Price] = {}
-    supported: dict[int, int] = {}
+    price_cache: dict[tuple[int, str], Price] = {}
+    limit_cache: dict[int, int] = {}
+    supported: dict[tuple[int, int], int] = {}
     result: dict[int, ProviderSettlement] = {}
-    for order, tier in rows:
+    for order, _tier in rows:
+        assert order.id is not None
         code = order.service_code
-        if code not in price_cache:
-            price_cache[code] = await prices.get(session, district_id=district_id, year=year, service_code=code)
+        day = entitlements.service_day(order)
+        if (day.year, code) not in price_cache:
+            price_cache[(day.year, code)] = await prices.get(
+                session, district_id=district_id, year=day.year, service_code=code
+            )
+        if day.year not in limit_cache:
+            limit_cache[day.year] = await prices.get_annual_limit(session, district_id=district_id, year=day.year)
+        unit_price = price_cache[(day.year, code)].unit_price
         units = order.delivered_units if order.delivered_units is not None else order.units
-        total = fees.amount(units=units, unit_price=price_cache[code].unit_price)
-        fee = fees.split(
-            total=total, tier=tier, annual_limit=annual_limit, supported_so_far=supported.get(order.resident_id, 0)
-        )
-        supported[order.resident_id] = supported.get(order.resident_id, 0) + fee.public
-        owner = done_by.get(order.id) if order.id is not None else None
+        total = fees.amount(units=units, unit_price=unit_price)
+        key = (order.resident_id, day.year)
+        entry = await entitlements.get_entry(session, order_id=order.id)
+        decision = await entitlements.get_decision(session, resident_id=order.resident_id, day=day)
+        support = entitlements.support_of(decision)
+        flags: list[str] = []
+        if support is entitlements.Support.UNDECIDED:
+            flags.append("undecided")
+        if entry is not None and entry.status == "settled":
+            fee = fees.Fee(total=entry.public_amount + entry.resident_amount, public=entry.public_amount,
+                           resident=entry.resident_amount)  # fmt: skip
+            if entry.funding != "public":
+                flags.append(entry.funding)
+        elif support is entitlements.Support.SUPPORTED:
+            fee = fees.split(
+                total=total, tier="basic", annual_limit=limit_cache[day.year], supported_so_far=supported.get(key, 0)
+            )
+        else:
+            fee = fees.Fee(total=total, public=0, resident=total)
+        supported[key] = supported.get(key, 0) + fee.public
+        owner = done_by.get(order.id)
         if order.status_changed_at < start or owner is None:
             continue
         if owner not in result:
             provider = await session.get(Provider, owner)
             result[owner] = ProviderSettlement(provider_id=owner, provider_name=provider.name if provider else "")
-        assert order.id is not None
         result[owner].lines.append(
             SettlementLine(
                 order_id=order.id,
@@ -127,11 +153,12 @@ async def monthly(session: AsyncSession, *, district_id: int, year: int, month: 
                 resident_id=order.resident_id,
                 service_code=code,
                 units=units,
-                unit_price=price_cache[code].unit_price,
+                unit_price=unit_price,
                 total=fee.total,
                 public=fee.public,
                 resident=fee.resident,
                 completed_at=order.status_changed_at,
+                flags=tuple(flags),
             )
         )
     return sorted(result.values(), key=lambda s: (s.provider_name, s.provider_id))

@@ -44,6 +44,7 @@ ROUTER_MODULES = [
     "console.routes.orders",
     "console.routes.intake",
     "console.routes.residents",
+    "console.routes.entitlements",
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.checkins",

@@ -125,6 +125,8 @@ class Resident(SQLModel, table=True):
     phone: str | None = Field(default=None, index=True)
     address: str | None = None
     birth_year: int | None = None
+    # The full birth date when the desk knows it: age is then 만 나이 exactly, not approximate.
+    birth_date: date | None = None
     disabled: bool | None = None
     lives_alone: bool | None = None
     # The three 돌봄SOS situations; None while unknown.
@@ -372,6 +374,52 @@ class Assignment(SQLModel, table=True):
     decline_reason: str | None = None
     assigned_by: int | None = Field(default=None, foreign_key="operators.id")
     note: str | None = None
+
+
+# ---------------------------------------------------------------- entitlements
+
+
+class EligibilityDecision(SQLModel, table=True):
+    """돌봄SOS 대상 결정 — the desk's decision on eligibility and the verified income tier. Append-only."""
+
+    __tablename__ = "eligibility_decisions"
+    __table_args__ = (Index("ix_eligibility_decisions_resident", "resident_id", "decided_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    eligible: bool
+    ground: str | None = None  # elderly | disabled (None when not eligible)
+    situations: list[str] = Field(default_factory=list, sa_type=JSON)  # codes of the three situations
+    income_tier: str  # basic | near_poor | general, as verified
+    valid_from: date
+    valid_until: date | None = None
+    decided_by: int | None = Field(default=None, foreign_key="operators.id")
+    decided_by_name: str | None = None
+    decided_at: datetime = Created()
+    note: str | None = None
+
+
+class EntitlementEntry(SQLModel, table=True):
+    """One order's claim on the resident's yearly entitlement: units and 원, reserved then settled or released."""
+
+    __tablename__ = "entitlement_entries"
+    __table_args__ = (Index("ix_entitlement_entries_resident_year", "resident_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    order_id: int = Field(foreign_key="orders.id", unique=True)
+    year: int
+    service_code: str
+    units: int = 0
+    public_amount: int = 0
+    resident_amount: int = 0
+    funding: str = "public"  # public | self_paid (resident pays all) | pay_excess (resident pays over cap/limit)
+    consent_note: str | None = None  # how the resident agreed to pay (their words as the desk wrote them)
+    consent_by: str | None = None  # who recorded the consent
+    consent_at: datetime | None = Moment(default=None)
+    status: str = "planned"  # planned | reserved | settled | released
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
 
 
 # ---------------------------------------------------------------- desk

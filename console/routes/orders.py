@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import identity, queue
+from care import entitlements, identity, queue
 from console import forms, web
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -30,6 +30,7 @@ DONE = {
     "not_same": N_("Recorded as a different person."),
     "applied": N_("The change was applied to the record."),
     "set_aside": N_("The proposed change was set aside."),
+    "funding": N_("How the order is paid was recorded."),
 }
 
 
@@ -37,6 +38,7 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
     async with web.database(request).transaction() as session:
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
         who = await identity.for_order(session, order=page.order, access=web.access_of(request))
+        money, money_line = await entitlements.order_summary(session, order=page.order)
     done = request.query_params.get("done")
     return web.render(
         request,
@@ -44,6 +46,8 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         status_code=status_code,
         p=page,
         who=who,
+        money=money,
+        money_line=money_line,
         error=error,
         notice=gettext(DONE[done]) if done in DONE and error is None else None,
         can_write=request.state.operator.role in web.WRITERS,
@@ -62,7 +66,7 @@ async def order_action(
     action: str,
     operator: Operator = Depends(web.require_writer),
 ) -> Response:
-    if action not in DONE or action == "intake":
+    if action not in DONE or action in ("intake", "funding"):
         return await _show(request, order_id, error=gettext(N_("The page could not be found.")), status_code=404)
     actor = web.actor_of(operator)
     try:
@@ -146,3 +150,6 @@ async def order_proposal(
         await identity.apply_proposed(session, order_id=order.id, key=key, apply=decision == "apply", access=access)
 
     return await _identity_step(request, order_id, "applied" if decision == "apply" else "set_aside", step)
+
+
+show = _show  # the entitlement routes re-show the page with their error

@@ -252,6 +252,28 @@ ROUTES: list[Case] = [
         sided=True,
     ),
     Case(
+        "POST",
+        "/residents/{resident_id}/eligibility",
+        writer_thing(303),
+        fill=lambda s: f"/residents/{s.resident_id}/eligibility",
+        body=lambda fx, s: {
+            "eligible": "yes",
+            "ground": "elderly",
+            "situations": "no_family_care",
+            "income_tier": "basic",
+            "valid_from": "2026-01-01",
+        },
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/orders/{order_id}/funding/{funding}",
+        writer_thing(303),
+        fill=lambda s: f"/orders/{s.order_id}/funding/self_paid",
+        body=lambda fx, s: {"consent_note": "본인이 전액 부담에 동의함"},
+        sided=True,
+    ),
+    Case(
         "POST", "/residents/export", writer_list(200), body=lambda fx, s: {"q": "", "reason": "월말 점검"}, shows=True
     ),
     Case("GET", "/providers", staff_list()),
