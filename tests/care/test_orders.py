@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from care import orders
-from dolbom.errors import CapExceeded, ConflictError, InvalidTransition, ReasonRequired, RuleViolation
+from dolbom.errors import ConflictError, InvalidTransition, ReasonRequired, RuleViolation
 from tests.factories import DESK, make_district, make_order, make_provider, make_resident
 
 
