@@ -551,3 +551,53 @@ async def for_resident(session: AsyncSession, *, resident: Resident) -> Resident
         age=age_on(day=day, birth_date=resident.birth_date, birth_year=resident.birth_year),
         income_unverified=current is None and resident.income_tier == IncomeTier.UNKNOWN.value,
     )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a request is expected to cost before the desk has decided anything (bot summary, referral)."""
+
+    total: int
+    public: int
+    resident: int
+    certain: bool  # False: the desk still has to confirm eligibility or the income tier
+
+
+async def estimate(
+    session: AsyncSession,
+    *,
+    district_id: int,
+    service_code: str,
+    units: int,
+    year: int,
+    income_tier: str,
+    looks_eligible: bool,
+) -> Estimate:
+    """Return the expected total, public and resident amounts of a request from the person's own answers."""
+    price = await prices.get(session, district_id=district_id, year=year, service_code=service_code)
+    limit = await prices.get_annual_limit(session, district_id=district_id, year=year)
+    covered = units if price.cap_units is None else min(units, price.cap_units)
+    total = fees.amount(units=units, unit_price=price.unit_price)
+    tier = income_tier if income_tier in {t.value for t in IncomeTier} else IncomeTier.UNKNOWN.value
+    if tier == IncomeTier.GENERAL.value:
+        return Estimate(total=total, public=0, resident=total, certain=True)
+    if looks_eligible and IncomeTier(tier) in PUBLICLY_SUPPORTED:
+        public = min(fees.amount(units=covered, unit_price=price.unit_price), limit)
+        return Estimate(total=total, public=public, resident=total - public, certain=False)
+    return Estimate(total=total, public=0, resident=total, certain=False)
+
+
+def estimate_text(e: Estimate, locale: str | None = None) -> str:
+    """Return the expected amounts as one or two sentences for the person, before they confirm."""
+    if e.total == 0:
+        return gettext(N_("Cost: free of charge."), locale)
+    line = gettext(
+        N_("Expected cost {total} won: public support {public} won, you pay {resident} won."),
+        locale,
+        total=won(e.total),
+        public=won(e.public),
+        resident=won(e.resident),
+    )
+    if not e.certain:
+        line += " " + gettext(N_("The desk checks whether you are supported and tells you the final amount."), locale)
+    return line
