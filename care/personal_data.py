@@ -85,6 +85,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("eligibility_decisions", "situations", "which of the three 돌봄SOS situations hold", purge="empty_json"),
     Entry("eligibility_decisions", "note", "desk's free text on the decision"),
     Entry("entitlement_entries", "consent_note", "how the resident agreed to pay"),
+    Entry("visits", "reason", "why the person was not served that day (their situation)"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
@@ -156,6 +157,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("entitlement_entries", "service_code"),
             ("entitlement_entries", "funding"),
             ("entitlement_entries", "status"),
+            ("visits", "kind"),
+            ("visits", "recorded_by_kind"),
         )
     },
     ("districts", "name"): "a place",
@@ -181,6 +184,7 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("family_contacts", "consent_version"): "the consent text's version",
     ("eligibility_decisions", "decided_by_name"): "the deciding operator's name (staff, kept as in order history)",
     ("entitlement_entries", "consent_by"): "the recording operator's name (staff)",
+    ("visits", "recorded_by_name"): "the provider's or operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 
@@ -255,6 +259,7 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "access_log": _by_resident,
     "eligibility_decisions": _by_resident,
     "entitlement_entries": _by_resident,
+    "visits": _by_resident,
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }

@@ -422,6 +422,28 @@ class EntitlementEntry(SQLModel, table=True):
     updated_at: datetime = Created()
 
 
+class Visit(SQLModel, table=True):
+    """One delivery or visit of an order on a day (오늘 1식 전달, 3시간 방문), or a no-show (무단결석). Append-only."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_order", "order_id", "day"),
+        Index("ix_visits_district_day", "district_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    order_id: int = Field(foreign_key="orders.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    provider_id: int | None = Field(default=None, foreign_key="providers.id")
+    day: date
+    units: int = 0  # delivered units (0 for a no-show)
+    kind: str = "delivered"  # delivered | no_show
+    reason: str | None = None  # why a no-show (이용자 부재, 무단결석 ...)
+    recorded_by_kind: str = "provider"  # provider | operator
+    recorded_by_name: str | None = None
+    created_at: datetime = Created()
+
+
 # ---------------------------------------------------------------- desk
 
 

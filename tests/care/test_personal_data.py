@@ -149,6 +149,16 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         await orders.cancel(s, order_id=order.id, reason=f"{NAME} 님 본인 취소 (010-8765-4321)", actor=DESK)  # type: ignore[arg-type]
         s.add(Survey(order_id=order.id, channel="telegram", chat_id=CHAT, comment=f"{NAME}입니다. 고마워요"))  # type: ignore[arg-type]
         s.add(
+            models.Visit(
+                district_id=place.district_id,
+                order_id=order.id,  # type: ignore[arg-type]
+                resident_id=rid,
+                day=clock.local_now().date(),
+                kind="no_show",
+                reason=f"{NAME} 님 부재, {ADDRESS} 문 잠김",
+            )
+        )
+        s.add(
             DeskNotice(
                 district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS
             )
