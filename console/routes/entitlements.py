@@ -7,7 +7,7 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import entitlements
+from care import entitlements, queue, visits
 from console import forms, web
 from console.routes import orders as orders_routes
 from console.routes import residents as residents_routes
@@ -83,3 +83,41 @@ async def funding_choose(
     except (InvalidInput, RuleViolation) as err:
         return await orders_routes.show(request, order_id, error=_error(err), status_code=400)
     return RedirectResponse(f"/orders/{order_id}?done=funding#entitlement", status_code=303)
+
+
+@router.post("/orders/{order_id}/visits/{step}")
+async def visit_record(
+    request: Request, order_id: forms.PathId, step: str, operator: Operator = Depends(web.require_writer)
+) -> Response:
+    """The desk records a visit or a no-show for the provider (step=record), or completes from the visits."""
+    if step not in ("record", "complete"):
+        return await orders_routes.show(
+            request, order_id, error=gettext(N_("The page could not be found.")), status_code=404
+        )
+    form = await request.form()
+    access = web.access_of(request)
+    try:
+        async with web.database(request).transaction() as session:
+            await queue.get_visible(session, order_id=order_id, access=access)
+            if step == "record":
+                day = _date(form.get("day"), required=True)
+                assert day is not None
+                kind = str(form.get("kind", "delivered"))
+                try:
+                    units = int(str(form.get("units", "0") or "0"))
+                except ValueError:
+                    raise InvalidInput(N_("Please give at least one unit.")) from None
+                await visits.record(
+                    session,
+                    order_id=order_id,
+                    day=day,
+                    units=units,
+                    kind=kind,
+                    reason=str(form.get("reason", ""))[: forms.MAX_TEXT],
+                    actor=web.actor_of(operator),
+                )
+            else:
+                await visits.complete_from_visits(session, order_id=order_id, actor=web.actor_of(operator))
+    except (InvalidInput, RuleViolation) as err:
+        return await orders_routes.show(request, order_id, error=_error(err), status_code=400)
+    return RedirectResponse(f"/orders/{order_id}#visits", status_code=303)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import entitlements, identity, queue
+from care import entitlements, identity, queue, visits
 from console import forms, web
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -39,6 +39,7 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
         who = await identity.for_order(session, order=page.order, access=web.access_of(request))
         money, money_line = await entitlements.order_summary(session, order=page.order)
+        order_visits = await visits.list_for_order(session, order_id=order_id)
     done = request.query_params.get("done")
     return web.render(
         request,
@@ -48,6 +49,9 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         who=who,
         money=money,
         money_line=money_line,
+        visits=order_visits,
+        delivered=visits.delivered(order_visits),
+        today=entitlements.today(),
         error=error,
         notice=gettext(DONE[done]) if done in DONE and error is None else None,
         can_write=request.state.operator.role in web.WRITERS,

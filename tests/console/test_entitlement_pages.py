@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
+from care import entitlements, orders
 from storage.db import Database
-from storage.models import AccessLog, EligibilityDecision, EntitlementEntry
+from storage.models import AccessLog, EligibilityDecision, EntitlementEntry, Order
 from tests import factories
 from tests.console.conftest import World, signed_in
 
@@ -83,3 +84,33 @@ async def test_an_undecided_residents_order_is_assigned_only_after_self_payment_
         entry = (await s.execute(select(EntitlementEntry).where(EntitlementEntry.order_id == order.id))).scalar_one()
         # 5 meals × 7,200 = 36,000, the resident's.
         assert (entry.status, entry.public_amount, entry.resident_amount) == ("reserved", 0, 36_000)
+
+
+async def test_the_desk_records_visits_for_a_provider_and_completes_from_them(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    async with db.transaction() as s:
+        order_id = world.order.id
+        await orders.screen(s, order_id=order_id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.assign(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.accept(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+    token = await signed_in(client, "mapo")
+    today = entitlements.today().isoformat()
+    for kind, units, reason in (("delivered", "6", ""), ("no_show", "0", "이용자 부재"), ("delivered", "3", "")):
+        r = await client.post(
+            f"/orders/{order_id}/visits/record",
+            data={"csrf_token": token, "day": today, "kind": kind, "units": units, "reason": reason},
+        )
+        assert r.status_code == 303, r.text
+    page = await client.get(f"/orders/{order_id}")
+    assert 'id="visits"' in page.text and "이용자 부재" in page.text
+    bad = await client.post(
+        f"/orders/{order_id}/visits/record",
+        data={"csrf_token": token, "day": today, "kind": "no_show", "units": "0", "reason": ""},
+    )
+    assert bad.status_code == 400
+    done = await client.post(f"/orders/{order_id}/visits/complete", data={"csrf_token": token})
+    assert done.status_code == 303
+    async with db.sessions() as s:
+        order = await s.get(Order, order_id)
+        assert order is not None and (order.status, order.delivered_units) == ("done", 9)

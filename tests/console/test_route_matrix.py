@@ -273,6 +273,15 @@ ROUTES: list[Case] = [
         body=lambda fx, s: {"consent_note": "본인이 전액 부담에 동의함"},
         sided=True,
     ),
+    # The world's order is not accepted yet: a kind 400 (B's staff 404).
+    Case(
+        "POST",
+        "/orders/{order_id}/visits/{step}",
+        writer_thing(400),
+        fill=lambda s: f"/orders/{s.order_id}/visits/record",
+        body=lambda fx, s: {"day": "2026-11-02", "kind": "delivered", "units": "1"},
+        sided=True,
+    ),
     Case(
         "POST", "/residents/export", writer_list(200), body=lambda fx, s: {"q": "", "reason": "월말 점검"}, shows=True
     ),
