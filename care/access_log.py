@@ -56,6 +56,7 @@ ACTIONS: dict[str, str] = {
     "catalog_update": N_("Changed the service catalog"),
     "eligibility_decide": N_("Recorded an eligibility decision"),
     "funding_choice": N_("Recorded how an order is paid"),
+    "settlement_view": N_("Viewed the settlement"),
     "catalog_create": N_("Created a catalog year"),
     "invite_create": N_("Made an invite code"),
     "invite_withdrawn": N_("Withdrew an invite code"),
@@ -90,6 +91,7 @@ LOOKS = frozenset(
         "view_checkin_board",
         "view_checkin_schedule",
         "notice_list",
+        "settlement_view",
     }
 )
 

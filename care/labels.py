@@ -126,3 +126,8 @@ ELIGIBILITY_SITUATION = {
     "no_public_service": N_("Uses no public service, or has a gap"),
     "no_family_care": N_("Has no family who can look after them"),
 }
+SETTLEMENT_FLAG = {
+    "undecided": N_("No eligibility decision"),
+    "self_paid": N_("Paid by the resident (consent)"),
+    "pay_excess": N_("Over cap or limit (consent)"),
+}

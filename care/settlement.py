@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from care import entitlements, fees, prices
+from care.auth import Access
 from care.fees import Price
 from care.lifecycle import Status
 from dolbom import clock
 from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
-from storage.models import Assignment, Order, Provider, Resident
+from storage.models import Assignment, District, Order, Provider, Resident
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,78 @@ async def monthly(session: AsyncSession, *, district_id: int, year: int, month: 
             )
         )
     return sorted(result.values(), key=lambda s: (s.provider_name, s.provider_id))
+
+
+async def month_for(
+    session: AsyncSession, *, access: Access, year: int, month: int, provider_id: int | None = None
+) -> list[ProviderSettlement]:
+    """Return the month's settlement of the operator's district (every district for an all-district admin).
+
+    provider_id narrows it to one provider; the residents shown are written to the access log.
+    """
+    if access.district_id is not None:
+        district_ids = [access.district_id]
+    else:
+        district_ids = list((await session.execute(select(District.id).order_by(col(District.id)))).scalars())
+    result: list[ProviderSettlement] = []
+    for district_id in district_ids:
+        if district_id is None:
+            continue
+        for p in await monthly(session, district_id=district_id, year=year, month=month):
+            if provider_id is None or p.provider_id == provider_id:
+                result.append(p)
+    shown = sorted({line.resident_id for p in result for line in p.lines})
+    await access.log(session, action="settlement_view", resident_ids=shown or None, detail=f"{year}-{month:02d}")
+    return result
+
+
+def as_json(months: list[ProviderSettlement], *, year: int, month: int) -> dict[str, object]:
+    """Return the month as the JSON API gives it: providers, their lines and totals in 원."""
+    return {
+        "month": f"{year}-{month:02d}",
+        "total": sum(p.total for p in months),
+        "public": sum(p.public for p in months),
+        "resident": sum(p.resident for p in months),
+        "providers": [
+            {
+                "provider_id": p.provider_id,
+                "provider_name": p.provider_name,
+                "units": p.units,
+                "total": p.total,
+                "public": p.public,
+                "resident": p.resident,
+                "lines": [
+                    {
+                        "order_id": line.order_id,
+                        "receipt_no": line.receipt_no,
+                        "resident_id": line.resident_id,
+                        "service_code": line.service_code,
+                        "units": line.units,
+                        "unit_price": line.unit_price,
+                        "total": line.total,
+                        "public": line.public,
+                        "resident": line.resident,
+                        "completed_at": line.completed_at.isoformat(),
+                        "flags": list(line.flags),
+                    }
+                    for line in p.lines
+                ],
+            }
+            for p in months
+        ],
+    }
+
+
+def parse_month(text: str | None) -> tuple[int, int]:
+    """Return (year, month) of 'YYYY-MM' (this month when empty); raise InvalidInput otherwise."""
+    if not text:
+        today = clock.local_now()
+        return today.year, today.month
+    try:
+        year_s, month_s = text.strip().split("-")
+        year, month = int(year_s), int(month_s)
+    except ValueError:
+        raise InvalidInput(N_("Please give the month as YYYY-MM.")) from None
+    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+        raise InvalidInput(N_("Please give the month as YYYY-MM."))
+    return year, month

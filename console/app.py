@@ -45,6 +45,7 @@ ROUTER_MODULES = [
     "console.routes.intake",
     "console.routes.residents",
     "console.routes.entitlements",
+    "console.routes.settlement",
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.checkins",

@@ -114,3 +114,31 @@ async def test_the_desk_records_visits_for_a_provider_and_completes_from_them(
     async with db.sessions() as s:
         order = await s.get(Order, order_id)
         assert order is not None and (order.status, order.delivered_units) == ("done", 9)
+
+
+async def test_the_settlement_page_and_api_give_the_same_month_to_the_won(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    async with db.transaction() as s:
+        order_id = world.order.id
+        await orders.screen(s, order_id=order_id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.assign(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.accept(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.start(s, order_id=order_id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.complete(s, order_id=order_id, delivered_units=8, actor=factories.DESK)  # type: ignore[arg-type]
+    await signed_in(client, "mapo")
+    month = entitlements.today().strftime("%Y-%m")
+    api = await client.get(f"/api/settlement?month={month}")
+    assert api.status_code == 200
+    data = api.json()
+    # 8 meals × 7,200 = 57,600, all public for the 수급자.
+    assert (data["total"], data["public"], data["resident"]) == (57_600, 57_600, 0)
+    [provider] = data["providers"]
+    assert provider["provider_name"] == "마포돌봄협동조합" and provider["lines"][0]["units"] == 8
+    page = await client.get(f"/settlement?month={month}")
+    assert page.status_code == 200 and "57,600" in page.text
+    assert (await client.get(f"/api/settlement?month={month}&provider={world.backup.id}")).json()["total"] == 0
+    assert (await client.get("/api/settlement?month=2026-13")).status_code == 400
+    assert (await client.get("/settlement?month=어제")).status_code == 400
+    await signed_in(client, "eunpyeong")
+    assert (await client.get(f"/api/settlement?month={month}")).json()["total"] == 0

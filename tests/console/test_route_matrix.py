@@ -387,6 +387,8 @@ ROUTES: list[Case] = [
     ),
     # The docs page is a page: signed out, to the sign-in form (its schema answers 401 above).
     Case("GET", "/api/docs", staff_list(out=303)),
+    Case("GET", "/api/settlement", staff_list(out=401)),
+    Case("GET", "/settlement", staff_list()),
     Case("GET", "/api/orders", staff_list(out=401), shows=True),
     Case(
         "GET",
