@@ -120,6 +120,7 @@ def detail_value(value: object, locale: str | None = None) -> str:
         return gettext(N_("Yes") if value else N_("No"), locale)
     return str(value)
 
+
 ELIGIBILITY_GROUND = {"elderly": N_("Aged 65 or over"), "disabled": N_("A person with a disability")}
 ELIGIBILITY_SITUATION = {
     "cannot_manage_alone": N_("Finds it hard to manage daily life alone"),
