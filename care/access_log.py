@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = {
     "eligibility_decide": N_("Recorded an eligibility decision"),
     "funding_choice": N_("Recorded how an order is paid"),
     "settlement_view": N_("Viewed the settlement"),
+    "settlement_export": N_("Downloaded the settlement"),
     "catalog_create": N_("Created a catalog year"),
     "invite_create": N_("Made an invite code"),
     "invite_withdrawn": N_("Withdrew an invite code"),

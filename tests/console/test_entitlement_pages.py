@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import httpx
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from care import entitlements, orders
 from storage.db import Database
-from storage.models import AccessLog, EligibilityDecision, EntitlementEntry, Order
+from storage.models import AccessLog, EligibilityDecision, EntitlementEntry, Order, Provider
 from tests import factories
 from tests.console.conftest import World, signed_in
 
@@ -142,3 +146,34 @@ async def test_the_settlement_page_and_api_give_the_same_month_to_the_won(
     assert (await client.get("/settlement?month=어제")).status_code == 400
     await signed_in(client, "eunpyeong")
     assert (await client.get(f"/api/settlement?month={month}")).json()["total"] == 0
+
+
+async def test_the_settlement_exports_read_back_equal_to_the_api_and_are_formula_inert(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    async with db.transaction() as s:
+        order_id = world.order.id
+        await orders.screen(s, order_id=order_id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.assign(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.accept(s, order_id=order_id, provider_id=world.lead.id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.start(s, order_id=order_id, actor=factories.DESK)  # type: ignore[arg-type]
+        await orders.complete(s, order_id=order_id, delivered_units=8, actor=factories.DESK)  # type: ignore[arg-type]
+        lead = await s.get(Provider, world.lead.id)
+        assert lead is not None
+        lead.name = "=HYPERLINK(1)"
+    token = await signed_in(client, "mapo")
+    month = entitlements.today().strftime("%Y-%m")
+    api = (await client.get(f"/api/settlement?month={month}")).json()
+    form = {"csrf_token": token, "month": month, "reason": "월말 정산"}
+    csv_body = (await client.post("/settlement/export", data={**form, "format": "csv"})).content
+    assert csv_body.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(csv_body.decode("utf-8-sig"))))
+    assert rows[1][1] == "'=HYPERLINK(1)" and [int(x) for x in rows[1][6:9]] == [57_600, 57_600, 0]
+    assert rows[-1][0] == "합계" and int(rows[-1][6]) == api["total"] == 57_600
+    xlsx = await client.post("/settlement/export", data={**form, "format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None and sheet.freeze_panes == "A2"
+    assert sheet.cell(row=2, column=2).value == "'=HYPERLINK(1)" and sheet.cell(row=2, column=7).value == 57_600
+    assert "원" in sheet.cell(row=2, column=7).number_format
+    assert sheet.cell(row=3, column=1).value == "합계" and sheet.cell(row=3, column=9).value == api["resident"]
+    assert (await client.post("/settlement/export", data={"csrf_token": token, "month": month})).status_code == 400
