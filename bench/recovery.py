@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import signal
 import statistics
@@ -26,11 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the stand-in Bot API lives with the tests
 
-from sqlalchemy import text  # noqa: E402
+from alembic import command  # noqa: E402
 
 from dolbom import demo  # noqa: E402
-from storage import migrate, models  # noqa: E402
+from storage import migrate  # noqa: E402
 from storage.db import Database, is_sqlite  # noqa: E402
+from tests.conftest import prepare  # noqa: E402
 from tests.e2e.botapi import Person, StandIn  # noqa: E402
 from tests.e2e.process import serve_env, start_serve, stop  # noqa: E402
 
@@ -55,23 +57,24 @@ async def _answered(person: Person, since: float, limit: float) -> float | None:
 async def main(runs: int, db_url: str | None, only: str | None = None, wipe: bool = False) -> int:
     url = db_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='dolbom-recovery-')) / 'bench.db'}"
     engine = "SQLite" if is_sqlite(url) else "PostgreSQL"
-    if wipe and not is_sqlite(url):
-        scratch = Database(url)
-        async with scratch.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await scratch.dispose()
-    await migrate.upgrade_async(url)
+    if is_sqlite(url) or wipe:
+        # A fresh schema as the tests make it (create_all, stamped at head): the models may be
+        # ahead of the last generated migration between merges, and `serve` then migrates nothing.
+        await prepare(url)
+        await asyncio.to_thread(command.stamp, migrate.alembic_config(url), "head")
+    else:
+        await migrate.upgrade_async(url)
     database = Database(url)
     try:
-        # Tables newer than the last generated migration (the integrator writes one per merge).
-        async with database.engine.begin() as conn:
-            await conn.run_sync(models.metadata.create_all)
         result = await demo.load(database)
     finally:
         await database.dispose()
     print(f"{engine}, demo district: {result.summary().splitlines()[0] if result.summary() else 'already loaded'}")
 
+    # As installed: the project's modules compiled once (this machine's environment sets
+    # PYTHONDONTWRITEBYTECODE, which would make every start compile them from source again).
+    for package in ("bot", "care", "console", "dolbom", "jobs", "storage"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     api = await StandIn().start()
     log = Path(tempfile.mkdtemp(prefix="dolbom-recovery-log-")) / "serve.log"
     env = serve_env(url, api.url)
@@ -119,6 +122,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db-url", help="database to use (default: a fresh SQLite file)")
     parser.add_argument("--only", choices=["bot"], help="serve the bot role alone (to see what the others cost)")
-    parser.add_argument("--wipe", action="store_true", help="PostgreSQL: empty the database first (a test database)")
+    parser.add_argument("--wipe", action="store_true", help="PostgreSQL: a fresh schema first (test database)")
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.runs, args.db_url, args.only, args.wipe)))

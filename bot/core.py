@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import callbacks
 from bot.messages import Button, Incoming, Reply
-from care import intake, parsing
+from care import intake, parsing, places
 from care.actors import Actor
 from care.auth import Access
 from care.intake import MAX_TEXT
@@ -99,8 +99,13 @@ class Ctx:
         return self.incoming.user_key
 
     async def district_id(self) -> int | None:
-        """Return the district this conversation serves: the desk operator's own, else the bot's."""
+        """Return the district this conversation serves: the desk operator's own, the one the person
+        picked (or a /start link chose), else the bot's first."""
         desk = self.incoming.desk
+        if desk is None and self.state.get("district"):
+            chosen = await places.get_active_district(self.session, district_id=int(self.state["district"]))
+            if chosen is not None:
+                return chosen.id
         return await intake.find_district_id(self.session, preferred=desk.district_id if desk else None)
 
     def taken_by(self) -> tuple[Access | None, Actor | None]:
@@ -256,7 +261,7 @@ async def goto(ctx: Ctx, flow_name: str, step_name: str | None = None) -> None:
 
 def reset(ctx: Ctx) -> None:
     """Forget the current flow and its answers (the language and last receipt stay)."""
-    keep: dict[str, Any] = {k: ctx.state[k] for k in ("lang", "n", "last_receipt") if k in ctx.state}
+    keep: dict[str, Any] = {k: ctx.state[k] for k in ("lang", "n", "last_receipt", "district") if k in ctx.state}
     ctx.state.clear()
     ctx.state.update(keep)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from fastapi import APIRouter
+from typing import TYPE_CHECKING
 
 from dolbom.settings import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +21,26 @@ def web_routers(*, database: Database, settings: Settings) -> list[APIRouter]:
 
     routers = [webchat.router(database=database)]
     if settings.telegram_token and settings.telegram_mode == "webhook":
-        from bot import telegram
+        from bot import telegram_webhook
 
-        routers.append(telegram.webhook_router(database=database, settings=settings))
+        routers.append(telegram_webhook.webhook_router(database=database, settings=settings))
     return routers
 
 
-async def run(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Run the bot until stop is set."""
+async def run(
+    *, database: Database, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Run the bot until stop is set; ready is set once it has caught up (polling) or at once."""
+    ready = ready or asyncio.Event()
     if not settings.telegram_token:
         log.info("DOLBOM_TELEGRAM_TOKEN is not set: Telegram is off")
+        ready.set()
         await stop.wait()
         return
     from bot import telegram
 
     if settings.telegram_mode == "webhook":
+        ready.set()  # the web role receives: nothing to wait for
         if settings.webhook_url:
             bot = telegram.make_bot(settings)
             try:
@@ -51,4 +58,4 @@ async def run(*, database: Database, settings: Settings, stop: asyncio.Event) ->
         await telegram.run_worker(database=database, settings=settings, stop=stop)
         return
 
-    await telegram.run_polling(database=database, settings=settings, stop=stop)
+    await telegram.run_polling(database=database, settings=settings, stop=stop, ready=ready)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +28,6 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
-    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -45,8 +43,6 @@ from aiogram.types import (
     TelegramObject,
     Update,
 )
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,8 +59,6 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-WEBHOOK_PATH = "/telegram/webhook"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MSG_APOLOGY = N_("Sorry, something went wrong on our side. Please try again, or press /start.")
 HARMLESS = ("message is not modified", "query is too old", "query id is invalid", "message to edit not found")
 
@@ -454,6 +448,8 @@ class Inbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_slots = asyncio.Semaphore(ANSWERS_AT_ONCE)
         self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
+        self.polled = asyncio.Event()  # the receiver's first poll is over (stored, or another process polls)
+        self.caught_up = asyncio.Event()  # polled, and nothing was due or being answered since
 
     # ------------------------------------------------------------ receiving
 
@@ -465,10 +461,6 @@ class Inbox:
         for waker in (self.wake, *_WAKERS):
             waker.set()
         return new
-
-    async def receive_updates(self, updates: list[Update]) -> int:
-        """Store parsed updates (from getUpdates); return how many were new."""
-        return await self.receive([u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates])
 
     # ------------------------------------------------------------ handling
 
@@ -691,6 +683,8 @@ class Inbox:
                 handled = None
                 await _sleep_unless(stop, 1.0)
             if handled is None:
+                if self.polled.is_set() and not self._tasks:
+                    self.caught_up.set()
                 self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self._idle)
@@ -716,36 +710,7 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-# ---------------------------------------------------------------- webhook and polling
-
-
-def webhook_router(*, database: Database, settings: Settings) -> APIRouter:
-    """Return the webhook route: checks the secret in constant time, stores the update, then answers 200.
-
-    The update is handled by the bot role's inbox worker (run_worker), in this process or another.
-    """
-    router = APIRouter()
-    bot = make_bot(settings)
-    inbox = Inbox(database=database, bot=bot, dp=make_dispatcher(database))
-    secret = (settings.webhook_secret or "").encode()
-
-    @router.post(WEBHOOK_PATH, include_in_schema=False)
-    async def telegram_webhook(request: Request) -> JSONResponse:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not secret or not hmac.compare_digest(given, secret):
-            raise HTTPException(status_code=403)
-        try:
-            payload = await request.json()
-            valid = isinstance(payload, dict) and isinstance(payload.get("update_id"), int)
-        except ValueError:
-            valid = False
-        if not valid:
-            raise HTTPException(status_code=400)
-        # Stored before the 200: Telegram never sends again what it was told we have.
-        await inbox.receive([payload])
-        return JSONResponse({"ok": True})
-
-    return router
+# ---------------------------------------------------------------- polling
 
 
 COMMANDS = [("start", N_("Start over")), ("cancel", N_("Cancel what you are doing"))]
@@ -779,6 +744,34 @@ class _ReceiverLock:
             self._conn = None
 
 
+class _BotApiRefused(Exception):
+    """The Bot API answered a raw call with ok: false (409: another getUpdates; 401: a wrong token)."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(f"{code} {description}")
+        self.code = code
+
+
+async def _call_raw(bot: Bot, method: str, params: dict[str, Any], *, seconds: float) -> Any:
+    """Call a Bot API method over the bot's own HTTP session and return its raw JSON result.
+
+    The receiver stores what Telegram sent as it was sent: parsing each update into aiogram's
+    models only to dump it back would cost the first answer after a restart the build of the
+    whole Update model tree twice (validator and serializer); the worker parses it once.
+    """
+    import aiohttp
+
+    assert isinstance(bot.session, AiohttpSession)  # make_bot's
+    session = await bot.session.create_session()
+    url = bot.session.api.api_url(token=bot.token, method=method)
+    async with session.post(url, json=params, timeout=aiohttp.ClientTimeout(total=seconds)) as response:
+        body = await response.json(content_type=None)
+    if not isinstance(body, dict) or not body.get("ok"):
+        body = body if isinstance(body, dict) else {}
+        raise _BotApiRefused(int(body.get("error_code") or response.status), str(body.get("description") or ""))
+    return body.get("result")
+
+
 async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
     """Long-poll getUpdates; store each batch, and only then confirm it (the next offset)."""
     lock = _ReceiverLock(inbox.database, inbox.bot_id)
@@ -787,11 +780,14 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             if not await lock.acquire():
+                inbox.polled.set()
+                inbox.wake.set()
                 await _sleep_unless(stop, 5.0)  # another process polls; this one only works
                 continue
-            getter = asyncio.ensure_future(
-                bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
-            )
+            params: dict[str, Any] = {"timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES}
+            if offset is not None:
+                params["offset"] = offset
+            getter = asyncio.ensure_future(_call_raw(bot, "getUpdates", params, seconds=POLL_TIMEOUT + 10))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
@@ -801,14 +797,21 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
                 await asyncio.gather(getter, return_exceptions=True)
                 break
             try:
-                updates = getter.result()
+                updates = [u for u in getter.result() or [] if isinstance(u, dict) and "update_id" in u]
                 if updates:
-                    await inbox.receive_updates(updates)
-                    offset = updates[-1].update_id + 1
+                    await inbox.receive(updates)
+                    offset = max(int(u["update_id"]) for u in updates) + 1
                 failures = 0
-            except TelegramUnauthorizedError:
-                raise
-            except (TimeoutError, TelegramAPIError, OSError, SQLAlchemyError) as err:
+                if not inbox.polled.is_set():
+                    inbox.polled.set()
+                    inbox.wake.set()
+            except _BotApiRefused as err:
+                if err.code == 401:
+                    raise RuntimeError("the Bot API refused DOLBOM_TELEGRAM_TOKEN (401)") from err
+                failures += 1
+                log.warning("getUpdates was refused (%s); trying again", err.code)
+                await _sleep_unless(stop, min(2.0 ** min(failures, 5), 30.0))
+            except (TimeoutError, TelegramAPIError, OSError, ValueError, SQLAlchemyError) as err:
                 failures += 1
                 log.warning("getUpdates or storing its updates failed (%s); trying again", type(err).__name__)
                 await _sleep_unless(stop, min(2.0 ** min(failures, 5), 30.0))
@@ -816,15 +819,24 @@ async def _poll(bot: Bot, inbox: Inbox, stop: asyncio.Event) -> None:
         await lock.release()
 
 
-async def run_polling(*, database: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Poll the Bot API and work the inbox until stop is set; what was received and not answered stays stored."""
+async def run_polling(
+    *, database: Database, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Poll the Bot API and work the inbox until stop is set; what was received and not answered stays stored.
+
+    ready (if given) is set once the first poll is stored and everything due then is answered:
+    `dolbom serve` loads its other roles only after that, so after a crash the people who wrote
+    meanwhile are answered first.
+    """
     bot = make_bot(settings)
     dp = make_dispatcher(database)
     inbox = Inbox(database=database, bot=bot, dp=dp)
+    if ready is not None:
+        inbox.caught_up = ready
     worker = asyncio.create_task(inbox.run(stop))
-    with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
-        await bot.delete_webhook(drop_pending_updates=False)
-    _background(_set_commands(bot))
+    with contextlib.suppress(_BotApiRefused, OSError, ValueError, asyncio.TimeoutError):
+        await _call_raw(bot, "deleteWebhook", {"drop_pending_updates": False}, seconds=10)
+    _background(_set_commands(bot, after=inbox.caught_up))
     poller = asyncio.create_task(_poll(bot, inbox, stop))
     try:
         done, _ = await asyncio.wait({worker, poller}, return_when=asyncio.FIRST_EXCEPTION)
@@ -847,6 +859,8 @@ async def run_worker(*, database: Database, settings: Settings, stop: asyncio.Ev
         await bot.session.close()
 
 
-async def _set_commands(bot: Bot) -> None:
+async def _set_commands(bot: Bot, *, after: asyncio.Event | None = None) -> None:
+    if after is not None:
+        await after.wait()  # not before the people who wrote while the bot was down are answered
     with contextlib.suppress(TelegramAPIError, OSError, asyncio.TimeoutError):
         await bot.set_my_commands([BotCommand(command=c, description=gettext(d, "ko")) for c, d in COMMANDS])

@@ -59,6 +59,8 @@ ACTIONS: dict[str, str] = {
     "settlement_view": N_("Viewed the settlement"),
     "settlement_export": N_("Downloaded the settlement"),
     "catalog_create": N_("Created a catalog year"),
+    "district_import": N_("Imported the district workbook"),
+    "district_export": N_("Downloaded the district workbook"),
     "invite_create": N_("Made an invite code"),
     "invite_withdrawn": N_("Withdrew an invite code"),
     "invite_unknown": N_("Unknown invite code tried"),
@@ -77,6 +79,19 @@ ACTIONS: dict[str, str] = {
     "resident_not_same": N_("Marked a request as a different person"),
     "proposal_set_aside": N_("Set aside a change a request proposed"),
     "purge": N_("Personal data destroyed"),
+    "first_admin_created": N_("First administrator created with the set-up link"),
+    "district_create": N_("Added a district"),
+    "district_update": N_("Changed a district"),
+    "region_create": N_("Added a region"),
+    "region_update": N_("Changed a region"),
+    "dong_create": N_("Added a neighbourhood (dong)"),
+    "dong_update": N_("Changed a neighbourhood (dong)"),
+    "provider_create": N_("Added a provider"),
+    "provider_directory_update": N_("Changed a provider's details"),
+    "care_manager_create": N_("Added a care manager"),
+    "care_manager_update": N_("Changed a care manager"),
+    "support_limit_update": N_("Changed the annual support limit"),
+    "catalog_copy_year": N_("Started a catalog year as a copy of the last"),
 }
 
 # Actions that show residents to the person acting (a look, in the sense of the review).

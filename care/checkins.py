@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-import holidays
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -173,6 +172,8 @@ WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"
 
 @lru_cache(maxsize=16)
 def _korean_holidays(year: int) -> dict[date, str]:
+    import holidays  # on first use: not on the path of a restarted bot's first answer
+
     return dict(holidays.country_holidays("KR", years=year).items())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import intake
+from care import districts, intake
 from dolbom.i18n import N_, gettext
 from storage import outbox
 from storage.models import DeskNotice, Resident, ResidentChannel
@@ -72,7 +72,14 @@ async def report(
             district_id=district_id,
             channel=channel,
             chat_id=chat_id,
-            text=gettext(APOLOGY, language),
+            text=" ".join(
+                t
+                for t in (
+                    gettext(APOLOGY, language),
+                    districts.urgent_text(await districts.desk_phone(session, district_id=district_id), language),
+                )
+                if t
+            ),
             kind="apology",
             ref=ref,
             resident_id=resident.id if resident is not None else None,

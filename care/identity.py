@@ -47,6 +47,8 @@ CANCELLABLE: Final = ("received", "screening")
 MSG_TOO_LATE: Final = N_(
     "A provider is already arranged, so this request cannot be cancelled here. Please call the desk."
 )
+# The same without the last sentence: the bot adds the district's own "call the desk: number".
+MSG_TOO_LATE_HERE: Final = N_("A provider is already arranged, so this request cannot be cancelled here.")
 MSG_NOT_SAME_YET: Final = N_("First decide whether this is the same person; then the changes can be applied.")
 # What a request may bring about a resident; for an existing record these become proposals.
 PROPOSABLE: Final = (

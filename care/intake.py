@@ -13,7 +13,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import identity, labels, orders, parsing
+from care import districts, identity, labels, orders, parsing
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -77,11 +77,11 @@ def retention_text(locale: str | None = None) -> str:
 
 
 async def find_district_id(session: AsyncSession, *, preferred: int | None = None) -> int | None:
-    """Return the preferred district (a desk operator's own) or the one the bot serves (the first), or None."""
+    """Return the preferred district (a desk operator's own) or the first active one (else the first), or None."""
     if preferred is not None and await session.get(District, preferred) is not None:
         return preferred
     district_id = (
-        await session.execute(select(col(District.id)).order_by(col(District.id)).limit(1))
+        await session.execute(select(col(District.id)).order_by(col(District.active).desc(), col(District.id)).limit(1))
     ).scalar_one_or_none()
     return int(district_id) if district_id is not None else None
 
@@ -95,9 +95,10 @@ async def default_district_id(session: AsyncSession) -> int:
 
 
 async def list_dongs(session: AsyncSession, *, district_id: int) -> list[Dong]:
-    """Return the district's dongs in name order."""
-    result = await session.execute(select(Dong).where(col(Dong.district_id) == district_id).order_by(Dong.name))
-    return list(result.scalars())
+    """Return the dongs a new request may name (active, in an active region), in name order."""
+    from care import directory
+
+    return await directory.list_active_dongs(session, district_id=district_id)
 
 
 def _check_text(*values: str | None) -> None:
@@ -112,10 +113,11 @@ def _check_details(details: dict[str, Any]) -> None:
             parsing.refuse_registration_number(value)
 
 
-def receipt_text(order: Order, *, locale: str | None = None) -> str:
-    """Return the receipt message: the number and what happens next."""
+def receipt_text(order: Order, *, locale: str | None = None, desk: districts.Desk | None = None) -> str:
+    """Return the receipt message: the number, what happens next and the desk's phone (when known)."""
     service = labels.label(labels.SERVICE, order.service_code, locale)
-    return gettext(
+    line = districts.desk_line(desk, locale) if desk is not None else ""
+    text = gettext(
         N_(
             "Your request is received.\n"
             "Receipt number: {receipt_no}\n"
@@ -128,6 +130,7 @@ def receipt_text(order: Order, *, locale: str | None = None) -> str:
         receipt_no=order.receipt_no,
         service=service,
     )
+    return f"{text}\n{line}" if line else text
 
 
 async def submit(
@@ -154,7 +157,7 @@ async def submit(
     _check_details(request.details)
     if request.dong_id is not None:
         dong = await session.get(Dong, request.dong_id)
-        if dong is None or dong.district_id != request.district_id:
+        if dong is None or dong.district_id != request.district_id or not dong.active:
             raise InvalidInput()
     values: dict[str, Any] = {
         "address": request.address,
@@ -266,7 +269,9 @@ async def submit(
             district_id=order.district_id,
             channel=channel,
             chat_id=user_key,
-            text=receipt_text(order, locale=language),
+            text=receipt_text(
+                order, locale=language, desk=await districts.desk_phone(session, district_id=order.district_id)
+            ),
             buttons=[[{"text": gettext(N_("Back to the start"), language), "data": HOME_BUTTON}]],
             kind="receipt",
             ref=f"order:{order.id}",

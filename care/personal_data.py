@@ -175,6 +175,7 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("invite_codes", "code"): "a random one-time code",
     ("operators", "password_hash"): "an argon2 hash",
     ("operator_sessions", "id"): "SHA-256 of a random token",
+    ("first_run_links", "token_hash"): "SHA-256 of a random token",
     ("operator_sessions", "csrf_token"): "a random token",
     ("outbox", "ref"): "a reference such as order:12",
     ("outbox", "claimed_by"): "a sender instance id",

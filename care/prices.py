@@ -30,10 +30,17 @@ async def get(session: AsyncSession, *, district_id: int, year: int, service_cod
 
 
 async def get_annual_limit(session: AsyncSession, *, district_id: int, year: int) -> int:
-    """Return the annual support limit per person in 원 for a district and year."""
+    """Return the annual support limit per person in 원 for a district and year.
+
+    The year's own value; a year the desk has not set yet keeps the newest earlier one; the
+    shipped value only when the district never set any.
+    """
     row = (
         await session.execute(
-            select(SupportLimit).where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) == year)
+            select(SupportLimit)
+            .where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) <= year)
+            .order_by(col(SupportLimit.year).desc())
+            .limit(1)
         )
     ).scalar_one_or_none()
     return row.annual_limit if row is not None else ANNUAL_SUPPORT_LIMIT
@@ -105,3 +112,71 @@ async def update_entry(
     session.add(row)
     await session.flush()
     return row
+
+
+async def set_annual_limit(session: AsyncSession, *, district_id: int, year: int, annual_limit: int) -> SupportLimit:
+    """Set the annual support limit per person (원) of a district and year; return the row."""
+    if not 0 <= annual_limit <= 1_000_000_000:
+        raise InvalidInput(N_("Please write the annual limit in won, as a number."))
+    row = (
+        await session.execute(
+            select(SupportLimit).where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) == year)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = SupportLimit(district_id=district_id, year=year, annual_limit=annual_limit)
+    row.annual_limit = annual_limit
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def latest_year_before(session: AsyncSession, *, district_id: int, year: int) -> int | None:
+    """Return the newest catalog year of a district before `year`, or None."""
+    found = (
+        await session.execute(
+            select(ServiceCatalog.year)
+            .where(col(ServiceCatalog.district_id) == district_id, col(ServiceCatalog.year) < year)
+            .order_by(col(ServiceCatalog.year).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+async def copy_year(session: AsyncSession, *, district_id: int, year: int) -> int:
+    """Start a year's catalog as a copy of the newest earlier one (prices, caps, limit); return rows added.
+
+    With no earlier year, the shipped defaults. Rows the year has already are left alone.
+    """
+    source = await latest_year_before(session, district_id=district_id, year=year)
+    if source is None:
+        return await create_defaults(session, district_id=district_id, year=year)
+    existing = {r.code for r in await list_catalog(session, district_id=district_id, year=year)}
+    added = 0
+    for r in await list_catalog(session, district_id=district_id, year=source):
+        if r.code in existing:
+            continue
+        session.add(
+            ServiceCatalog(
+                district_id=district_id,
+                year=year,
+                code=r.code,
+                name=r.name,
+                unit_label=r.unit_label,
+                unit_price=r.unit_price,
+                cap_units=r.cap_units,
+                active=r.active,
+            )
+        )
+        added += 1
+    has_limit = (
+        await session.execute(
+            select(SupportLimit.id).where(col(SupportLimit.district_id) == district_id, col(SupportLimit.year) == year)
+        )
+    ).first()
+    if has_limit is None:
+        limit = await get_annual_limit(session, district_id=district_id, year=source)
+        session.add(SupportLimit(district_id=district_id, year=year, annual_limit=limit))
+    await session.flush()
+    return added

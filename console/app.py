@@ -48,6 +48,9 @@ ROUTER_MODULES = [
     "console.routes.settlement",
     "console.routes.providers",
     "console.routes.admin",
+    "console.routes.workbook",
+    "console.routes.directory",
+    "console.routes.first_run",
     "console.routes.checkins",
     "console.routes.api",
 ]

@@ -1,4 +1,4 @@
-"""The `dolbom` command: serve, migrate, demo, operator add, backup."""
+"""The `dolbom` command: serve, migrate, demo, operator add, district template/import/export, backup."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["admin", "operator", "viewer"], required=True)
     add.add_argument("--district", help="district code or name the operator is bound to")
     add.add_argument("--name", help="display name")
+    district = sub.add_parser("district", help="the district directory as one .xlsx workbook")
+    d_sub = district.add_subparsers(dest="district_command", required=True)
+    d_sub.add_parser("template", help="write an empty workbook with an example row per sheet").add_argument(
+        "path", type=Path
+    )
+    d_sub.add_parser("import", help="check every row, then import all of it (or nothing)").add_argument(
+        "path", type=Path
+    )
+    export = d_sub.add_parser("export", help="write the district's directory in the import format")
+    export.add_argument("path", type=Path)
+    export.add_argument("--district", help="district code (needed when there are several)")
     backup = sub.add_parser("backup", help="copy the database to PATH (SQLite)")
     backup.add_argument("path", type=Path)
     return parser
@@ -72,6 +83,48 @@ async def _demo() -> None:
     print(result.summary())
 
 
+async def _district(args: argparse.Namespace) -> int:
+    from care import workbook
+    from care.auth import Access
+    from storage import migrate
+    from storage.db import Database
+
+    if args.district_command == "template":
+        args.path.write_bytes(workbook.template())
+        print(f"template written to {args.path}")
+        return 0
+    # The command line acts as an admin of every district, like `dolbom operator add`.
+    access = Access(operator_id=None, username="command line", ip=None, district_id=None, role="admin")
+    settings = get_settings()
+    await migrate.upgrade_async(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        if args.district_command == "import":
+            try:
+                data = args.path.read_bytes()
+            except OSError as err:
+                print(f"{args.path}: {err.strerror}", file=sys.stderr)
+                return 1
+            try:
+                async with database.transaction() as session:
+                    applied = await workbook.import_workbook(session, access=access, data=data)
+            except workbook.WorkbookRejected as err:
+                print(gettext(err.msgid, count=len(err.problems)), file=sys.stderr)
+                for problem in err.problems:
+                    print("- " + workbook.render(problem), file=sys.stderr)
+                return 1
+            print(f"imported: {applied.created} created, {applied.changed} changed, {applied.unchanged} unchanged")
+            return 0
+        async with database.transaction() as session:
+            district_id = await workbook.district_id_by_code(session, access=access, code=args.district)
+            data = await workbook.export(session, access=access, district_id=district_id)
+        args.path.write_bytes(data)
+        print(f"directory written to {args.path}")
+        return 0
+    finally:
+        await database.dispose()
+
+
 def _backup(path: Path) -> int:
     from dolbom import backup
     from storage.db import is_sqlite
@@ -106,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_demo())
         elif args.command == "operator":
             asyncio.run(_operator_add(args))
+        elif args.command == "district":
+            return asyncio.run(_district(args))
         elif args.command == "backup":
             return _backup(args.path)
     except AppError as err:

@@ -3,7 +3,8 @@
 Start-up order is chosen for the time from a crash to the bot answering again (issue 10): the
 schema is migrated only when it is behind (storage.migrate.upgrade_if_behind), the bot role
 starts first with aiogram's validators built on first use (dolbom.startup), and the console's
-and the jobs' modules are imported on a worker thread while the bot is already polling.
+and the jobs' modules are imported on a worker thread once the bot has answered the people who
+wrote while it was down (or after BOT_FIRST_SECONDS).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+BOT_FIRST_SECONDS = 10.0  # the other roles wait at most this long for the bot to catch up
 MAX_RESTARTS = 5  # per role and process; beyond that the process exits 1 for its supervisor
 # What each role imports before it can start; the roles other than the bot load on a thread.
 ROLE_MODULES = {
@@ -72,6 +74,27 @@ def build_web_app(*, database: Database, settings: Settings):  # type: ignore[no
     return app
 
 
+async def _announce_first_run(database: Database, settings: Settings) -> None:
+    """Print the one-time link that creates the first admin, while no operator exists."""
+    from sqlalchemy.exc import DBAPIError
+
+    from care import first_run
+
+    try:
+        async with database.transaction() as session:
+            token = await first_run.issue_if_needed(session)
+    except DBAPIError as err:  # a schema without the links table yet: the console still starts
+        log.warning("could not make the first-run link (%s); use `dolbom operator add`", type(err.orig).__name__)
+        return
+    if token is not None:
+        url = first_run.link(token, host=settings.console_host, port=settings.console_port)
+        print(
+            "\nNo operator exists yet. Open this link within one hour to create the first administrator"
+            f" (it works once):\n\n    {url}\n\n(`dolbom operator add` works too.)\n",
+            flush=True,
+        )
+
+
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     """Migrate if behind, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
     # Also when serve() is started without the CLI (tests, an embedding process).
@@ -79,6 +102,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     database = Database(settings.database_url)
     if await migrate.upgrade_if_behind(database):
         log.info("database migrated to the newest schema")
+    if "web" in roles:
+        await _announce_first_run(database, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -92,9 +117,16 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     if "bot" in roles:
         from bot import runtime as bot_runtime
 
-        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop)
+        bot_ready = asyncio.Event()
+        starts["bot"] = lambda: bot_runtime.run(database=database, settings=settings, stop=stop, ready=bot_ready)
         tasks["bot"] = asyncio.create_task(starts["bot"](), name="bot")
-        await asyncio.sleep(0)  # the bot runs up to its first call to Telegram before the rest loads
+        # The other roles load once the bot has answered who wrote while it was down (or after
+        # BOT_FIRST_SECONDS): importing them on a thread meanwhile would take the interpreter
+        # from the bot for seconds.
+        waiters = {asyncio.create_task(bot_ready.wait()), asyncio.create_task(stop.wait())}
+        await asyncio.wait({*waiters, tasks["bot"]}, timeout=BOT_FIRST_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
     others = tuple(r for r in roles if r != "bot")
     if others:
         await asyncio.to_thread(_import_roles, others)

@@ -491,6 +491,20 @@ class OperatorSession(SQLModel, table=True):
     revoked_at: datetime | None = Moment(default=None)
 
 
+class FirstRunLink(SQLModel, table=True):
+    """The one-time link `dolbom serve` prints while no operator exists: it creates the first admin.
+
+    Only the SHA-256 of the token is kept; a link is good for one hour and one use.
+    """
+
+    __tablename__ = "first_run_links"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    created_at: datetime = Created()
+    expires_at: datetime = Moment()
+    used_at: datetime | None = Moment(default=None)
+
+
 class AccessLog(SQLModel, table=True):
     """접근기록 — every view, change and export of personal data, and every sign-in."""
 
@@ -593,6 +607,8 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_district_status", "district_id", "status"),
+        # The sender keeps each chat's order: "an earlier row of these chats still on its way?"
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     # The district whose business the message is (None: no district's, e.g. a provider-wide notice);

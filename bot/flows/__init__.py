@@ -1,3 +1,3 @@
 """The built-in flows: the home menu and the resident / family flows. Importing registers them."""
 
-from bot.flows import home, request  # noqa: F401
+from bot.flows import district, home, request  # noqa: F401

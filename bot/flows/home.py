@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow
 from bot.flows import kit
 from bot.messages import Button, Reply
-from care import identity, intake, labels
+from care import districts, identity, intake, labels
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_
 from storage.models import Order
@@ -98,7 +98,8 @@ async def _respond_confirm(ctx: Ctx, answer: Answer) -> str | None:
         raise InvalidInput(N_("Please choose one of the buttons below."))
     order = await _own_order(ctx)
     if order.status not in identity.CANCELLABLE:
-        ctx.say(identity.MSG_TOO_LATE)
+        call = await districts.call_desk(ctx.session, district_id=order.district_id, locale=ctx.locale)
+        ctx.say_text(ctx.t(identity.MSG_TOO_LATE_HERE) + " " + call)
         return "list"
     assert order.id is not None
     # care checks again that this account may see the order and that it is not yet arranged.
@@ -163,17 +164,9 @@ async def _respond_verify(ctx: Ctx, answer: Answer) -> str | None:
         ctx.session, channel=ctx.channel, user_key=ctx.user_key, phone=answer.text
     )
     if resident_id is None:
-        ctx.replies.append(
-            Reply(
-                text=ctx.t(
-                    N_(
-                        "This number is not the one on your request, so we cannot set up check-ins here. "
-                        "Please call the desk."
-                    )
-                ),
-                remove_keyboard=True,
-            )
-        )
+        call = await districts.call_desk(ctx.session, district_id=await ctx.district_id(), locale=ctx.locale)
+        text = ctx.t(N_("This number is not the one on your request, so we cannot set up check-ins here."))
+        ctx.replies.append(Reply(text=f"{text} {call}", remove_keyboard=True))
         return None
     ctx.replies.append(Reply(text=ctx.t(N_("Thank you. Your phone number is checked.")), remove_keyboard=True))
     return "days"

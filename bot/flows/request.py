@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow, reset
 from bot.flows import kit
-from care import eligibility, entitlements, identity, intake, labels, parsing
+from care import eligibility, entitlements, identity, intake, labels, parsing, places
 from care.actors import Actor
 from care.catalog import DEFAULTS
 from dolbom import clock
@@ -105,12 +105,26 @@ async def _respond_service(ctx: Ctx, answer: Answer) -> str | None:
     return "for_whom"
 
 
+async def _district_options(ctx: Ctx) -> list[tuple[str, str]]:
+    """Return the 구 buttons to offer first ([] when there is nothing to choose: one district, or known)."""
+    if ctx.incoming.desk is not None or ctx.a.get("district_id"):
+        return []
+    districts = await places.list_active_districts(ctx.session)
+    chosen = ctx.state.get("district")
+    if chosen and any(d.id == int(chosen) for d in districts):
+        ctx.a["district_id"] = int(chosen)
+        return []
+    if len(districts) <= 1:
+        return []
+    return [(f"{GU}{d.id}", d.name) for d in districts]
+
+
 async def _dong_options(ctx: Ctx) -> list[tuple[str, str]]:
     # A desk operator in the web chat works in their own district only, whatever was answered before.
     district_id = (ctx.incoming.desk and await ctx.district_id()) or ctx.a.get("district_id")
-    district_id = district_id or await intake.default_district_id(ctx.session)
+    district_id = district_id or await ctx.district_id() or await intake.default_district_id(ctx.session)
     ctx.a["district_id"] = district_id
-    dongs = await intake.list_dongs(ctx.session, district_id=district_id)
+    dongs = await places.list_active_dongs(ctx.session, district_id=district_id)
     return [(str(d.id), d.name) for d in dongs]
 
 
@@ -415,14 +429,48 @@ async def _respond_callback_offer(ctx: Ctx, answer: Answer) -> str | None:
     raise InvalidInput(N_("Please choose one of the buttons below."))
 
 
+GU = "gu"  # the value prefix of a 구 button; "gu?" asks the 구 again
+MSG_WHICH_DISTRICT = N_("Which district (구) do you live in?")
+MSG_WHICH_DISTRICT_OTHER = N_("Which district (구) does he or she live in?")
+BTN_OTHER_DISTRICT = N_("Another district (구)")
+
+
 async def _ask_dong(ctx: Ctx) -> None:
+    districts = await _district_options(ctx)
+    if districts:
+        buttons = [ctx.raw_btn(name, value) for value, name in districts]
+        ctx.say(MSG_WHICH_DISTRICT if _self(ctx) else MSG_WHICH_DISTRICT_OTHER, kit.rows(buttons, 2))
+        return
     options = await _dong_options(ctx)
     buttons = [ctx.raw_btn(name, value) for value, name in options]
+    rows = kit.rows(buttons, 3)
+    if ctx.incoming.desk is None and len(await places.list_active_districts(ctx.session)) > 1:
+        rows.append([ctx.btn(BTN_OTHER_DISTRICT, GU + "?")])
     question = N_("Which dong do you live in?") if _self(ctx) else N_("Which dong does he or she live in?")
-    ctx.say(question, kit.rows(buttons, 3))
+    ctx.say(question, rows)
+
+
+async def _respond_district(ctx: Ctx, answer: Answer, districts: list[tuple[str, str]]) -> str:
+    value = answer.choice
+    if value is None and answer.text:
+        typed = answer.text.strip()
+        value = next((v for v, n in districts if typed in (n, n.removesuffix("구"))), None)
+    names = dict(districts)
+    if value not in names:
+        raise InvalidInput(N_("Please choose one of the buttons below."))
+    ctx.a["district_id"] = ctx.state["district"] = int(value[len(GU) :])
+    ctx.replies.append(_echo(ctx, N_("District: {name}"), name=names[value]))
+    return "dong"
 
 
 async def _respond_dong(ctx: Ctx, answer: Answer) -> str | None:
+    districts = await _district_options(ctx)
+    if districts:
+        return await _respond_district(ctx, answer, districts)
+    if answer.choice == GU + "?" or (answer.text or "").strip() == ctx.t(BTN_OTHER_DISTRICT):
+        ctx.a.pop("district_id", None)
+        ctx.state.pop("district", None)
+        return "dong"
     options = await _dong_options(ctx)
     names = {value: name for value, name in options}
     value = answer.choice

@@ -7,7 +7,7 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import auth, operators
+from care import auth, directory, operators
 from console import web
 from dolbom.errors import InvalidInput, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -65,6 +65,10 @@ async def login(
             await auth.sign_out(session, token=old, ip=ip)
     assert result.token is not None and result.operator is not None and result.device_cookie is not None
     target = web.PASSWORD_PAGE if result.operator.must_change_password else "/"
+    if target == "/" and result.operator.role == "admin":
+        async with web.database(request).transaction() as session:
+            if not await directory.has_district(session):
+                target = "/admin/setup"  # a fresh install: the walk-through comes first
     response = RedirectResponse(target, status_code=303)
     # A new session id at every sign-in; the old cookie (if any) is simply replaced.
     response.set_cookie(

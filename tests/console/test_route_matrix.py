@@ -35,6 +35,8 @@ from storage.db import Database
 from storage.models import (
     AccessLog,
     DeskNotice,
+    District,
+    Dong,
     FamilyContact,
     InviteCode,
     Operator,
@@ -44,6 +46,7 @@ from storage.models import (
     Resident,
     ResidentChannel,
     ServiceCatalog,
+    SupportLimit,
 )
 from tests import factories
 
@@ -79,6 +82,7 @@ class Side:
     operator_id: int
     channel_id: int
     family_id: int
+    region_id: int = 0
 
 
 @dataclass
@@ -334,6 +338,137 @@ ROUTES: list[Case] = [
         body=lambda fx, s: {"district_id": str(s.district_id), "year": "2031"},
         sided=True,
     ),
+    # The district directory (console/routes/directory.py). A's admin is sent on to their one district.
+    Case("GET", "/admin/setup", _exp(303, 403, 403, 303, 200, 403, 303)),
+    Case("GET", "/admin/districts", admin_list()),
+    # Only an admin of no district adds a district (A's and B's admins: 403).
+    Case(
+        "POST",
+        "/admin/districts",
+        _exp(303, 403, 403, 403, 303, 403, 403),
+        body=lambda fx, s: {"code": f"N{next(_seq)}", "name": f"새구{next(_seq)}"},
+    ),
+    Case(
+        "GET",
+        "/admin/districts/{district_id}",
+        admin_thing(200),
+        fill=lambda s: f"/admin/districts/{s.district_id}",
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/districts/{district_id}",
+        admin_thing(303),
+        fill=lambda s: f"/admin/districts/{s.district_id}",
+        body=lambda fx, s: {"code": f"C{next(_seq)}", "name": "구", "phone": "02-3153-8000", "active": "yes"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/districts/{district_id}/regions",
+        admin_thing(303),
+        fill=lambda s: f"/admin/districts/{s.district_id}/regions",
+        body=lambda fx, s: {"name": f"권역{next(_seq)}"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/regions/{region_id}",
+        admin_thing(303),
+        fill=lambda s: f"/admin/regions/{s.region_id}",
+        body=lambda fx, s: {"name": "1권역", "active": "yes"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/districts/{district_id}/dongs",
+        admin_thing(303),
+        fill=lambda s: f"/admin/districts/{s.district_id}/dongs",
+        body=lambda fx, s: {"name": f"새동{next(_seq)}", "region_id": str(s.region_id)},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/dongs/{dong_id}",
+        admin_thing(303),
+        fill=lambda s: f"/admin/dongs/{s.dong_id}",
+        body=lambda fx, s: {"name": f"동{next(_seq)}", "region_id": str(s.region_id), "active": "yes"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/districts/{district_id}/providers",
+        admin_thing(303),
+        fill=lambda s: f"/admin/districts/{s.district_id}/providers",
+        body=lambda fx, s: {"name": f"새기관{next(_seq)}", "kind": "cooperative", "svc_meals": "yes"},
+        sided=True,
+    ),
+    Case(
+        "GET",
+        "/admin/directory/providers/{provider_id}",
+        admin_thing(200),
+        fill=lambda s: f"/admin/directory/providers/{s.provider_id}",
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/directory/providers/{provider_id}",
+        admin_thing(303),
+        fill=lambda s: f"/admin/directory/providers/{s.provider_id}",
+        body=lambda fx, s: {
+            "name": "기관",
+            "kind": "social_enterprise",
+            "weekly_capacity": "20",
+            "active": "yes",
+            **{f"svc_{c}": "yes" for c in ("meals", "home_care", "escort", "housing")},
+            "regions": [str(s.region_id)],
+            "leads": [str(s.region_id)],
+        },
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/districts/{district_id}/care-managers",
+        admin_thing(303),
+        fill=lambda s: f"/admin/districts/{s.district_id}/care-managers",
+        body=lambda fx, s: {"name": "새매니저", "dong_id": str(s.dong_id), "job_type": "nurse"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/care-managers/{care_manager_id}",
+        admin_thing(303),
+        fill=lambda s: f"/admin/care-managers/{s.care_manager_id}",
+        body=lambda fx, s: {"name": "이민정", "dong_id": str(s.dong_id), "job_type": "social_worker", "active": "yes"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/support-limit",
+        admin_thing(303),
+        body=lambda fx, s: {"district_id": str(s.district_id), "year": "2031", "annual_limit": "1700000"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/catalog-copy",
+        admin_thing(303),
+        body=lambda fx, s: {"district_id": str(s.district_id), "year": "2032"},
+        sided=True,
+    ),
+    # The first-run link: operators exist here, so every link is dead (a kind 404 page for everyone).
+    Case("GET", "/setup/first-admin", public(404), fill=lambda s: "/setup/first-admin?token=not-a-live-link"),
+    Case(
+        "POST",
+        "/setup/first-admin",
+        public(404),
+        body=lambda fx, s: {
+            "token": "not-a-live-link",
+            "username": "boss",
+            "password": "a-long-enough-passphrase-42",
+            "again": "a-long-enough-passphrase-42",
+        },
+    ),
     Case("GET", "/admin/invites", admin_list()),
     Case(
         "POST",
@@ -349,6 +484,17 @@ ROUTES: list[Case] = [
         fill=lambda s: f"/admin/invites/{s.invite_id}/withdraw",
         sided=True,
     ),
+    Case("GET", "/admin/district/workbook", admin_list()),
+    Case("GET", "/admin/district/workbook/template", admin_list()),
+    Case(
+        "GET",
+        "/admin/district/workbook/export",
+        admin_thing(200),
+        fill=lambda s: f"/admin/district/workbook/export?district={s.district_id}",
+        sided=True,
+    ),
+    # The district's own workbook, as exported: uploading it again changes nothing.
+    Case("POST", "/admin/district/workbook", admin_thing(200), body=lambda fx, s: ("xlsx", s.district_id), sided=True),
     Case("GET", "/admin/access-log", admin_list()),
     Case("POST", "/admin/access-log/export", admin_list(200), body=lambda fx, s: {"reason": "분기 점검"}),
     Case("GET", "/admin/access-log/review", admin_list()),
@@ -516,6 +662,7 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         operator_id=target.id,  # type: ignore[arg-type]
         channel_id=channel.id,  # type: ignore[arg-type]
         family_id=family.id,  # type: ignore[arg-type]
+        region_id=place.regions[0].id,  # type: ignore[arg-type]
     )
 
 
@@ -571,6 +718,16 @@ async def _resolve(db: Database, body: Any, side: Side) -> Any:
     if body is None:
         return None
     kind, payload = body if isinstance(body, tuple) else ("form", body)
+    if kind == "xlsx":
+        # A valid workbook for that district (the route is under test here, not the round trip:
+        # tests/care/test_workbook.py has that); the matrix's own pages leave names twice.
+        from storage.models import District
+        from tests import workbooks
+
+        async with db.sessions() as s:
+            district = await s.get(District, payload)
+        assert district is not None
+        return kind, workbooks.new_district(code=district.code, name=district.name)
     if isinstance(payload, dict) and payload.get("version") == "@version":
         async with db.sessions() as s:
             version = (await s.get(Order, side.order_id)).version  # type: ignore[union-attr]
@@ -593,6 +750,8 @@ async def call(client: httpx.AsyncClient, fx: Fixture, case: Case, side: Side, w
     kind, payload = resolved
     if kind == "json":
         return await client.request(case.method, path, json=payload, headers=headers)
+    if kind == "xlsx":
+        return await client.request(case.method, path, files={"file": ("d.xlsx", payload)}, headers=headers)
     return await client.request(case.method, path, data=payload, headers=headers)
 
 
@@ -670,6 +829,17 @@ async def test_nothing_changed_in_the_other_district(fx: Fixture, client: httpx.
             )
         ).scalar_one()
         assert catalog_2031 == 0
+        # A's admin tried B's district, 권역, 동, providers and care managers: all as they were.
+        b_district = await s.get(District, fx.b.district_id)
+        assert b_district is not None and b_district.phone is None and b_district.name == "은평구"
+        b_dong = await s.get(Dong, fx.b.dong_id)
+        assert b_dong is not None and b_dong.active and b_dong.name.endswith("동") and not b_dong.name.startswith("동")
+        b_limits = (
+            await s.execute(
+                select(func.count()).where(SupportLimit.district_id == fx.b.district_id, SupportLimit.year >= 2031)
+            )
+        ).scalar_one()
+        assert b_limits == 0
 
 
 async def test_every_resident_page_writes_one_access_row(fx: Fixture, client: httpx.AsyncClient) -> None:

@@ -7,7 +7,11 @@ It plays Telegram's side honestly enough to count what a crash costs:
 - sendMessage (JSON from the outbox sender, or form data from aiogram) is recorded per chat with
   the time it arrived; a per-chat script can answer 429/403/5xx instead, and `kill_pid_at` SIGKILLs
   a process the moment the n-th message arrives (the message reached Telegram, the reply did not);
-- every other method (getMe, answerCallbackQuery, edits, ...) is answered and counted.
+- every other method (getMe, answerCallbackQuery, edits, ...) is answered and counted;
+- as Telegram does, a getUpdates that arrives while another is waiting ends the waiting one with
+  409 Conflict; such overlaps are counted (`overlaps`), so a test sees two pollers of one bot;
+- `tokens` may name more tokens of the same bot (other secret part): each received message
+  records the token it came with, so a test with two processes sees which one answered.
 
 `Person` plays one resident in one private chat: says things, presses buttons, waits for the answer
 the way a person would (a bounded time) and says it again only when no answer came, counting that.
@@ -29,6 +33,7 @@ from aiohttp import web
 
 TOKEN = "123456:TEST"
 BOT_ID = 123456
+CONFLICT = {"ok": False, "error_code": 409, "description": "Conflict: terminated by other getUpdates request"}
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Received:
     reply_markup: dict[str, Any] | None
     at: float
     message_id: int = 0
+    token: str = TOKEN
 
 
 @dataclass
@@ -63,7 +69,10 @@ class StandIn:
     calls: list[str] = field(default_factory=list)
     kill_pid_at: tuple[int, int] | None = None  # (pid, on the n-th sendMessage)
     token: str = TOKEN
+    tokens: tuple[str, ...] = ()  # more tokens of the same bot (see the module's docstring)
     url: str = ""
+    overlaps: int = 0  # getUpdates calls that arrived while another was still waiting
+    _polls: list[tuple[asyncio.Event, web.Request]] = field(default_factory=list)  # the waiting getUpdates
     updates: list[Pushed] = field(default_factory=list)
     confirmed: int = 0  # every update id below this one was confirmed by a getUpdates offset
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,27 +157,30 @@ class StandIn:
         return dict(request.query)
 
     async def _call(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
+        token = request.match_info["token"]
+        if token != self.token and token not in self.tokens:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"].lower()
         params = await self._params(request)
         self.calls.append(method)
         if method == "sendmessage":
-            return self._send(params)
+            return self._send(params, token)
         result: Any = True  # deleteWebhook, setMyCommands, answerCallbackQuery, editMessageReplyMarkup, ...
         if method == "getme":
             result = {"id": BOT_ID, "is_bot": True, "first_name": "돌봄", "username": "dolbom_bot"}
         elif method == "getupdates":
-            result = await self._get_updates(params)
+            result = await self._get_updates(params, request)
+            if result is None:
+                return web.json_response(CONFLICT, status=409)
         return web.json_response({"ok": True, "result": result})
 
-    def _send(self, params: dict[str, Any]) -> web.Response:
+    def _send(self, params: dict[str, Any], token: str = TOKEN) -> web.Response:
         chat_id = str(params["chat_id"])
         markup = params.get("reply_markup")
         if isinstance(markup, str):
             markup = json.loads(markup)
         message_id = next(self._ids)
-        self.received.append(Received(chat_id, str(params["text"]), markup, time.monotonic(), message_id))
+        self.received.append(Received(chat_id, str(params["text"]), markup, time.monotonic(), message_id, token))
         self._sent_signal.set()
         if self.kill_pid_at and len(self.received) == self.kill_pid_at[1]:
             # The message reached "Telegram"; the sender dies before it hears back.
@@ -185,14 +197,30 @@ class StandIn:
         }
         return web.json_response({"ok": True, "result": result})
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _get_updates(self, params: dict[str, Any], request: web.Request) -> list[dict[str, Any]] | None:
+        """The updates to hand over; None when a later getUpdates ended this one (409, as Telegram)."""
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         # Telegram forgets every update below the offset: that is the confirmation.
         self.confirmed = max(self.confirmed, offset)
         timeout = min(float(params.get("timeout") or 0), 5.0)
         deadline = time.monotonic() + timeout
+        # A waiting call whose caller is gone (a killed or stopped process) is no conflict.
+        if any(_listening(r) for _, r in self._polls):
+            self.overlaps += 1
+        for waiting, _ in self._polls:
+            waiting.set()
+        ended = asyncio.Event()
+        self._polls.append((ended, request))
+        try:
+            return await self._hand_over(limit, deadline, ended)
+        finally:
+            self._polls.remove((ended, request))
+
+    async def _hand_over(self, limit: int, deadline: float, ended: asyncio.Event) -> list[dict[str, Any]] | None:
         while True:
+            if ended.is_set():
+                return None
             due = [u for u in self.updates if u.update_id >= self.confirmed][:limit]
             if due or time.monotonic() >= deadline:
                 now = time.monotonic()
@@ -202,10 +230,18 @@ class StandIn:
                         u.handed_at = now
                 return [{"update_id": u.update_id, **u.body} for u in due]
             self._new.clear()
-            try:
-                await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                pass
+            news = asyncio.ensure_future(self._new.wait())
+            end = asyncio.ensure_future(ended.wait())
+            await asyncio.wait(
+                {news, end}, timeout=max(0.01, deadline - time.monotonic()), return_when="FIRST_COMPLETED"
+            )
+            news.cancel()
+            end.cancel()
+
+
+def _listening(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def too_many(retry_after: int) -> tuple[int, dict[str, Any]]:

@@ -63,9 +63,9 @@ PEOPLE = int(os.environ.get("CRASH_PEOPLE") or 50)
 KILLS = int(os.environ.get("CRASH_KILLS") or 3)
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1, 1 << 31))
 # How long a person waits for an answer before sending the same thing again (CRASH_PATIENCE).
-# One minute: today a restart takes 5-6 s on a quiet machine and the backlog after it more on
-# PostgreSQL; at 30 s a loaded PostgreSQL run counted 10 resends (nothing lost, nothing doubled).
-# Bringing it back to 30 s is the recovery-time work still open in issue 10.
+# One minute: a restart costs ~2.5 s of CPU now (decision 0006), but on the shared 2-core machine
+# at load 12-15 that is 15-30 s of wall time; at 30 s a loaded SQLite run counted 298 resends
+# (nothing lost, nothing doubled), a loaded PostgreSQL run earlier 10.
 PATIENCE = float(os.environ.get("CRASH_PATIENCE") or 60.0)
 RECEIPT_PATIENCE = 90.0  # the receipt comes through the outbox, after the answer to 신청하기
 RECEIPT_NO = re.compile(r"접수번호:\s*(\S+)")
