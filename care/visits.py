@@ -15,11 +15,11 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import orders
+from care import orders, parsing
 from care.actors import Actor
 from care.lifecycle import Status
 from dolbom import clock
-from dolbom.errors import InvalidInput, RuleViolation
+from dolbom.errors import ConflictError, InvalidInput, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import orders as order_store
 from storage.models import DeskNotice, Order, Visit
@@ -30,6 +30,36 @@ NO_SHOW_STREAK = 3
 VISITABLE = (Status.ACCEPTED.value, Status.IN_PROGRESS.value)
 STREAK_TITLE = N_("{receipt_no}: {n} no-shows in a row")
 STREAK_BODY = N_("The person was not there or did not take the service {n} times in a row. Please call them.")
+MSG_ALREADY_TODAY = N_("This day is recorded already for this order. Nothing was added.")
+# Why a no-show (이용자 부재·무단결석): buttons in the bot; "other" needs words.
+NO_SHOW_REASONS = {
+    "absent": N_("Not at home"),
+    "no_show": N_("No-show without notice"),
+    "hospital": N_("In hospital"),
+    "refused": N_("Refused the service"),
+    "other": N_("Other"),
+}
+# What one tap in the bot records, per service: a meal, a 3-hour visit, a day; hour services choose hours.
+HOUR_SERVICES = ("escort", "housing")
+HOUR_CHOICES = (1, 2, 3, 4)
+
+
+def tap_units(service_code: str) -> tuple[int, ...]:
+    """Return the units one tap of the bot may record for a service (1, or a choice of hours)."""
+    return HOUR_CHOICES if service_code in HOUR_SERVICES else (1,)
+
+
+def no_show_reason(reason_code: str, text: str | None = None) -> str:
+    """Return the no-show reason as kept: the label in Korean, with the typed words."""
+    if reason_code not in NO_SHOW_REASONS:
+        raise InvalidInput(N_("That answer could not be understood."))
+    words = (text or "").strip()
+    if words:
+        parsing.refuse_registration_number(words)
+    if reason_code == "other" and not words:
+        raise InvalidInput(N_("Please say why the service could not be given."))
+    label = gettext(NO_SHOW_REASONS[reason_code], "ko")
+    return f"{label}: {words[:200]}" if words else label
 
 
 async def list_for_order(session: AsyncSession, *, order_id: int) -> list[Visit]:
@@ -69,7 +99,10 @@ async def record(
 ) -> Recorded:
     """Record one visit (or a no-show with its reason) on the order; return it with the order's totals.
 
-    provider_id: the provider recording it must hold the order's current assignment.
+    provider_id: the provider recording it must hold the order's current assignment, and records
+    one visit per order and day (a double tap adds nothing: MSG_ALREADY_TODAY). Every visit bumps
+    the order's version, so two recordings at once cannot both pass that check, and a completion
+    that read the order before a visit was added conflicts instead of closing without it.
     """
     if kind not in KINDS:
         raise InvalidInput(N_("That answer could not be understood."))
@@ -84,13 +117,29 @@ async def record(
         raise InvalidInput(N_("A visit cannot be recorded for a day still to come."))
     order = await orders.get(session, order_id=order_id)
     assert order.id is not None
+    seen = order.version
     if order.status not in VISITABLE:
         raise RuleViolation(N_("Visits can be recorded only on an accepted order that is not finished."))
     current = await order_store.current_assignment(session, order_id)
     if provider_id is not None and (current is None or current.provider_id != provider_id):
         raise RuleViolation(N_("This assignment is not yours."))
-    if order.status == Status.ACCEPTED.value:  # the first visit starts the order (진행)
-        order = await orders.start(session, order_id=order_id, actor=actor)
+    once_a_day = provider_id is not None
+    if once_a_day and await _recorded_on(session, order_id=order_id, day=day):
+        raise RuleViolation(MSG_ALREADY_TODAY)
+    try:
+        if order.status == Status.ACCEPTED.value:  # the first visit starts the order (진행)
+            order = await orders.start(session, order_id=order_id, actor=actor, expected_version=seen)
+            seen = order.version
+        # The guard: only the recording that still sees the version it checked adds its visit.
+        if not await order_store.update_versioned(
+            session, order_id=order_id, expected_version=seen, values={"updated_at": clock.now()}
+        ):
+            raise ConflictError()
+    except ConflictError:
+        # The other tap won (its visit is committed now): say so rather than "changed meanwhile".
+        if once_a_day and await _recorded_on(session, order_id=order_id, day=day):
+            raise RuleViolation(MSG_ALREADY_TODAY) from None
+        raise
     visit = Visit(
         district_id=order.district_id,
         order_id=order_id,
@@ -119,6 +168,13 @@ async def record(
         session.add(notice)
         await session.flush()
     return Recorded(visit=visit, delivered_total=delivered(visits), no_show_streak=streak, notice=notice)
+
+
+async def _recorded_on(session: AsyncSession, *, order_id: int, day: date) -> bool:
+    result = await session.execute(
+        select(col(Visit.id)).where(col(Visit.order_id) == order_id, col(Visit.day) == day).limit(1)
+    )
+    return result.first() is not None
 
 
 def no_show_streak(visits: list[Visit]) -> int:

@@ -8,12 +8,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import entitlements, orders, visits
+from care import entitlements, orders, provider_tasks, visits
 from care.actors import Actor
 from dolbom import clock
 from dolbom.errors import InvalidInput, RuleViolation
+from storage import orders as order_store
+from storage.db import Database
 from storage.models import DeskNotice, Order, Provider
+from tests.care.test_races import race
 from tests.factories import DESK, make_district, make_order, make_provider, make_resident
+from tests.storage.pausing import Pause, first_write_or_lock
 
 DEC = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
 
@@ -98,3 +102,33 @@ async def test_another_provider_cannot_record_a_visit_and_completion_needs_visit
                             actor=DESK, provider_id=(provider.id or 0) + 999)  # fmt: skip
     with pytest.raises(RuleViolation):
         await visits.complete_from_visits(session, order_id=order.id, actor=DESK)
+
+
+@pytest.mark.parametrize("kind", ["delivered", "no_show"])
+async def test_two_taps_racing_for_the_same_day_record_it_once(db: Database, kind: str) -> None:
+    """Two staff of one provider tap at once: one stops after its same-day check, the other commits first."""
+    clock.set_now(DEC)
+    async with db.transaction() as s:
+        order, provider = await accepted(s)
+        order = await orders.start(s, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
+        assignment = await order_store.current_assignment(s, order.id)  # type: ignore[arg-type]
+        assert assignment is not None and assignment.id is not None and provider.id is not None
+
+    async def tap(s: AsyncSession) -> visits.Recorded:
+        return await provider_tasks.record_visit(
+            s,
+            provider_id=provider.id,  # type: ignore[arg-type]
+            assignment_id=assignment.id,  # type: ignore[arg-type]
+            kind=kind,
+            reason_code="absent",
+            actor=staff(provider),
+        )
+
+    outcome = await race(db, tap, Pause(first_write_or_lock), tap)
+    results = [outcome.paused, outcome.meanwhile]
+    assert sum(isinstance(r, visits.Recorded) for r in results) == 1, results
+    [refused] = [r for r in results if not isinstance(r, visits.Recorded)]
+    assert isinstance(refused, RuleViolation) and refused.msgid == visits.MSG_ALREADY_TODAY
+    async with db.sessions() as s:
+        rows = await visits.list_for_order(s, order_id=order.id)  # type: ignore[arg-type]
+        assert [(v.day, v.kind) for v in rows] == [(date(2026, 12, 10), kind)]
