@@ -135,6 +135,9 @@ class Resident(SQLModel, table=True):
     no_family_care: bool | None = None
     income_tier: str = "unknown"
     needs_phone_call: bool = False
+    # Dates the desk records (점검: no service may be billed after them).
+    died_on: date | None = None
+    moved_out_on: date | None = None
     # Set on a record made by an unverified chat request that names an existing resident (same
     # district, name and phone): "possibly the same person as" that one, until the desk merges or
     # dismisses it (decision 0009). Matching by name and phone skips such records.
@@ -442,6 +445,21 @@ class Visit(SQLModel, table=True):
     recorded_by_kind: str = "provider"  # provider | operator
     recorded_by_name: str | None = None
     created_at: datetime = Created()
+
+
+class BillingCheckResolution(SQLModel, table=True):
+    """점검: the desk's note resolving one flag as it was (its fingerprint); new data raises the flag again."""
+
+    __tablename__ = "billing_check_resolutions"
+    __table_args__ = (Index("ix_billing_check_resolutions_key", "district_id", "flag_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    flag_key: str  # e.g. over_plan:12, two_providers:5:meals:2026-12-04
+    fingerprint: str  # a hash of the visits and plan data the flag was computed from
+    note: str
+    resolved_by_id: int | None = Field(default=None, foreign_key="operators.id")
+    resolved_by_name: str
+    resolved_at: datetime = Created()
 
 
 # ---------------------------------------------------------------- desk
