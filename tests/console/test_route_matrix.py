@@ -538,6 +538,22 @@ ROUTES: list[Case] = [
     Case(
         "POST", "/settlement/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
     ),
+    # 점검: each sees their own district's flags; resolving a flag about A's order: B's staff 404,
+    # A's writers 422 (the matrix's order has no visits, so no such flag is open).
+    Case("GET", "/checks", staff_list()),
+    Case(
+        "POST",
+        "/checks/{order_id}/resolve",
+        writer_thing(422),
+        fill=lambda s: f"/checks/{s.order_id}/resolve",
+        body=lambda fx, s: {
+            "key": f"over_plan:{s.order_id}",
+            "fingerprint": "0" * 32,
+            "month": "2026-11",
+            "note": "확인",
+        },
+        sided=True,
+    ),
     Case("GET", "/api/orders", staff_list(out=401), shows=True),
     Case(
         "GET",
