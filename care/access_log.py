@@ -58,6 +58,8 @@ ACTIONS: dict[str, str] = {
     "funding_choice": N_("Recorded how an order is paid"),
     "settlement_view": N_("Viewed the settlement"),
     "settlement_export": N_("Downloaded the settlement"),
+    "billing_checks_view": N_("Viewed the billing checks"),
+    "billing_check_resolve": N_("Resolved a billing check"),
     "catalog_create": N_("Created a catalog year"),
     "district_import": N_("Imported the district workbook"),
     "district_export": N_("Downloaded the district workbook"),
@@ -108,6 +110,7 @@ LOOKS = frozenset(
         "view_checkin_schedule",
         "notice_list",
         "settlement_view",
+        "billing_checks_view",
     }
 )
 

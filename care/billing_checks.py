@@ -408,6 +408,7 @@ async def resolve(
         raise ConflictError()
     resolution = BillingCheckResolution(
         district_id=order.district_id,
+        resident_id=found.flag.resident_id,
         flag_key=key,
         fingerprint=fingerprint,
         note=text[:MAX_NOTE],

@@ -86,6 +86,7 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("eligibility_decisions", "note", "desk's free text on the decision"),
     Entry("entitlement_entries", "consent_note", "how the resident agreed to pay"),
     Entry("visits", "reason", "why the person was not served that day (their situation)"),
+    Entry("billing_check_resolutions", "note", "the desk's note resolving a billing check", purge="blank"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
@@ -186,6 +187,9 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("eligibility_decisions", "decided_by_name"): "the deciding operator's name (staff, kept as in order history)",
     ("entitlement_entries", "consent_by"): "the recording operator's name (staff)",
     ("visits", "recorded_by_name"): "the provider's or operator's name (staff)",
+    ("billing_check_resolutions", "flag_key"): "a reference such as over_plan:12",
+    ("billing_check_resolutions", "fingerprint"): "a hash of visit ids, days and units",
+    ("billing_check_resolutions", "resolved_by_name"): "the resolving operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 
@@ -261,6 +265,7 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "eligibility_decisions": _by_resident,
     "entitlement_entries": _by_resident,
     "visits": _by_resident,
+    "billing_check_resolutions": _by_resident,
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }

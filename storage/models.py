@@ -454,6 +454,8 @@ class BillingCheckResolution(SQLModel, table=True):
     __table_args__ = (Index("ix_billing_check_resolutions_key", "district_id", "flag_key"),)
     id: int | None = Field(default=None, primary_key=True)
     district_id: int = Field(foreign_key="districts.id")
+    # The resident the flag is about (None for a provider's week over capacity): the purge finds the note by it.
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
     flag_key: str  # e.g. over_plan:12, two_providers:5:meals:2026-12-04
     fingerprint: str  # a hash of the visits and plan data the flag was computed from
     note: str

@@ -159,6 +159,16 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
             )
         )
         s.add(
+            models.BillingCheckResolution(
+                district_id=place.district_id,
+                resident_id=rid,
+                flag_key=f"over_plan:{order.id}",
+                fingerprint="0" * 32,
+                note=f"{NAME} 님 010-8765-4321 통화로 확인",
+                resolved_by_name="mapo",
+            )
+        )
+        s.add(
             DeskNotice(
                 district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS
             )
