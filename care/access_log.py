@@ -58,6 +58,12 @@ ACTIONS: dict[str, str] = {
     "provider_update": N_("Changed a provider"),
     "provider_view": N_("Viewed a provider"),
     "catalog_update": N_("Changed the service catalog"),
+    "eligibility_decide": N_("Recorded an eligibility decision"),
+    "funding_choice": N_("Recorded how an order is paid"),
+    "settlement_view": N_("Viewed the settlement"),
+    "settlement_export": N_("Downloaded the settlement"),
+    "billing_checks_view": N_("Viewed the billing checks"),
+    "billing_check_resolve": N_("Resolved a billing check"),
     "catalog_create": N_("Created a catalog year"),
     "district_import": N_("Imported the district workbook"),
     "district_export": N_("Downloaded the district workbook"),
@@ -119,6 +125,8 @@ LOOKS = frozenset(
         "view_checkin_attention",
         "notice_list",
         "phone_call_list",
+        "settlement_view",
+        "billing_checks_view",
     }
 )
 

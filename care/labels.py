@@ -124,3 +124,16 @@ def detail_value(value: object, locale: str | None = None) -> str:
     if isinstance(value, bool):
         return gettext(N_("Yes") if value else N_("No"), locale)
     return str(value)
+
+
+ELIGIBILITY_GROUND = {"elderly": N_("Aged 65 or over"), "disabled": N_("A person with a disability")}
+ELIGIBILITY_SITUATION = {
+    "cannot_manage_alone": N_("Finds it hard to manage daily life alone"),
+    "no_public_service": N_("Uses no public service, or has a gap"),
+    "no_family_care": N_("Has no family who can look after them"),
+}
+SETTLEMENT_FLAG = {
+    "undecided": N_("No eligibility decision"),
+    "self_paid": N_("Paid by the resident (consent)"),
+    "pay_excess": N_("Over cap or limit (consent)"),
+}

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import fees, lifecycle, order_notices, prices, proposal
+from care import entitlements, fees, lifecycle, order_notices, prices, proposal
 from care.actors import Actor
 from care.catalog import BY_CODE
 from care.lifecycle import Action, Status
@@ -216,6 +216,7 @@ async def cancel(
         reason=reason,
     )
     await _close_assignment(session, order_id=order_id, status="withdrawn", reason=reason)
+    await entitlements.release(session, order_id=order_id)
     return order
 
 
@@ -228,7 +229,7 @@ async def reject(
     expected_version: int | None = None,
 ) -> Order:
     """Reject an order at intake (반려) with a reason and return it."""
-    return await _move(
+    order = await _move(
         session,
         order_id=order_id,
         action=Action.REJECT,
@@ -236,6 +237,8 @@ async def reject(
         expected_version=expected_version,
         reason=reason,
     )
+    await entitlements.release(session, order_id=order_id)
+    return order
 
 
 async def _close_assignment(
@@ -355,6 +358,8 @@ async def assign(
     note: str | None = None,
 ) -> Assignment:
     """Give a screened order to a provider (배정) and return the assignment."""
+    # The entitlement ledger reserves units and public support, or refuses until the desk decides.
+    await entitlements.reserve(session, order=await get(session, order_id=order_id))
     order = await _move(
         session, order_id=order_id, action=Action.ASSIGN, actor=actor, expected_version=expected_version
     )
@@ -473,13 +478,17 @@ async def complete(
         raise InvalidInput(N_("Please give at least one unit."))
     if delivered_units > order.units and not approved_over_plan:
         raise RuleViolation(N_("More units than planned need the desk's approval."))
-    price = await prices.get(
-        session, district_id=order.district_id, year=clock.local_now().year, service_code=order.service_code
-    )
+    year = entitlements.service_day(order).year  # caps and prices of the service's year, not today's
+    price = await prices.get(session, district_id=order.district_id, year=year, service_code=order.service_code)
     # Two completions for one resident must not both pass the cap: count under the resident's lock.
     await store.lock_resident_units(session, resident_id=order.resident_id)
-    used = await store.used_units(
-        session, resident_id=order.resident_id, service_code=order.service_code, statuses=[Status.DONE.value]
+    used = await entitlements.used_units(
+        session,
+        resident_id=order.resident_id,
+        service_code=order.service_code,
+        year=year,
+        statuses=[Status.DONE.value],
+        exclude_order_id=order.id,
     )
     if not approved_over_plan:
         fees.check_cap(cap_units=price.cap_units, used_units=used, new_units=delivered_units)
@@ -493,19 +502,23 @@ async def complete(
         values={"delivered_units": delivered_units},
     )
     await _close_assignment(session, order_id=order_id, status="done")
+    await entitlements.settle(session, order=done, delivered_units=delivered_units)
     return done
 
 
 async def cap_status(session: AsyncSession, *, order_id: int) -> dict[str, int | None]:
     """Return the resident's cap, units used (other orders) and units left for this order's service."""
     order = await get(session, order_id=order_id)
-    price = await prices.get(
-        session, district_id=order.district_id, year=clock.local_now().year, service_code=order.service_code
+    year = entitlements.service_day(order).year
+    price = await prices.get(session, district_id=order.district_id, year=year, service_code=order.service_code)
+    used_by_others = await entitlements.used_units(
+        session,
+        resident_id=order.resident_id,
+        service_code=order.service_code,
+        year=year,
+        statuses=CAP_STATUSES,
+        exclude_order_id=order.id,
     )
-    used = await store.used_units(
-        session, resident_id=order.resident_id, service_code=order.service_code, statuses=CAP_STATUSES
-    )
-    used_by_others = used - (order.delivered_units or order.units if order.status in CAP_STATUSES else 0)
     return {
         "cap": price.cap_units,
         "used": used_by_others,

@@ -1,4 +1,4 @@
-"""What a provider's staff do with their assignments: accept, decline, start, complete.
+"""What a provider's staff do with their assignments: accept, decline, start, record each visit, complete.
 
 A provider only ever sees and acts on its own organisation's assignments: an assignment of
 another provider (a forged button) is refused with PermissionDenied and written to the access
@@ -17,13 +17,13 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import labels, order_notices, orders, parsing
+from care import labels, order_notices, orders, parsing, visits
 from care.actors import Actor
 from dolbom import clock
 from dolbom.errors import CapExceeded, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import audit
-from storage.models import Assignment, DeskNotice, Order, Provider
+from storage.models import Assignment, DeskNotice, Order, Provider, Visit
 
 log = logging.getLogger(__name__)
 
@@ -311,3 +311,79 @@ async def _ask_approval(session: AsyncSession, *, order: Order, provider_id: int
         )
     )
     await session.flush()
+
+
+async def record_visit(
+    session: AsyncSession,
+    *,
+    provider_id: int,
+    assignment_id: int,
+    kind: str,
+    actor: Actor,
+    units: int = 1,
+    reason_code: str | None = None,
+    text: str | None = None,
+) -> visits.Recorded:
+    """Record today's delivery or visit (or a no-show with its reason) on the provider's own accepted order."""
+    assignment = await _accepted(session, provider_id=provider_id, assignment_id=assignment_id)
+    order = await orders.get(session, order_id=assignment.order_id)
+    current = await orders.get_current_assignment(session, order_id=assignment.order_id)
+    if current is None or current.id != assignment.id:
+        raise RuleViolation(MSG_NOT_ACCEPTED)
+    reason = None
+    if kind == "no_show":
+        reason = visits.no_show_reason(reason_code or "", text)
+        units = 0
+    elif units not in visits.tap_units(order.service_code):
+        raise InvalidInput(N_("That answer could not be understood."))
+    return await visits.record(
+        session,
+        order_id=assignment.order_id,
+        day=clock.today(),
+        units=units,
+        kind=kind,
+        reason=reason,
+        actor=actor,
+        provider_id=provider_id,
+    )
+
+
+async def visits_of(session: AsyncSession, *, provider_id: int, assignment_id: int) -> list[Visit]:
+    """Return the visits of the provider's own assignment's order, by day."""
+    assignment = await _own(session, provider_id=provider_id, assignment_id=assignment_id)
+    return await visits.list_for_order(session, order_id=assignment.order_id)
+
+
+async def complete_from_visits(
+    session: AsyncSession, *, provider_id: int, assignment_id: int, note: str | None, actor: Actor
+) -> Order:
+    """Close (완료) the provider's own order with the units its visits delivered; over the plan needs the desk."""
+    assignment = await _accepted(session, provider_id=provider_id, assignment_id=assignment_id)
+    if note is not None:
+        parsing.refuse_registration_number(note)
+        note = note.strip()[:500] or None
+    order = await orders.get(session, order_id=assignment.order_id)
+    if order.status != "in_progress":
+        raise RuleViolation(MSG_START_FIRST)
+    current = await orders.get_current_assignment(session, order_id=assignment.order_id)
+    if current is None or current.id != assignment.id:
+        raise RuleViolation(MSG_NOT_ACCEPTED)
+    rows = await visits.list_for_order(session, order_id=order.id)  # type: ignore[arg-type]
+    units = visits.delivered(rows)
+    if not rows or units < 1:
+        raise RuleViolation(N_("Record the visits first: the delivered units are their sum."))
+    if units > order.units:
+        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
+        raise RuleViolation(MSG_NEEDS_APPROVAL)
+    try:
+        return await orders.complete(
+            session,
+            order_id=assignment.order_id,
+            delivered_units=units,
+            actor=actor,
+            note=note,
+            expected_version=order.version,
+        )
+    except CapExceeded:
+        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
+        raise RuleViolation(MSG_NEEDS_APPROVAL) from None

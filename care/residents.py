@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -49,6 +50,8 @@ EDITABLE = (
     "no_family_care",
     "income_tier",
     "needs_phone_call",
+    "died_on",
+    "moved_out_on",
 )
 
 
@@ -232,10 +235,26 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
         elif key == "income_tier":
             if value not in INCOME_TIERS:
                 raise InvalidInput()
+        elif key in ("died_on", "moved_out_on"):
+            value = _day(value)
         out[key] = value
     if out.get("birth_year") is not None and not 1900 <= out["birth_year"] <= clock.today().year:
         raise InvalidInput(parsing.MSG_BIRTH_YEAR)
     return out
+
+
+def _day(value: Any) -> date | None:
+    """Return a date of death or move-out: none, or a real day not after today."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(N_("Please give the date as YYYY-MM-DD.")) from None
+    if not isinstance(value, date) or value > clock.today():
+        raise InvalidInput(N_("That date is still to come."))
+    return value
 
 
 def clean(values: dict[str, Any]) -> dict[str, Any]:

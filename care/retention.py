@@ -48,6 +48,9 @@ async def purge(session: AsyncSession, *, resident_id: int, reason: str = "reten
     resident = await session.get(Resident, resident_id, populate_existing=True)
     assert resident is not None
     resident.birth_year = None
+    resident.birth_date = None
+    resident.died_on = None
+    resident.moved_out_on = None
     resident.disabled = None
     resident.lives_alone = None
     resident.cannot_manage_alone = None

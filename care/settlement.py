@@ -1,26 +1,30 @@
 """The month's settlement (정산) per provider: delivered units × unit price of done orders.
 
 Only completed orders count, with the units actually delivered (18 of 20 meals pays 18).
-Who pays follows care.fees.split: 수급/차상위 are supported up to the annual limit per person
-(counting the resident's earlier completions of the year, oldest first), 일반 pays in full.
+Who pays is the order's entitlement-ledger entry (care.entitlements): priced at the service
+year's price, public support only under the desk's eligibility decision valid on the service day
+(eligible AND 수급/차상위), within that year's annual limit, the excess paid by the resident only
+with their recorded consent. An order without an entry (assigned before the ledger) is split the
+same way here, oldest completion first. Lines that need the desk's eye carry flags.
 Integer 원 throughout.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import fees, prices
+from care import entitlements, fees, prices
+from care.auth import Access
 from care.fees import Price
 from care.lifecycle import Status
 from dolbom import clock
 from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
-from storage.models import Assignment, Order, Provider, Resident
+from storage.models import Assignment, District, Order, Provider, Visit
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class SettlementLine:
     public: int
     resident: int
     completed_at: datetime
+    # undecided (no eligibility decision on the service day), self_paid, pay_excess (cap or limit passed)
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,70 +74,235 @@ def _local_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=clock.zone())
 
 
+@dataclass(frozen=True)
+class _Event:
+    """Units billable on one day: a recorded visit, or a whole completion for an order without visits."""
+
+    order: Order
+    day: date
+    units: int
+    provider_id: int | None
+    at: datetime
+
+
+async def _events(session: AsyncSession, *, district_id: int, year_start: datetime, end: datetime) -> list[_Event]:
+    first, last = year_start.date(), (end - timedelta(days=1)).date()
+    visited: dict[int, list[Visit]] = {}
+    for v in (
+        await session.execute(
+            select(Visit).where(
+                col(Visit.district_id) == district_id,
+                col(Visit.kind) == "delivered",
+                col(Visit.day) >= first,
+                col(Visit.day) <= last,
+            )
+        )
+    ).scalars():
+        visited.setdefault(v.order_id, []).append(v)
+    events: list[_Event] = []
+    orders_by_id: dict[int, Order] = {}
+    if visited:
+        for o in (await session.execute(select(Order).where(col(Order.id).in_(list(visited))))).scalars():
+            assert o.id is not None
+            if o.status not in (Status.CANCELLED.value, Status.REJECTED.value):
+                orders_by_id[o.id] = o
+    for order_id, vs in visited.items():
+        if order_id not in orders_by_id:
+            continue
+        for v in vs:
+            moment = datetime(v.day.year, v.day.month, v.day.day, tzinfo=clock.zone())
+            events.append(_Event(orders_by_id[order_id], v.day, v.units, v.provider_id, moment))
+    # Orders completed without any recorded visit: the completion is the one billable event.
+    done = list(
+        (
+            await session.execute(
+                select(Order).where(
+                    col(Order.district_id) == district_id,
+                    col(Order.status) == Status.DONE.value,
+                    Order.status_changed_at >= year_start,
+                    Order.status_changed_at < end,
+                )
+            )
+        ).scalars()
+    )
+    with_visits = (
+        set(
+            (
+                await session.execute(
+                    select(Visit.order_id).where(col(Visit.order_id).in_([o.id for o in done if o.id is not None]))
+                )
+            ).scalars()
+        )
+        if done
+        else set()
+    )
+    owner: dict[int, int] = {}
+    if done:
+        for order_id, provider_id in (
+            await session.execute(
+                select(Assignment.order_id, col(Assignment.provider_id))
+                .where(col(Assignment.order_id).in_([o.id for o in done]), col(Assignment.status) == "done")
+                .order_by(col(Assignment.id))
+            )
+        ).all():
+            owner[order_id] = provider_id
+    for o in done:
+        if o.id in with_visits or o.id is None:
+            continue
+        units = o.delivered_units if o.delivered_units is not None else o.units
+        day = o.status_changed_at.astimezone(clock.zone()).date()
+        events.append(_Event(o, day, units, owner.get(o.id), o.status_changed_at))
+    events.sort(key=lambda e: (e.at, e.order.id or 0))
+    return events
+
+
 async def monthly(session: AsyncSession, *, district_id: int, year: int, month: int) -> list[ProviderSettlement]:
-    """Return each provider's settlement for a month (Asia/Seoul), by provider name."""
+    """Return each provider's settlement for a month (Asia/Seoul), by provider name.
+
+    Billable units are the visits of the month by their date (an order over November and December
+    is paid in both); an order completed without recorded visits counts on its completion day.
+    Support runs through the year in date order: the annual limit and the caps of the service year.
+    """
     if not 1 <= month <= 12:
         raise InvalidInput(N_("That answer could not be understood."))
     start = _local_start(year, month)
     end = _local_start(year + (month == 12), month % 12 + 1)
     year_start = _local_start(year, 1)
-    rows = (
-        await session.execute(
-            select(Order, col(Resident.income_tier))
-            .join(Resident, col(Resident.id) == col(Order.resident_id))
-            .where(
-                col(Order.district_id) == district_id,
-                col(Order.status) == Status.DONE.value,
-                Order.status_changed_at >= year_start,
-                Order.status_changed_at < end,
-            )
-            .order_by(col(Order.status_changed_at), col(Order.id))
-        )
-    ).all()
-    in_month = [o.id for o, _ in rows if o.status_changed_at >= start]
-    done_by: dict[int, int] = {}
-    if in_month:
-        for order_id, provider_id in (
-            await session.execute(
-                select(Assignment.order_id, col(Assignment.provider_id))
-                .where(col(Assignment.order_id).in_(in_month), col(Assignment.status) == "done")
-                .order_by(col(Assignment.id))
-            )
-        ).all():
-            done_by[order_id] = provider_id
-    annual_limit = await prices.get_annual_limit(session, district_id=district_id, year=year)
-    price_cache: dict[str, Price] = {}
-    supported: dict[int, int] = {}
+    price_cache: dict[tuple[int, str], Price] = {}
+    limit_cache: dict[int, int] = {}
+    supported: dict[tuple[int, int], int] = {}
+    capped: dict[tuple[int, int, str], int] = {}
     result: dict[int, ProviderSettlement] = {}
-    for order, tier in rows:
-        code = order.service_code
-        if code not in price_cache:
-            price_cache[code] = await prices.get(session, district_id=district_id, year=year, service_code=code)
-        units = order.delivered_units if order.delivered_units is not None else order.units
-        total = fees.amount(units=units, unit_price=price_cache[code].unit_price)
-        fee = fees.split(
-            total=total, tier=tier, annual_limit=annual_limit, supported_so_far=supported.get(order.resident_id, 0)
-        )
-        supported[order.resident_id] = supported.get(order.resident_id, 0) + fee.public
-        owner = done_by.get(order.id) if order.id is not None else None
-        if order.status_changed_at < start or owner is None:
-            continue
-        if owner not in result:
-            provider = await session.get(Provider, owner)
-            result[owner] = ProviderSettlement(provider_id=owner, provider_name=provider.name if provider else "")
+    for ev in await _events(session, district_id=district_id, year_start=year_start, end=end):
+        order = ev.order
         assert order.id is not None
-        result[owner].lines.append(
+        code, day = order.service_code, ev.day
+        if (day.year, code) not in price_cache:
+            price_cache[(day.year, code)] = await prices.get(
+                session, district_id=district_id, year=day.year, service_code=code
+            )
+        if day.year not in limit_cache:
+            limit_cache[day.year] = await prices.get_annual_limit(session, district_id=district_id, year=day.year)
+        price = price_cache[(day.year, code)]
+        total = fees.amount(units=ev.units, unit_price=price.unit_price)
+        entry = await entitlements.get_entry(session, order_id=order.id)
+        funding = entry.funding if entry is not None else "public"
+        support = entitlements.support_of(
+            await entitlements.get_decision(session, resident_id=order.resident_id, day=day)
+        )
+        flags: list[str] = []
+        if support is entitlements.Support.UNDECIDED:
+            flags.append("undecided")
+        if funding != "public":
+            flags.append(funding)
+        key = (order.resident_id, day.year)
+        cap_key = (order.resident_id, day.year, code)
+        used = capped.get(cap_key, 0)
+        capped[cap_key] = used + ev.units
+        if support is entitlements.Support.SUPPORTED and funding != "self_paid":
+            covered = ev.units if price.cap_units is None else max(0, min(ev.units, price.cap_units - used))
+            left = max(limit_cache[day.year] - supported.get(key, 0), 0)
+            public = min(fees.amount(units=covered, unit_price=price.unit_price), left)
+        else:
+            public = 0
+        if support is entitlements.Support.SUPPORTED and public < total and funding == "public":
+            flags.append("over_without_consent")
+        supported[key] = supported.get(key, 0) + public
+        if ev.at < start or ev.provider_id is None:
+            continue
+        if ev.provider_id not in result:
+            provider = await session.get(Provider, ev.provider_id)
+            result[ev.provider_id] = ProviderSettlement(
+                provider_id=ev.provider_id, provider_name=provider.name if provider else ""
+            )
+        result[ev.provider_id].lines.append(
             SettlementLine(
                 order_id=order.id,
                 receipt_no=order.receipt_no,
                 resident_id=order.resident_id,
                 service_code=code,
-                units=units,
-                unit_price=price_cache[code].unit_price,
-                total=fee.total,
-                public=fee.public,
-                resident=fee.resident,
-                completed_at=order.status_changed_at,
+                units=ev.units,
+                unit_price=price.unit_price,
+                total=total,
+                public=public,
+                resident=total - public,
+                completed_at=ev.at,
+                flags=tuple(flags),
             )
         )
     return sorted(result.values(), key=lambda s: (s.provider_name, s.provider_id))
+
+
+async def month_for(
+    session: AsyncSession, *, access: Access, year: int, month: int, provider_id: int | None = None
+) -> list[ProviderSettlement]:
+    """Return the month's settlement of the operator's district (every district for an all-district admin).
+
+    provider_id narrows it to one provider; the residents shown are written to the access log.
+    """
+    if access.district_id is not None:
+        district_ids = [access.district_id]
+    else:
+        district_ids = list((await session.execute(select(District.id).order_by(col(District.id)))).scalars())
+    result: list[ProviderSettlement] = []
+    for district_id in district_ids:
+        if district_id is None:
+            continue
+        for p in await monthly(session, district_id=district_id, year=year, month=month):
+            if provider_id is None or p.provider_id == provider_id:
+                result.append(p)
+    shown = sorted({line.resident_id for p in result for line in p.lines})
+    await access.log(session, action="settlement_view", resident_ids=shown or None, detail=f"{year}-{month:02d}")
+    return result
+
+
+def as_json(months: list[ProviderSettlement], *, year: int, month: int) -> dict[str, object]:
+    """Return the month as the JSON API gives it: providers, their lines and totals in 원."""
+    return {
+        "month": f"{year}-{month:02d}",
+        "total": sum(p.total for p in months),
+        "public": sum(p.public for p in months),
+        "resident": sum(p.resident for p in months),
+        "providers": [
+            {
+                "provider_id": p.provider_id,
+                "provider_name": p.provider_name,
+                "units": p.units,
+                "total": p.total,
+                "public": p.public,
+                "resident": p.resident,
+                "lines": [
+                    {
+                        "order_id": line.order_id,
+                        "receipt_no": line.receipt_no,
+                        "resident_id": line.resident_id,
+                        "service_code": line.service_code,
+                        "units": line.units,
+                        "unit_price": line.unit_price,
+                        "total": line.total,
+                        "public": line.public,
+                        "resident": line.resident,
+                        "completed_at": line.completed_at.isoformat(),
+                        "flags": list(line.flags),
+                    }
+                    for line in p.lines
+                ],
+            }
+            for p in months
+        ],
+    }
+
+
+def parse_month(text: str | None) -> tuple[int, int]:
+    """Return (year, month) of 'YYYY-MM' (this month when empty); raise InvalidInput otherwise."""
+    if not text:
+        today = clock.local_now()
+        return today.year, today.month
+    try:
+        year_s, month_s = text.strip().split("-")
+        year, month = int(year_s), int(month_s)
+    except ValueError:
+        raise InvalidInput(N_("Please give the month as YYYY-MM.")) from None
+    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+        raise InvalidInput(N_("Please give the month as YYYY-MM."))
+    return year, month

@@ -386,6 +386,8 @@ class ResidentEdit(In):
     no_family_care: Tri = None
     income_tier: Annotated[IncomeTier | None, BeforeValidator(_blank)] = None
     needs_phone_call: Flag = False
+    died_on: OptDate = None
+    moved_out_on: OptDate = None
 
     def values(self) -> dict[str, Any]:
         """Return the fields the form sent, as care.residents.update takes them."""

@@ -132,6 +132,8 @@ class Resident(SQLModel, table=True):
     phone_last4: str | None = None
     address: str | None = None
     birth_year: int | None = None
+    # The full birth date when the desk knows it: age is then 만 나이 exactly, not approximate.
+    birth_date: date | None = None
     disabled: bool | None = None
     lives_alone: bool | None = None
     # The three 돌봄SOS situations; None while unknown.
@@ -140,6 +142,9 @@ class Resident(SQLModel, table=True):
     no_family_care: bool | None = None
     income_tier: str = "unknown"
     needs_phone_call: bool = False
+    # Dates the desk records (점검: no service may be billed after them).
+    died_on: date | None = None
+    moved_out_on: date | None = None
     # Set on a record made by an unverified chat request that names an existing resident (same
     # district, name and phone): "possibly the same person as" that one, until the desk merges or
     # dismisses it (decision 0009). Matching by name and phone skips such records.
@@ -418,6 +423,91 @@ class Assignment(SQLModel, table=True):
     decline_reason: str | None = None
     assigned_by: int | None = Field(default=None, foreign_key="operators.id")
     note: str | None = None
+
+
+# ---------------------------------------------------------------- entitlements
+
+
+class EligibilityDecision(SQLModel, table=True):
+    """돌봄SOS 대상 결정 — the desk's decision on eligibility and the verified income tier. Append-only."""
+
+    __tablename__ = "eligibility_decisions"
+    __table_args__ = (Index("ix_eligibility_decisions_resident", "resident_id", "decided_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    eligible: bool
+    ground: str | None = None  # elderly | disabled (None when not eligible)
+    situations: list[str] = Field(default_factory=list, sa_type=JSON)  # codes of the three situations
+    income_tier: str  # basic | near_poor | general, as verified
+    valid_from: date
+    valid_until: date | None = None
+    decided_by: int | None = Field(default=None, foreign_key="operators.id")
+    decided_by_name: str | None = None
+    decided_at: datetime = Created()
+    note: str | None = None
+
+
+class EntitlementEntry(SQLModel, table=True):
+    """One order's claim on the resident's yearly entitlement: units and 원, reserved then settled or released."""
+
+    __tablename__ = "entitlement_entries"
+    __table_args__ = (Index("ix_entitlement_entries_resident_year", "resident_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    order_id: int = Field(foreign_key="orders.id", unique=True)
+    year: int
+    service_code: str
+    units: int = 0
+    public_amount: int = 0
+    resident_amount: int = 0
+    funding: str = "public"  # public | self_paid (resident pays all) | pay_excess (resident pays over cap/limit)
+    consent_note: str | None = None  # how the resident agreed to pay (their words as the desk wrote them)
+    consent_by: str | None = None  # who recorded the consent
+    consent_at: datetime | None = Moment(default=None)
+    status: str = "planned"  # planned | reserved | settled | released
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+
+
+class Visit(SQLModel, table=True):
+    """One delivery or visit of an order on a day (오늘 1식 전달, 3시간 방문), or a no-show (무단결석). Append-only."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_order", "order_id", "day"),
+        Index("ix_visits_district_day", "district_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    order_id: int = Field(foreign_key="orders.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    provider_id: int | None = Field(default=None, foreign_key="providers.id")
+    day: date
+    units: int = 0  # delivered units (0 for a no-show)
+    kind: str = "delivered"  # delivered | no_show
+    reason: str | None = None  # why a no-show (이용자 부재, 무단결석 ...)
+    recorded_by_kind: str = "provider"  # provider | operator
+    recorded_by_name: str | None = None
+    created_at: datetime = Created()
+
+
+class BillingCheckResolution(SQLModel, table=True):
+    """점검: the desk's note resolving one flag as it was (its fingerprint); new data raises the flag again."""
+
+    __tablename__ = "billing_check_resolutions"
+    __table_args__ = (Index("ix_billing_check_resolutions_key", "district_id", "flag_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    # The resident the flag is about (None for a provider's week over capacity): the purge finds the note by it.
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
+    flag_key: str  # e.g. over_plan:12, two_providers:5:meals:2026-12-04
+    fingerprint: str  # a hash of the visits and plan data the flag was computed from
+    note: str
+    resolved_by_id: int | None = Field(default=None, foreign_key="operators.id")
+    resolved_by_name: str
+    resolved_at: datetime = Created()
 
 
 # ---------------------------------------------------------------- desk

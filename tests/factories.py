@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from storage.models import (
     CareManager,
     District,
     Dong,
+    EligibilityDecision,
     Order,
     Provider,
     ProviderRegion,
@@ -60,8 +62,12 @@ async def make_district(session: AsyncSession, *, name: str = "마포구", dongs
     return place
 
 
-async def make_resident(session: AsyncSession, place: Place, **kw: Any) -> Resident:
-    """A resident of the first dong, 80 years old, living alone, 수급."""
+async def make_resident(session: AsyncSession, place: Place, *, decided: bool = True, **kw: Any) -> Resident:
+    """A resident of the first dong, 80 years old, living alone, 수급.
+
+    decided: the desk has recorded them eligible (65+, cannot manage alone) with their income tier
+    as verified, since 2000 (none when the tier is "unknown": that needs the desk's decision).
+    """
     n = next(_seq)
     values: dict[str, Any] = {
         "district_id": place.district_id,
@@ -76,6 +82,20 @@ async def make_resident(session: AsyncSession, place: Place, **kw: Any) -> Resid
     resident = Resident(**values)
     session.add(resident)
     await session.flush()
+    if decided and resident.income_tier in ("basic", "near_poor", "general"):
+        assert resident.id is not None
+        session.add(
+            EligibilityDecision(
+                district_id=resident.district_id,
+                resident_id=resident.id,
+                eligible=True,
+                ground="elderly",
+                situations=["cannot_manage_alone"],
+                income_tier=resident.income_tier,
+                valid_from=date(2000, 1, 1),
+            )
+        )
+        await session.flush()
     return resident
 
 
@@ -131,3 +151,21 @@ async def make_care_manager(
     session.add(manager)
     await session.flush()
     return manager
+
+
+async def decide_eligible(session: AsyncSession, resident_id: int | None, *, income_tier: str = "basic") -> None:
+    """Record the desk's decision that a resident (e.g. one a chat request made) is eligible, since 2000."""
+    resident = await session.get(Resident, resident_id)
+    assert resident is not None and resident.id is not None
+    session.add(
+        EligibilityDecision(
+            district_id=resident.district_id,
+            resident_id=resident.id,
+            eligible=True,
+            ground="elderly",
+            situations=["cannot_manage_alone"],
+            income_tier=income_tier,
+            valid_from=date(2000, 1, 1),
+        )
+    )
+    await session.flush()

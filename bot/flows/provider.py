@@ -1,4 +1,8 @@
-"""Provider staff (제공기관): 오늘 할 일, assignments waiting for an answer, 수락 / 거절, 진행 시작, 완료.
+"""Provider staff (제공기관): 오늘 할 일, assignments waiting for an answer, 수락 / 거절, 진행 시작, each visit, 완료.
+
+An accepted order's card has one-tap buttons for today (오늘 1식 전달 / 오늘 3시간 방문 / hours for
+이동지원 and 주거편의) and 이용자 부재·무단결석 (a reason by buttons, then optional words); 완료 closes
+the order with the units its visits delivered (an order without visits still asks for the units).
 
 Before 수락 a provider sees the service, units, date, the resident's given name, the dong and the
 desk's note; the full name, address and phone come after 수락. Only the organisation's own
@@ -15,7 +19,7 @@ from bot.core import STAY, Answer, Ctx, Flow, Step, goto, register_flow, reset
 from bot.flows import kit
 from bot.flows.roles import MSG_UNBOUND, binding_of, guarded
 from bot.messages import Button
-from care import labels, order_notices, provider_tasks
+from care import labels, order_notices, provider_tasks, visits
 from care.actors import Actor
 from dolbom.errors import InvalidInput, PermissionDenied, RuleViolation
 from dolbom.i18n import N_
@@ -81,15 +85,61 @@ register_flow(
 )
 
 
+# The one-tap button of each service for today's visit (hour services say the hours).
+TAP_LABEL: Final = {
+    "meals": N_("Today: 1 meal delivered"),
+    "home_care": N_("Today: one 3-hour visit"),
+    "short_stay": N_("Today: 1 day of stay"),
+}
+TAP_HOURS: Final = N_("Today: {n} hours")
+TAP_ONCE: Final = N_("Today: given once")
+NO_SHOW_BUTTON: Final = N_("Not there / no-show")
+
+
+def _visit_buttons(ctx: Ctx, view: provider_tasks.AssignmentView) -> list[list[Button]]:
+    aid, code = view.assignment.id, view.order.service_code
+    if code in visits.HOUR_SERVICES:
+        taps = [ctx.btn(TAP_HOURS, f"vis:{aid}:{n}", n=n) for n in visits.tap_units(code)]
+    else:
+        taps = [ctx.btn(TAP_LABEL.get(code, TAP_ONCE), f"vis:{aid}:1")]
+    return [*kit.rows(taps, 2), [ctx.btn(NO_SHOW_BUTTON, f"nos:{aid}")]]
+
+
 def _task_buttons(ctx: Ctx, view: provider_tasks.AssignmentView) -> list[list[Button]]:
     aid = view.assignment.id
     if view.assignment.status == "pending":
         return [[ctx.btn(N_("Accept"), f"acc:{aid}"), ctx.btn(N_("Decline"), f"dec:{aid}")]]
     if view.assignment.status == "accepted" and view.order.status == "accepted":
-        return [[ctx.btn(N_("Start"), f"start:{aid}")]]
+        return [*_visit_buttons(ctx, view), [ctx.btn(N_("Start"), f"start:{aid}")]]
     if view.assignment.status == "accepted" and view.order.status == "in_progress":
-        return [[ctx.btn(N_("Complete"), f"done:{aid}")]]
+        return [*_visit_buttons(ctx, view), [ctx.btn(N_("Complete"), f"done:{aid}")]]
     return []
+
+
+async def _progress_line(ctx: Ctx, view: provider_tasks.AssignmentView) -> str:
+    """Return what the visits delivered so far against the plan, with the no-shows ('' before any visit)."""
+    if view.assignment.status != "accepted" or view.order.status not in visits.VISITABLE:
+        return ""
+    assert view.assignment.id is not None
+    rows = await provider_tasks.visits_of(
+        ctx.session, provider_id=view.assignment.provider_id, assignment_id=view.assignment.id
+    )
+    if not rows:
+        return ""
+    code = view.order.service_code
+    line = ctx.t(
+        N_("Recorded so far: {delivered} of {planned}"),
+        delivered=order_notices.units_text(code, visits.delivered(rows)),
+        planned=order_notices.units_text(code, view.order.units),
+    )
+    missed = sum(v.kind == "no_show" for v in rows)
+    if missed:
+        line += ctx.t(N_(", not there {n} times"), n=missed)
+    return "\n" + line
+
+
+async def _card(ctx: Ctx, view: provider_tasks.AssignmentView) -> str:
+    return f"{view.card}\n{_status_line(ctx, view)}{await _progress_line(ctx, view)}"
 
 
 def _status_line(ctx: Ctx, view: provider_tasks.AssignmentView) -> str:
@@ -109,7 +159,7 @@ async def _ask_list(ctx: Ctx, which: str) -> None:
         return
     ctx.say(title)
     for view in views:
-        ctx.say_text(f"{view.card}\n{_status_line(ctx, view)}", _task_buttons(ctx, view))
+        ctx.say_text(await _card(ctx, view), _task_buttons(ctx, view))
     ctx.replies[-1].buttons.append([ctx.btn(N_("Back to the menu"), "menu")])
 
 
@@ -147,12 +197,31 @@ register_flow(
 
 
 async def _act(ctx: Ctx, answer: Answer) -> str | None:
-    """Carry out a button of a task card: acc / dec / start / done with the assignment id."""
-    action, _, raw_id = (answer.choice or "").partition(":")
-    if action not in ("acc", "dec", "start", "done") or not raw_id.isdigit():
+    """Carry out a button of a task card: acc / dec / start / vis / nos / done with the assignment id."""
+    action, _, rest = (answer.choice or "").partition(":")
+    raw_id, _, raw_units = rest.partition(":")
+    if action not in ("acc", "dec", "start", "vis", "nos", "done") or not raw_id.isdigit():
+        raise InvalidInput(MSG_BUTTONS)
+    if (action == "vis") != raw_units.isdigit():
         raise InvalidInput(MSG_BUTTONS)
     aid = int(raw_id)
     provider_id, actor = await provider_actor(ctx)
+    if action == "vis":
+        recorded = await provider_tasks.record_visit(
+            ctx.session, provider_id=provider_id, assignment_id=aid, kind="delivered", units=int(raw_units), actor=actor
+        )
+        order = await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=aid)
+        ctx.say(
+            N_("Recorded: {day}, {amount}."),
+            day=order_notices.date_text(recorded.visit.day),
+            amount=order_notices.units_text(order.order.service_code, recorded.visit.units),
+        )
+        await open_task(ctx, aid)
+        return STAY
+    if action == "nos":
+        await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=aid)
+        await open_task(ctx, aid, "noshow_reason")
+        return STAY
     if action == "acc":
         await provider_tasks.accept(ctx.session, provider_id=provider_id, assignment_id=aid, actor=actor)
         ctx.say(N_("Accepted. Here are the address and phone number."))
@@ -168,7 +237,8 @@ async def _act(ctx: Ctx, answer: Answer) -> str | None:
         await open_task(ctx, aid)
         return STAY
     await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=aid)
-    await open_task(ctx, aid, "done_units")
+    recorded_visits = await provider_tasks.visits_of(ctx.session, provider_id=provider_id, assignment_id=aid)
+    await open_task(ctx, aid, "done_visits" if recorded_visits else "done_units")
     return STAY
 
 
@@ -199,7 +269,7 @@ def with_menu(steps: dict[str, Step]) -> dict[str, Step]:
 async def _ask_task(ctx: Ctx) -> None:
     provider_id, _actor = await provider_actor(ctx)
     view = await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=_aid(ctx))
-    ctx.say_text(f"{view.card}\n{_status_line(ctx, view)}", _task_buttons(ctx, view))
+    ctx.say_text(await _card(ctx, view), _task_buttons(ctx, view))
 
 
 async def _respond_task(ctx: Ctx, answer: Answer) -> str | None:
@@ -287,14 +357,19 @@ async def _respond_done_note(ctx: Ctx, answer: Answer) -> str | None:
         raise InvalidInput(N_("That answer is too long. Please write it shorter."))
     provider_id, actor = await provider_actor(ctx)
     try:
-        order = await provider_tasks.complete(
-            ctx.session,
-            provider_id=provider_id,
-            assignment_id=_aid(ctx),
-            delivered_units=int(ctx.a["units"]),
-            note=note,
-            actor=actor,
-        )
+        if ctx.a.get("from_visits"):
+            order = await provider_tasks.complete_from_visits(
+                ctx.session, provider_id=provider_id, assignment_id=_aid(ctx), note=note, actor=actor
+            )
+        else:
+            order = await provider_tasks.complete(
+                ctx.session,
+                provider_id=provider_id,
+                assignment_id=_aid(ctx),
+                delivered_units=int(ctx.a["units"]),
+                note=note,
+                actor=actor,
+            )
     except RuleViolation as err:
         if err.msgid != provider_tasks.MSG_NEEDS_APPROVAL:
             raise
@@ -306,6 +381,82 @@ async def _respond_done_note(ctx: Ctx, answer: Answer) -> str | None:
         units=order_notices.units_text(order.service_code, order.delivered_units or 0),
     )
     return None
+
+
+async def _ask_done_visits(ctx: Ctx) -> None:
+    provider_id, _actor = await provider_actor(ctx)
+    view = await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=_aid(ctx))
+    rows = await provider_tasks.visits_of(ctx.session, provider_id=provider_id, assignment_id=_aid(ctx))
+    code = view.order.service_code
+    ctx.say(
+        N_(
+            "Complete with the recorded visits: {delivered} delivered (plan {planned}), not there {missed} times. "
+            "Is that right?"
+        ),
+        [[ctx.btn(N_("Complete with these"), "ok")]],
+        delivered=order_notices.units_text(code, visits.delivered(rows)),
+        planned=order_notices.units_text(code, view.order.units),
+        missed=sum(v.kind == "no_show" for v in rows),
+    )
+
+
+async def _respond_done_visits(ctx: Ctx, answer: Answer) -> str | None:
+    if answer.choice != "ok":
+        raise InvalidInput(MSG_BUTTONS)
+    ctx.a["from_visits"] = True
+    return "done_note"
+
+
+async def _ask_noshow_reason(ctx: Ctx) -> None:
+    provider_id, _actor = await provider_actor(ctx)
+    view = await provider_tasks.get(ctx.session, provider_id=provider_id, assignment_id=_aid(ctx))
+    buttons = [ctx.btn(label, code) for code, label in visits.NO_SHOW_REASONS.items()]
+    ctx.say(N_("{order}: what happened today?"), kit.rows(buttons, 2), order=order_notices.order_line(view.order))
+
+
+async def _respond_noshow_reason(ctx: Ctx, answer: Answer) -> str | None:
+    code = answer.choice
+    if code is None and answer.text:
+        code = next((c for c, label in visits.NO_SHOW_REASONS.items() if ctx.t(label) == answer.text.strip()), None)
+    if code not in visits.NO_SHOW_REASONS:
+        raise InvalidInput(MSG_BUTTONS)
+    ctx.a["reason"] = code
+    return "noshow_text"
+
+
+async def _ask_noshow_text(ctx: Ctx) -> None:
+    if ctx.a.get("reason") == "other":
+        ctx.say(provider_tasks.MSG_OTHER_TEXT)
+        return
+    ctx.say(N_("Anything to add for the desk? Write it, or press No note."), [[ctx.btn(N_("No note"), "none")]])
+
+
+async def _respond_noshow_text(ctx: Ctx, answer: Answer) -> str | None:
+    if answer.choice is not None and answer.choice != "none":
+        raise InvalidInput(MSG_BUTTONS)
+    text = None if answer.choice == "none" else (answer.text or "").strip() or None
+    provider_id, actor = await provider_actor(ctx)
+    recorded = await provider_tasks.record_visit(
+        ctx.session,
+        provider_id=provider_id,
+        assignment_id=_aid(ctx),
+        kind="no_show",
+        reason_code=str(ctx.a.get("reason")),
+        text=text,
+        actor=actor,
+    )
+    ctx.say(
+        N_("Recorded: {day}, {reason}. It is not billed."),
+        day=order_notices.date_text(recorded.visit.day),
+        reason=recorded.visit.reason,
+    )
+    if recorded.notice is not None:
+        ctx.say(
+            N_("That is {n} times in a row. The desk has been told and will call the person."),
+            n=recorded.no_show_streak,
+        )
+    await open_task(ctx, _aid(ctx))
+    return STAY
 
 
 register_flow(
@@ -322,6 +473,9 @@ register_flow(
                     "decline_text": Step(ask=_ask_decline_text, respond=_respond_decline_text),
                     "done_units": Step(ask=_ask_done_units, respond=_respond_done_units),
                     "done_note": Step(ask=_ask_done_note, respond=_respond_done_note),
+                    "done_visits": Step(ask=_ask_done_visits, respond=_respond_done_visits),
+                    "noshow_reason": Step(ask=_ask_noshow_reason, respond=_respond_noshow_reason),
+                    "noshow_text": Step(ask=_ask_noshow_text, respond=_respond_noshow_text),
                 }
             ),
         ),

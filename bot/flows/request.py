@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow, reset
 from bot.flows import kit
-from care import identity, intake, labels, parsing, places
+from care import eligibility, entitlements, identity, intake, labels, parsing, places
 from care.actors import Actor
 from care.catalog import DEFAULTS
 from dolbom import clock
@@ -227,7 +227,7 @@ def _yes_no_text(ctx: Ctx, value: bool | None) -> str:
     return ctx.t(N_("Yes") if value else N_("No"))
 
 
-def _summary_text(ctx: Ctx) -> str:
+def _summary_text(ctx: Ctx, cost: str = "") -> str:
     a = ctx.a
     lines = [ctx.t(N_("Please check your request.")), ""]
     lines.append(ctx.t(N_("Service: {service}"), service=labels.label(labels.SERVICE, a["service"], ctx.locale)))
@@ -267,6 +267,8 @@ def _summary_text(ctx: Ctx) -> str:
     )
     if a.get("notes"):
         lines.append(ctx.t(N_("To the desk: {notes}"), notes=a["notes"]))
+    if cost:
+        lines.append(cost)
     lines += ["", ctx.t(N_("If it is right, press 'Send request'."))]
     return "\n".join(lines)
 
@@ -305,7 +307,38 @@ def _units_and_details(a: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 async def _ask_summary(ctx: Ctx) -> None:
-    ctx.say_text(_summary_text(ctx), [[ctx.btn(N_("Send request"), "submit")]])
+    ctx.say_text(_summary_text(ctx, await _cost_text(ctx)), [[ctx.btn(N_("Send request"), "submit")]])
+
+
+async def _cost_text(ctx: Ctx) -> str:
+    """The expected public and resident amounts, shown before the person confirms (the desk decides)."""
+    a = ctx.a
+    district_id = a.get("district_id") or await ctx.district_id()
+    if not district_id:
+        return ""
+    try:
+        units, _ = _units_and_details(a)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    when = a.get("date")
+    screen = eligibility.prescreen(
+        birth_year=a.get("birth_year"),
+        disabled=a.get("disabled"),
+        cannot_manage_alone=a.get("sos_alone"),
+        no_public_service=a.get("sos_public"),
+        no_family_care=a.get("sos_family"),
+        this_year=clock.today().year,
+    )
+    e = await entitlements.estimate(
+        ctx.session,
+        district_id=int(district_id),
+        service_code=a["service"],
+        units=units,
+        year=date.fromisoformat(when).year if when else clock.today().year,
+        income_tier=a.get("income", "unknown"),
+        looks_eligible=screen.eligible,
+    )
+    return entitlements.estimate_text(e, ctx.locale)
 
 
 async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:

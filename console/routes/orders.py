@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import identity, inbox, queue
+from care import entitlements, identity, inbox, queue, visits
 from console import forms, web
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -32,6 +32,7 @@ DONE = {
     "not_same": N_("Recorded as a different person."),
     "applied": N_("The change was applied to the record."),
     "set_aside": N_("The proposed change was set aside."),
+    "funding": N_("How the order is paid was recorded."),
 }
 
 
@@ -40,6 +41,8 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
         who = await identity.for_order(session, order=page.order, access=web.access_of(request))
         threads = await inbox.list_for_order(session, access=web.access_of(request), order_id=order_id)
+        money, money_line = await entitlements.order_summary(session, order=page.order)
+        order_visits = await visits.list_for_order(session, order_id=order_id)
     done = request.query_params.get("done")
     return web.render(
         request,
@@ -49,6 +52,11 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         who=who,
         threads=threads,
         inbox=inbox,
+        money=money,
+        money_line=money_line,
+        visits=order_visits,
+        delivered=visits.delivered(order_visits),
+        today=entitlements.today(),
         error=error,
         notice=gettext(DONE[done]) if done in DONE and error is None else None,
         can_write=request.state.operator.role in web.WRITERS,
@@ -67,7 +75,7 @@ async def order_action(
     action: str,
     operator: Operator = Depends(web.require_writer),
 ) -> Response:
-    if action not in DONE or action == "intake":
+    if action not in DONE or action in ("intake", "funding"):
         return await _show(request, order_id, error=gettext(N_("The page could not be found.")), status_code=404)
     actor = web.actor_of(operator)
     try:
@@ -154,3 +162,6 @@ async def order_proposal(
         await identity.apply_proposed(session, order_id=order.id, key=key, apply=decision == "apply", access=access)
 
     return await _identity_step(request, order_id, "applied" if decision == "apply" else "set_aside", step)
+
+
+show = _show  # the entitlement routes re-show the page with their error

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import checkins, identity, registration_numbers, residents
+from care import checkins, entitlements, identity, registration_numbers, residents
 from console import exports, forms, web
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -56,14 +56,24 @@ async def residents_search(request: Request, body: Annotated[forms.Search, Form(
 
 @router.get("/residents/{resident_id}")
 async def resident_page(request: Request, resident_id: forms.PathId) -> Response:
+    return await show(request, resident_id)
+
+
+async def show(request: Request, resident_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
+    """Render the resident page (with an error from a form on it)."""
     async with web.database(request).transaction() as session:
         d = await residents.detail(session, resident_id=resident_id, access=web.access_of(request))
+        ent = await entitlements.for_resident(session, resident=d.resident)
     return web.render(
         request,
         "resident.html",
+        status_code=status_code,
         d=d,
         schedule_words=checkins.describe(d.schedule) if d.schedule else None,
-        saved=request.query_params.get("done") in ("saved", "confirmed", "revoked"),
+        ent=ent,
+        error=error,
+        today=entitlements.today(),
+        saved=error is None and request.query_params.get("done") in ("saved", "confirmed", "revoked", "decided"),
         can_write=request.state.operator.role in web.WRITERS,
     )
 

@@ -28,7 +28,7 @@ from storage.models import (
 )
 from tests.bot.flow_steps import full_request, up_to_consent
 from tests.bot.harness import Person
-from tests.factories import DESK, Place, make_order, make_provider
+from tests.factories import DESK, Place, decide_eligible, make_order, make_provider
 
 
 @pytest.mark.parametrize(
@@ -365,6 +365,7 @@ async def test_an_assigned_request_cannot_be_cancelled_in_the_chat(db: Database,
         order = (await s.execute(select(Order))).scalar_one()
         provider = await make_provider(s, place)
         await orders.screen(s, order_id=order.id, actor=DESK)
+        await decide_eligible(s, order.resident_id)  # a chat request's person: the desk decides first
         await orders.assign(s, order_id=order.id, provider_id=provider.id, actor=DESK)
         await s.commit()
     await p.press_data(data[f"{order.receipt_no} 취소하기"])

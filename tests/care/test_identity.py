@@ -190,6 +190,7 @@ async def test_cancel_refuses_an_order_the_account_cannot_see_and_one_already_ar
     assert (await orders.get(session, order_id=hers.id)).status == "received"  # type: ignore[arg-type]
     provider = await factories.make_provider(session, place)
     await orders.screen(session, order_id=mine.id, actor=factories.DESK)  # type: ignore[arg-type]
+    await factories.decide_eligible(session, mine.resident_id)  # a chat request's person: the desk decides first
     await orders.assign(session, order_id=mine.id, provider_id=provider.id, actor=factories.DESK)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         await identity.cancel_mine(session, channel="telegram", user_key="777", order_id=mine.id, reason="x")  # type: ignore[arg-type]

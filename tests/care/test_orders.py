@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from care import orders
-from dolbom.errors import CapExceeded, ConflictError, InvalidTransition, ReasonRequired, RuleViolation
+from dolbom.errors import ConflictError, InvalidTransition, ReasonRequired, RuleViolation
 from tests.factories import DESK, make_district, make_order, make_provider, make_resident
 
 
@@ -84,7 +84,7 @@ async def test_a_done_order_cannot_be_assigned(session: AsyncSession) -> None:
     assert raised.value.from_status == "cancelled"
 
 
-async def test_the_31st_meal_is_refused_at_completion(session: AsyncSession) -> None:
+async def test_the_31st_meal_is_refused_at_assignment_unless_the_desk_decides(session: AsyncSession) -> None:
     place = await make_district(session)
     resident = await make_resident(session, place)
     provider = await make_provider(session, place)
@@ -100,7 +100,7 @@ async def test_the_31st_meal_is_refused_at_completion(session: AsyncSession) -> 
         await orders.complete(session, order_id=oid, delivered_units=units, actor=DESK)
 
     await deliver(30)
-    with pytest.raises(CapExceeded):
+    with pytest.raises(RuleViolation):
         await deliver(1)
 
 

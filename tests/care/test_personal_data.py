@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
-from care import checkins, intake, orders, personal_data, provider_tasks
+from care import checkins, entitlements, intake, orders, personal_data, provider_tasks
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
 from dolbom.settings import get_settings
 from storage import audit, models, outbox
@@ -108,6 +109,28 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         await add_family(s, resident, FAMILY_CHAT, phone="+821022223333")
         s.add(Referral(care_manager_id=manager.id, resident_id=rid, notes=f"{NAME} 님, {ADDRESS}"))  # type: ignore[arg-type]
         await orders.screen(s, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
+        await entitlements.decide(
+            s,
+            resident_id=rid,
+            access=Access(
+                operator_id=None, username="김창구", ip=None, district_id=resident.district_id, role="operator"
+            ),
+            eligible=True,
+            ground="elderly",
+            situations=["no_family_care"],
+            income_tier="basic",
+            valid_from=clock.local_now().date(),
+            note=f"{NAME} 님 댁 {ADDRESS}, 010-8765-4321",
+        )
+        await entitlements.choose_funding(
+            s,
+            order_id=order.id,  # type: ignore[arg-type]
+            access=Access(
+                operator_id=None, username="김창구", ip=None, district_id=resident.district_id, role="operator"
+            ),
+            funding="pay_excess",
+            consent_note=f"{NAME} 님이 010-8765-4321로 통화하며 동의",
+        )
         assignment = await orders.assign(
             s,
             order_id=order.id,
@@ -128,6 +151,26 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
         by_phone = await factories.make_order(s, resident)
         await orders.reject(s, order_id=by_phone.id, reason=f"{NAME} 님 주소 {ADDRESS} 확인 필요", actor=DESK)  # type: ignore[arg-type]
         s.add(Survey(order_id=order.id, channel="telegram", chat_id=CHAT, comment=f"{NAME}입니다. 고마워요"))  # type: ignore[arg-type]
+        s.add(
+            models.Visit(
+                district_id=place.district_id,
+                order_id=order.id,  # type: ignore[arg-type]
+                resident_id=rid,
+                day=clock.local_now().date(),
+                kind="no_show",
+                reason=f"{NAME} 님 부재, {ADDRESS} 문 잠김",
+            )
+        )
+        s.add(
+            models.BillingCheckResolution(
+                district_id=place.district_id,
+                resident_id=rid,
+                flag_key=f"over_plan:{order.id}",
+                fingerprint="0" * 32,
+                note=f"{NAME} 님 010-8765-4321 통화로 확인",
+                resolved_by_name="mapo",
+            )
+        )
         s.add(
             DeskNotice(
                 district_id=place.district_id, kind="assignment_expired", order_id=order.id, title=NAME, body=ADDRESS

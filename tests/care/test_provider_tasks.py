@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import invites, order_notices, orders, provider_tasks
+from care import entitlements, invites, order_notices, orders, provider_tasks
 from care.actors import Actor
+from care.auth import Access
 from dolbom import clock
 from dolbom.errors import InvalidInput, PermissionDenied, RuleViolation
 from storage import orders as store
@@ -31,6 +32,7 @@ async def assigned_order(
     *,
     units: int = 20,
     service_code: str = "meals",
+    funding: str = "public",
     **kw: object,
 ) -> Assignment:
     resident = await make_resident(
@@ -38,6 +40,15 @@ async def assigned_order(
     )
     order = await make_order(session, resident, units=units, service_code=service_code, **kw)  # type: ignore[arg-type]
     await orders.screen(session, order_id=order.id, actor=DESK)  # type: ignore[arg-type]
+    if funding != "public":  # over a cap: the desk records that the resident pays the excess
+        desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+        await entitlements.choose_funding(
+            session,
+            order_id=order.id,
+            access=desk,
+            funding=funding,
+            consent_note="본인 동의",  # type: ignore[arg-type]
+        )
     return await orders.assign(session, order_id=order.id, provider_id=provider.id, actor=DESK, note="점심 전 배달")  # type: ignore[arg-type]
 
 
@@ -207,7 +218,7 @@ async def test_more_units_than_planned_or_the_cap_need_the_desk(session: AsyncSe
     place = await make_district(session)
     provider = await make_provider(session, place)
     over_plan = await assigned_order(session, place, provider, units=20)
-    over_cap = await assigned_order(session, place, provider, units=40)  # the meals cap is 30
+    over_cap = await assigned_order(session, place, provider, units=40, funding="pay_excess")  # meals cap: 30
     for a in (over_plan, over_cap):
         await provider_tasks.accept(session, provider_id=provider.id, assignment_id=a.id, actor=staff(provider))  # type: ignore[arg-type]
         await provider_tasks.start(session, provider_id=provider.id, assignment_id=a.id, actor=staff(provider))  # type: ignore[arg-type]

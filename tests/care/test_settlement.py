@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import orders, provider_tasks, settlement
+from care import entitlements, orders, provider_tasks, settlement, visits
+from care.auth import Access
 from dolbom import clock
 from storage.models import Provider, Resident
 from tests.factories import DESK, Place, make_district, make_order, make_provider, make_resident
@@ -23,11 +24,17 @@ async def deliver(
     service: str,
     planned: int,
     delivered: int,
+    funding: str = "public",
 ) -> None:
     order = await make_order(session, resident, service_code=service, units=planned)
     oid = order.id
     assert oid is not None and provider.id is not None
     await orders.screen(session, order_id=oid, actor=DESK)
+    if funding != "public":
+        desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+        await entitlements.choose_funding(
+            session, order_id=oid, access=desk, funding=funding, consent_note="본인이 전화로 초과분 부담에 동의함"
+        )
     assignment = await orders.assign(session, order_id=oid, provider_id=provider.id, actor=DESK)
     actor = provider_tasks.actor_for(provider, channel="telegram")
     await provider_tasks.accept(session, provider_id=provider.id, assignment_id=assignment.id, actor=actor)  # type: ignore[arg-type]
@@ -69,8 +76,9 @@ async def test_general_residents_pay_and_the_annual_limit_splits(session: AsyncS
     # October: 20 home-care units (46,130 each = 922,600) use most of the 1,520,000 limit.
     await deliver(session, place, care, supported, service="home_care", planned=20, delivered=20)
     clock.set_now(NOW)
-    # November: 14 short-stay days are 779,940; only 597,400 of the limit is left.
-    await deliver(session, place, care, supported, service="short_stay", planned=14, delivered=14)
+    # November: 14 short-stay days are 779,940; only 597,400 of the limit is left: the desk records
+    # that the resident pays the excess (never silent).
+    await deliver(session, place, care, supported, service="short_stay", planned=14, delivered=14, funding="pay_excess")
     await deliver(session, place, meals, general, service="meals", planned=10, delivered=10)
     by_name = {
         s.provider_name: s
@@ -103,3 +111,130 @@ async def test_the_month_follows_seoul_time(session: AsyncSession) -> None:
     )
     [december] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=12)
     assert december.units == 4
+
+
+async def test_an_ineligible_basic_recipient_is_billed_in_full_and_an_undecided_one_is_flagged(
+    session: AsyncSession,
+) -> None:
+    # The 40-year-old 수급자 without a disability got 184,520원 of public support before: now none.
+    clock.set_now(NOW)
+    place = await make_district(session)
+    provider = await make_provider(session, place, name="마포돌봄")
+    forty = await make_resident(session, place, income_tier="basic", birth_year=1986, decided=False)
+    unsure = await make_resident(session, place, income_tier="unknown")
+    desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+    assert forty.id is not None
+    await entitlements.decide(
+        session, resident_id=forty.id, access=desk, eligible=False, ground=None, situations=[],
+        income_tier="basic", valid_from=date(2026, 1, 1),
+    )  # fmt: skip
+    # 4 home-care visits × 46,130 = 184,520, all the resident's.
+    await deliver(session, place, provider, forty, service="home_care", planned=4, delivered=4)
+    # The undecided person can only be served fully self-paid, with consent: 5 meals = 36,000.
+    await deliver(session, place, provider, unsure, service="meals", planned=5, delivered=5, funding="self_paid")
+    [month] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=11)
+    lines = {line.resident_id: line for line in month.lines}
+    assert (lines[forty.id].total, lines[forty.id].public, lines[forty.id].resident) == (184_520, 0, 184_520)
+    assert (lines[unsure.id].public, lines[unsure.id].resident) == (0, 36_000)  # type: ignore[index]
+    assert set(lines[unsure.id].flags) == {"undecided", "self_paid"}  # type: ignore[index]
+    assert (month.total, month.public, month.resident) == (220_520, 0, 220_520)
+
+
+async def test_the_tier_valid_on_the_service_day_is_used_not_todays(session: AsyncSession) -> None:
+    clock.set_now(datetime(2026, 9, 10, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    provider = await make_provider(session, place)
+    resident = await make_resident(session, place, decided=False)
+    desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+    assert resident.id is not None
+    await entitlements.decide(
+        session, resident_id=resident.id, access=desk, eligible=True, ground="elderly",
+        situations=["no_family_care"], income_tier="near_poor", valid_from=date(2026, 1, 1),
+        valid_until=date(2026, 9, 30),
+    )  # fmt: skip
+    await deliver(session, place, provider, resident, service="meals", planned=10, delivered=10)
+    clock.set_now(NOW)  # in November the person is verified 일반
+    await entitlements.decide(
+        session, resident_id=resident.id, access=desk, eligible=True, ground="elderly",
+        situations=["no_family_care"], income_tier="general", valid_from=date(2026, 10, 1),
+    )  # fmt: skip
+    [september] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=9)
+    assert (september.public, september.resident) == (72_000, 0)
+
+
+async def test_acceptance_fixture_november_and_december_to_the_won(session: AsyncSession) -> None:
+    """The issue's fixture, as far as visits, decisions and the ledger go (figures worked by hand).
+
+    - 수급자 A: 30 meals requested for 2026-11-20, visits 11-20..11-30 (11 days, two no-shows on
+      11-23 and 11-27 → 9 meals) and 12-01..12-19 (19 meals): November 9 × 7,200 = 64,800 public,
+      December 19 × 7,200 = 136,800 public; 28 meals in all (201,600), no-shows never billed.
+    - 차상위 B: 20 home-care visits completed in October (20 × 46,130 = 922,600 public), then 14
+      short-stay days in November (14 × 55,710 = 779,940): 1,520,000 - 922,600 = 597,400 public,
+      182,540 the resident's, with their consent recorded (pay_excess).
+    - 일반 C: 10 meals in November = 72,000, all the resident's.
+    - undecided D: 5 meals self-paid with consent = 36,000 the resident's, flagged.
+    - ineligible 수급자 E (40, no disability): 4 home-care visits = 184,520 the resident's.
+    November: total 64,800 + 779,940 + 72,000 + 36,000 + 184,520 = 1,137,260;
+    public 64,800 + 597,400 = 662,200; resident 182,540 + 72,000 + 36,000 + 184,520 = 475,060.
+    """
+    clock.set_now(datetime(2026, 10, 10, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    meals = await make_provider(session, place, name="가 밥상협동조합", services=("meals",))
+    care = await make_provider(session, place, name="나 돌봄사회적기업", services=("home_care", "short_stay"))
+    desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+    a = await make_resident(session, place, income_tier="basic")
+    b = await make_resident(session, place, income_tier="near_poor")
+    c = await make_resident(session, place, income_tier="general")
+    d = await make_resident(session, place, income_tier="unknown")
+    e = await make_resident(session, place, income_tier="basic", birth_year=1986, decided=False)
+    assert e.id is not None
+    await entitlements.decide(
+        session, resident_id=e.id, access=desk, eligible=False, ground=None, situations=[],
+        income_tier="basic", valid_from=date(2026, 1, 1),
+    )  # fmt: skip
+    await deliver(session, place, care, b, service="home_care", planned=20, delivered=20)
+    clock.set_now(NOW)  # 2026-11-23
+    await deliver(session, place, care, b, service="short_stay", planned=14, delivered=14, funding="pay_excess")
+    await deliver(session, place, meals, c, service="meals", planned=10, delivered=10)
+    await deliver(session, place, meals, d, service="meals", planned=5, delivered=5, funding="self_paid")
+    await deliver(session, place, care, e, service="home_care", planned=4, delivered=4)
+    # A's 30 meals, one visit a day.
+    clock.set_now(datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    order = await make_order(session, a, service_code="meals", units=30, requested_date=date(2026, 11, 20))
+    assert order.id is not None and meals.id is not None
+    await orders.screen(session, order_id=order.id, actor=DESK)
+    await orders.assign(session, order_id=order.id, provider_id=meals.id, actor=DESK)
+    await orders.accept(session, order_id=order.id, provider_id=meals.id, actor=DESK)
+    clock.set_now(datetime(2026, 12, 20, 1, 0, tzinfo=UTC))
+    days = [date(2026, 11, n) for n in range(20, 31)] + [date(2026, 12, n) for n in range(1, 20)]
+    for day in days:
+        no_show = day in (date(2026, 11, 23), date(2026, 11, 27))
+        await visits.record(
+            session, order_id=order.id, day=day, units=0 if no_show else 1,
+            kind="no_show" if no_show else "delivered", reason="이용자 부재" if no_show else None, actor=DESK,
+        )  # fmt: skip
+    done = await visits.complete_from_visits(session, order_id=order.id, actor=DESK)
+    assert done.delivered_units == 28
+
+    nov = {
+        p.provider_name: p
+        for p in await settlement.monthly(session, district_id=place.district_id, year=2026, month=11)
+    }
+    dec = {
+        p.provider_name: p
+        for p in await settlement.monthly(session, district_id=place.district_id, year=2026, month=12)
+    }
+    a_nov = [line for line in nov["가 밥상협동조합"].lines if line.resident_id == a.id]
+    a_dec = [line for line in dec["가 밥상협동조합"].lines if line.resident_id == a.id]
+    assert (sum(x.units for x in a_nov), sum(x.public for x in a_nov)) == (9, 64_800)
+    assert (sum(x.units for x in a_dec), sum(x.public for x in a_dec), sum(x.resident for x in a_dec)) == (
+        19,
+        136_800,
+        0,
+    )
+    stay = [line for line in nov["나 돌봄사회적기업"].lines if line.resident_id == b.id]
+    assert [(x.total, x.public, x.resident, x.flags) for x in stay] == [(779_940, 597_400, 182_540, ("pay_excess",))]
+    total = sum(p.total for p in nov.values())
+    public = sum(p.public for p in nov.values())
+    resident = sum(p.resident for p in nov.values())
+    assert (total, public, resident) == (1_137_260, 662_200, 475_060)

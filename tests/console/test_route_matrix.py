@@ -274,6 +274,37 @@ ROUTES: list[Case] = [
         sided=True,
     ),
     Case(
+        "POST",
+        "/residents/{resident_id}/eligibility",
+        writer_thing(303),
+        fill=lambda s: f"/residents/{s.resident_id}/eligibility",
+        body=lambda fx, s: {
+            "eligible": "yes",
+            "ground": "elderly",
+            "situations": "no_family_care",
+            "income_tier": "basic",
+            "valid_from": "2026-01-01",
+        },
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/orders/{order_id}/funding/{funding}",
+        writer_thing(303),
+        fill=lambda s: f"/orders/{s.order_id}/funding/self_paid",
+        body=lambda fx, s: {"consent_note": "본인이 전액 부담에 동의함"},
+        sided=True,
+    ),
+    # The world's order is not accepted yet: a kind 400 (B's staff 404).
+    Case(
+        "POST",
+        "/orders/{order_id}/visits/{step}",
+        writer_thing(400),
+        fill=lambda s: f"/orders/{s.order_id}/visits/record",
+        body=lambda fx, s: {"day": "2026-11-02", "kind": "delivered", "units": "1"},
+        sided=True,
+    ),
+    Case(
         "POST", "/residents/export", writer_list(200), body=lambda fx, s: {"q": "", "reason": "월말 점검"}, shows=True
     ),
     Case("GET", "/providers", staff_list()),
@@ -538,6 +569,27 @@ ROUTES: list[Case] = [
     Case("GET", "/checkins/attention", staff_list(), shows=True),
     # The docs page is a page: signed out, to the sign-in form (its schema answers 401 above).
     Case("GET", "/api/docs", staff_list(out=303)),
+    Case("GET", "/api/settlement", staff_list(out=401)),
+    Case("GET", "/settlement", staff_list()),
+    Case(
+        "POST", "/settlement/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
+    ),
+    # 점검: each sees their own district's flags; resolving a flag about A's order: B's staff 404,
+    # A's writers 422 (the matrix's order has no visits, so no such flag is open).
+    Case("GET", "/checks", staff_list()),
+    Case(
+        "POST",
+        "/checks/{order_id}/resolve",
+        writer_thing(422),
+        fill=lambda s: f"/checks/{s.order_id}/resolve",
+        body=lambda fx, s: {
+            "key": f"over_plan:{s.order_id}",
+            "fingerprint": "0" * 32,
+            "month": "2026-11",
+            "note": "확인",
+        },
+        sided=True,
+    ),
     Case("GET", "/api/orders", staff_list(out=401), shows=True),
     Case(
         "GET",
