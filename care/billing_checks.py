@@ -28,12 +28,21 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import parsing
+from care import parsing, surveys
 from care.auth import Access
 from dolbom import clock
 from dolbom.errors import ConflictError, InvalidInput, NotFound, RuleViolation
 from dolbom.i18n import N_
-from storage.models import BillingCheckResolution, District, Order, Provider, ProviderService, Resident, Visit
+from storage.models import (
+    BillingCheckResolution,
+    District,
+    Order,
+    Provider,
+    ProviderService,
+    Resident,
+    Survey,
+    Visit,
+)
 
 KINDS: Final = {
     "outside_plan": N_("Visit outside the order's plan"),
@@ -42,6 +51,7 @@ KINDS: Final = {
     "after_death": N_("Visit after the date of death"),
     "after_move_out": N_("Visit after moving out"),
     "over_capacity": N_("Over the provider's weekly capacity"),
+    "not_received": N_("Billed, but the resident said they did not receive it"),
 }
 TITLE: Final = N_("Billing checks")
 MSG_CHANGED: Final = N_("The visits of this flag changed since the page was shown. Please look at it again.")
@@ -135,7 +145,38 @@ async def list_flags(session: AsyncSession, *, district_id: int, first: date, la
     flags += _two_providers(inside, orders)
     flags += _after(inside, orders, residents)
     flags += await _over_capacity(session, around, orders_of=await _orders_of(session, around, orders))
+    flags += await _not_received(session, inside, orders)
     return flags
+
+
+async def _not_received(session: AsyncSession, inside: list[Visit], orders: dict[int | None, Order]) -> list[Flag]:
+    """Orders whose resident answered 못 받았어요 / 일부만 받았어요 (care.surveys) with delivered visits billed."""
+    answers: dict[int, str] = dict(
+        (  # type: ignore[arg-type]  # received is never None here: the query keeps only disputed answers
+            await session.execute(
+                select(col(Survey.order_id), col(Survey.received)).where(
+                    col(Survey.order_id).in_(list(orders)), col(Survey.received).in_(surveys.DISPUTED)
+                )
+            )
+        ).all()
+    )
+    by_order: dict[int, list[Visit]] = defaultdict(list)
+    for v in inside:
+        if v.order_id in answers:
+            by_order[v.order_id].append(v)
+    return [
+        _flag(
+            "not_received",
+            str(order_id),
+            visits,
+            (answers[order_id],),
+            resident_id=orders[order_id].resident_id,
+            day=min(v.day for v in visits),
+            provider_id=visits[0].provider_id,
+            facts={"answer": surveys.RECEIVED[answers[order_id]]},  # its msgid, shown in Korean
+        )
+        for order_id, visits in by_order.items()
+    ]
 
 
 async def _orders_of(session: AsyncSession, visits: list[Visit], known: dict[int | None, Order]) -> dict[int, str]:

@@ -14,7 +14,7 @@ from care import billing_checks, orders
 from care.auth import Access
 from dolbom import clock
 from dolbom.errors import ConflictError, InvalidInput, NotFound, RuleViolation
-from storage.models import AccessLog, Order, Provider, ProviderService, Resident, Visit
+from storage.models import AccessLog, Order, Provider, ProviderService, Resident, Survey, Visit
 from tests.factories import DESK, Place, make_district, make_order, make_provider, make_resident
 
 
@@ -266,3 +266,26 @@ async def test_a_resolved_flag_stays_resolved_until_its_data_changes(session: As
         (await session.execute(select(AccessLog).where(AccessLog.action == "billing_check_resolve"))).scalars().all()
     )
     assert [row.resident_id for row in logged] == [order.resident_id]
+
+
+async def test_visits_billed_for_an_order_the_resident_said_they_did_not_or_only_partly_receive(
+    session: AsyncSession,
+) -> None:
+    clock.set_now(DEC)
+    place = await make_district(session)
+    provider = await make_provider(session, place)
+    answers: dict[str | None, int | None] = {}
+    visits_ = []
+    for answer in ("none", "partly", "all", None):
+        resident = await make_resident(session, place)
+        order = await assigned(session, place, provider, resident, units=10, requested_date=FIRST)
+        session.add(Survey(order_id=order.id, received=answer))
+        answers[answer] = order.id
+        visits_.append(visit(order, provider, date(2026, 12, 3)))
+    flags = await flags_of(session, place, *visits_)
+    # 잘 받았어요 and no answer yet are not flagged; 못 받았어요 and 일부만 are, each naming its visits.
+    assert sorted((f.kind, f.order_ids, f.facts["answer"]) for f in flags) == [
+        ("not_received", (answers["none"],), "I did not receive it"),
+        ("not_received", (answers["partly"],), "Only part of it"),
+    ]
+    assert all(len(f.visit_ids) == 1 for f in flags)
