@@ -29,6 +29,7 @@ ACTION = {
     "cancel": N_("Cancel"),
     "reject": N_("Reject"),
     "note": N_("Note"),
+    "correct": N_("Correction"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),

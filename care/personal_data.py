@@ -86,6 +86,9 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("eligibility_decisions", "note", "desk's free text on the decision"),
     Entry("entitlement_entries", "consent_note", "how the resident agreed to pay"),
     Entry("visits", "reason", "why the person was not served that day (their situation)"),
+    Entry("visits", "correction_reason", "why a visit was corrected (may tell their situation)"),
+    Entry("settlement_adjustments", "reason", "why a closed month was corrected (free text)", purge="blank"),
+    Entry("copay_payments", "reason", "why money was given back (free text)"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
@@ -159,6 +162,13 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("entitlement_entries", "status"),
             ("visits", "kind"),
             ("visits", "recorded_by_kind"),
+            ("visits", "original_kind"),
+            ("settlement_closed_lines", "receipt_no"),
+            ("settlement_closed_lines", "service_code"),
+            ("settlement_closed_lines", "flags"),
+            ("settlement_adjustments", "service_code"),
+            ("copay_payments", "kind"),
+            ("copay_payments", "method"),
         )
     },
     ("districts", "name"): "a place",
@@ -186,6 +196,11 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("eligibility_decisions", "decided_by_name"): "the deciding operator's name (staff, kept as in order history)",
     ("entitlement_entries", "consent_by"): "the recording operator's name (staff)",
     ("visits", "recorded_by_name"): "the provider's or operator's name (staff)",
+    ("visits", "corrected_by_name"): "the correcting operator's name (staff)",
+    ("settlement_closes", "closed_by_name"): "the closing operator's name (staff)",
+    ("settlement_closed_lines", "provider_name"): "an organisation",
+    ("settlement_adjustments", "created_by_name"): "the correcting operator's name (staff)",
+    ("copay_payments", "recorded_by_name"): "the recording operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
 }
 
@@ -261,6 +276,8 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "eligibility_decisions": _by_resident,
     "entitlement_entries": _by_resident,
     "visits": _by_resident,
+    "settlement_adjustments": _by_resident,
+    "copay_payments": _by_resident,
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }
