@@ -15,13 +15,22 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import closing, entitlements, months, orders, settlement, statements, visits
+from care import closing, entitlements, months, orders, prices, settlement, statements, visits
 from care.auth import Access
 from care.residents import OutOfDistrict
 from dolbom import clock
 from dolbom.errors import InvalidInput, RuleViolation
 from storage.db import Database
-from storage.models import AccessLog, Order, Provider, Resident, SettlementClose, SettlementClosedLine, Visit
+from storage.models import (
+    AccessLog,
+    Order,
+    Provider,
+    Resident,
+    ServiceCatalog,
+    SettlementClose,
+    SettlementClosedLine,
+    Visit,
+)
 from tests.care.test_settlement import deliver
 from tests.factories import DESK, Place, make_district, make_order, make_provider, make_resident
 from tests.storage.pausing import Pause, first_write_or_lock
@@ -277,8 +286,11 @@ async def test_two_operators_closing_at_once_close_once(db: Database) -> None:
     clock.set_now(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
     both = asyncio.Barrier(2)
 
+    pauses: list[Pause] = []
+
     async def close() -> Any:
         pause = Pause(first_write_or_lock, barrier=both)
+        pauses.append(pause)
         try:
             async with db.transaction() as s:
                 await pause.attach(s)
@@ -288,6 +300,7 @@ async def test_two_operators_closing_at_once_close_once(db: Database) -> None:
 
     results = await asyncio.gather(close(), close())
     assert sorted(type(r).__name__ for r in results) == ["AlreadyClosed", "SettlementClose"], results
+    assert all(p.happened for p in pauses)
     async with db.sessions() as s:
         assert (await s.execute(select(func.count()).select_from(SettlementClose))).scalar_one() == 1
         lines = (await s.execute(select(SettlementClosedLine))).scalars().all()
@@ -309,8 +322,11 @@ async def test_a_visit_racing_the_close_is_in_the_closed_month_or_refused(db: Da
     clock.set_now(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
     both = asyncio.Barrier(2)
 
+    pauses: list[Pause] = []
+
     async def run(work: Any) -> Any:
         pause = Pause(first_write_or_lock, barrier=both)
+        pauses.append(pause)
         try:
             async with db.transaction() as s:
                 await pause.attach(s)
@@ -326,6 +342,7 @@ async def test_a_visit_racing_the_close_is_in_the_closed_month_or_refused(db: Da
 
     recorded, closed = await asyncio.gather(run(record), run(close))
     assert isinstance(closed, SettlementClose), closed
+    assert all(p.happened for p in pauses)
     async with db.sessions() as s:
         frozen = (await s.execute(select(func.count()).select_from(SettlementClosedLine))).scalar_one()
         kept = (await s.execute(select(func.count()).select_from(Visit))).scalar_one()
@@ -333,3 +350,46 @@ async def test_a_visit_racing_the_close_is_in_the_closed_month_or_refused(db: Da
         assert (frozen, kept) == (0, 0)
     else:
         assert (frozen, kept) == (1, 1), recorded
+
+
+async def test_the_year_boundary_in_settlement_new_years_eve_at_its_years_price_and_caps_per_year(
+    session: AsyncSession,
+) -> None:
+    """A 수급자's 30 meals in December 2025 (7,000원 that year: 30 × 7,000 = 210,000 public, the last on
+    12-31) leave all 30 for January 2026, priced at 7,500원 (30 × 7,500 = 225,000 public, none capped)."""
+    clock.set_now(datetime(2025, 12, 1, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    await prices.create_defaults(session, district_id=place.district_id, year=2026)
+    for year, price in ((2025, 7_000), (2026, 7_500)):
+        row = (
+            await session.execute(
+                select(ServiceCatalog).where(
+                    ServiceCatalog.district_id == place.district_id,
+                    ServiceCatalog.year == year,
+                    ServiceCatalog.code == "meals",
+                )
+            )
+        ).scalar_one()
+        row.unit_price = price
+    await session.flush()
+    provider = await make_provider(session, place)
+    resident = await make_resident(session, place)
+    assert provider.id is not None
+    for first, days in ((date(2025, 12, 2), 30), (date(2026, 1, 2), 30)):
+        clock.set_now(datetime(first.year, first.month, 1, 1, 0, tzinfo=UTC))
+        order = await make_order(session, resident, service_code="meals", units=30, requested_date=first)
+        assert order.id is not None
+        await orders.screen(session, order_id=order.id, actor=DESK)
+        await orders.assign(session, order_id=order.id, provider_id=provider.id, actor=DESK)
+        await orders.accept(session, order_id=order.id, provider_id=provider.id, actor=DESK)
+        clock.set_now(datetime(first.year, first.month, 31, 1, 0, tzinfo=UTC))
+        for n in range(days):
+            day = date(first.year, first.month, first.day + n)
+            await visits.record(session, order_id=order.id, day=day, units=1, kind="delivered", actor=DESK)
+        await visits.complete_from_visits(session, order_id=order.id, actor=DESK)
+    [december] = await settlement.monthly(session, district_id=place.district_id, year=2025, month=12)
+    assert (december.units, december.total, december.public, december.resident) == (30, 210_000, 210_000, 0)
+    assert (december.lines[-1].day, december.lines[-1].unit_price) == (date(2025, 12, 31), 7_000)
+    [january] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=1)
+    assert (january.units, january.total, january.public, january.resident) == (30, 225_000, 225_000, 0)
+    assert {line.unit_price for line in january.lines} == {7_500}
