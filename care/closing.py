@@ -298,6 +298,10 @@ async def correct_visit(
     elif units < 1:
         raise InvalidInput(N_("Please give at least one unit."))
     await months.lock(session, district_id=visit.district_id, exclusive=False)
+    # Two corrections for one person at once: the second counts what the first wrote as paid.
+    await order_store.lock_resident_units(session, resident_id=visit.resident_id)
+    await session.refresh(visit)  # as the one who held the lock before us left it
+    await session.refresh(order)
     before = f"{visit.kind} {visit.units}"
     if visit.corrected_at is None:
         visit.original_units, visit.original_kind = visit.units, visit.kind
@@ -346,6 +350,8 @@ async def correct_order_units(
     if delivered_units < 0 or delivered_units > 10_000:
         raise InvalidInput(N_("That answer could not be understood."))
     await months.lock(session, district_id=order.district_id, exclusive=False)
+    await order_store.lock_resident_units(session, resident_id=order.resident_id)
+    await session.refresh(order)  # as the one who held the lock before us left it
     before = order.delivered_units
     await _settle_order(session, order=order, delivered_units=delivered_units, access=access,
                         action_reason=f"{before} → {delivered_units}: {text}")  # fmt: skip

@@ -393,3 +393,39 @@ async def test_the_year_boundary_in_settlement_new_years_eve_at_its_years_price_
     [january] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=1)
     assert (january.units, january.total, january.public, january.resident) == (30, 225_000, 225_000, 0)
     assert {line.unit_price for line in january.lines} == {7_500}
+
+
+async def test_two_operators_correcting_one_closed_order_at_once_adjust_it_once(db: Database) -> None:
+    """일반 10 meals in November (72,000 the resident's), closed; both correct to 9: one -7,200 line."""
+    clock.set_now(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+    async with db.transaction() as s:
+        place = await make_district(s)
+        provider = await make_provider(s, place)
+        resident = await make_resident(s, place, income_tier="general")
+        await deliver(s, place, provider, resident, service="meals", planned=10, delivered=10)
+        order_id = (await s.execute(select(Order.id).where(Order.resident_id == resident.id))).scalar_one()
+    clock.set_now(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    async with db.transaction() as s:
+        await closing.close(s, access=desk(place), year=2026, month=11)
+    both = asyncio.Barrier(2)
+    pauses: list[Pause] = []
+
+    async def correct() -> Any:
+        pause = Pause(first_write_or_lock, barrier=both)
+        pauses.append(pause)
+        try:
+            async with db.transaction() as s:
+                await pause.attach(s)
+                fixed = await closing.correct_order_units(
+                    s, order_id=order_id, access=desk(place), delivered_units=9, reason="1식 미배달"
+                )
+                return len(fixed.adjustments)
+        except Exception as exc:
+            return exc
+
+    results = await asyncio.gather(correct(), correct())
+    assert sorted(results) == [0, 1], results
+    assert all(p.happened for p in pauses)
+    async with db.sessions() as s:
+        [december] = await settlement.monthly(s, district_id=place.district_id, year=2026, month=12)
+        assert [(a.units, a.total, a.public, a.resident) for a in december.adjustments] == [(-1, -7_200, 0, -7_200)]
