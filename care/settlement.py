@@ -31,8 +31,11 @@ from dolbom.i18n import N_
 from storage.models import (
     Assignment,
     District,
+    Dong,
     Order,
     Provider,
+    Region,
+    Resident,
     SettlementAdjustment,
     SettlementClose,
     SettlementClosedLine,
@@ -403,13 +406,68 @@ async def closes_for(session: AsyncSession, *, access: Access, year: int, month:
     return list((await session.execute(query.order_by(col(SettlementClose.district_id)))).scalars())
 
 
+@dataclass(frozen=True)
+class Subtotal:
+    """The month's sums for one service, 동 or 권역 (lines and adjustments)."""
+
+    key: str  # service code, or the 동 / 권역 name ("" when the resident has none)
+    units: int
+    total: int
+    public: int
+    resident: int
+
+
+async def breakdown(session: AsyncSession, months: list[ProviderSettlement]) -> dict[str, list[Subtotal]]:
+    """Return the month's totals per service, per 동 and per 권역 (the resident's 동 as recorded now)."""
+    items: list[tuple[int, str, int, int, int, int]] = []
+    for p in months:
+        every: list[SettlementLine | AdjustmentLine] = [*p.lines, *p.adjustments]
+        items += [(x.resident_id, x.service_code, x.units, x.total, x.public, x.resident) for x in every]
+    ids = sorted({i[0] for i in items})
+    place: dict[int, tuple[str, str]] = {}
+    if ids:
+        rows = await session.execute(
+            select(col(Resident.id), col(Dong.name), col(Region.name))
+            .select_from(Resident)
+            .join(Dong, col(Dong.id) == col(Resident.dong_id), isouter=True)
+            .join(Region, col(Region.id) == col(Dong.region_id), isouter=True)
+            .where(col(Resident.id).in_(ids))
+        )
+        place = {rid: (dong or "", region or "") for rid, dong, region in rows.all() if rid is not None}
+    result: dict[str, list[Subtotal]] = {}
+    for name, key_of in (
+        ("service", lambda i: i[1]),
+        ("dong", lambda i: place.get(i[0], ("", ""))[0]),
+        ("region", lambda i: place.get(i[0], ("", ""))[1]),
+    ):
+        sums: dict[str, list[int]] = {}
+        for i in items:
+            acc = sums.setdefault(key_of(i), [0, 0, 0, 0])
+            for n, amount in enumerate(i[2:]):
+                acc[n] += amount
+        result[name] = [Subtotal(k, *v) for k, v in sorted(sums.items())]
+    return result
+
+
 def as_json(
-    months: list[ProviderSettlement], *, year: int, month: int, closes: list[SettlementClose] | None = None
+    months: list[ProviderSettlement],
+    *,
+    year: int,
+    month: int,
+    closes: list[SettlementClose] | None = None,
+    subtotals: dict[str, list[Subtotal]] | None = None,
 ) -> dict[str, object]:
     """Return the month as the JSON API gives it: closed or not, providers, lines, adjustments and totals in 원."""
     closes = closes or []
     return {
         "month": f"{year}-{month:02d}",
+        "by": {
+            name: [
+                {"key": x.key, "units": x.units, "total": x.total, "public": x.public, "resident": x.resident}
+                for x in rows
+            ]
+            for name, rows in (subtotals or {}).items()
+        },
         "closed": bool(closes),
         "closes": [
             {"district_id": c.district_id, "closed_at": c.closed_at.isoformat(), "closed_by": c.closed_by_name}

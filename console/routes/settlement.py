@@ -46,9 +46,11 @@ async def _page(request: Request, *, month_text: str | None, provider_id: int | 
         access = web.access_of(request)
         months = await settlement.month_for(session, access=access, year=year, month=month, provider_id=provider_id)
         closes = await settlement.closes_for(session, access=access, year=year, month=month)
-    data = settlement.as_json(months, year=year, month=month, closes=closes)
+        subtotals = await settlement.breakdown(session, months)
+    data = settlement.as_json(months, year=year, month=month, closes=closes, subtotals=subtotals)
     return web.render(request, "settlement.html", status_code=status_code, months=months, month=data["month"],
-                      totals=data, closes=closes, error=error, done=request.query_params.get("done"))  # fmt: skip
+                      totals=data, closes=closes, subtotals=subtotals, error=error,
+                      done=request.query_params.get("done"))  # fmt: skip
 
 
 @router.get("/settlement")
@@ -142,7 +144,8 @@ async def settlement_api(request: Request) -> Response:
         access = web.access_of(request)
         months = await settlement.month_for(session, access=access, year=year, month=month, provider_id=provider_id)
         closes = await settlement.closes_for(session, access=access, year=year, month=month)
-    return JSONResponse(settlement.as_json(months, year=year, month=month, closes=closes))
+        subtotals = await settlement.breakdown(session, months)
+    return JSONResponse(settlement.as_json(months, year=year, month=month, closes=closes, subtotals=subtotals))
 
 
 router.include_router(api)

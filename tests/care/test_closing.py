@@ -126,6 +126,16 @@ async def test_acceptance_close_november_correct_it_in_december_statements_payme
     district = w.place.district_id
     nov = await settlement.monthly(session, district_id=district, year=2026, month=11)
     assert sums(nov) == (1_137_260, 662_200, 475_060)
+    # Per service: meals A 64,800 + C 72,000 + D 36,000 = 172,800 (9 + 10 + 5 = 24 meals), 64,800 public;
+    # short stay 779,940 (597,400 public); home care (E) 184,520. Everyone lives in 1-1동 of 1권역.
+    by = await settlement.breakdown(session, nov)
+    assert [(x.key, x.units, x.total, x.public, x.resident) for x in by["service"]] == [
+        ("home_care", 4, 184_520, 0, 184_520),
+        ("meals", 24, 172_800, 64_800, 108_000),
+        ("short_stay", 14, 779_940, 597_400, 182_540),
+    ]
+    assert [(x.key, x.total, x.public) for x in by["dong"]] == [("1-1동", 1_137_260, 662_200)]
+    assert [(x.key, x.total, x.resident) for x in by["region"]] == [("1권역", 1_137_260, 475_060)]
     # B pays November's part by transfer before the close.
     assert w.b.id and w.c.id and w.a.id and w.a_order.id and w.b_stay.id
     await statements.record(

@@ -51,6 +51,9 @@ async def test_close_correct_statements_payments_and_exports_give_the_hand_worke
     assert (after["closed"], after["total"], after["public"], after["resident"]) == (True, 1_137_260, 662_200,
                                                                                      475_060)  # fmt: skip
     assert after["closes"][0]["closed_by"] == "mapo 담당"
+    assert [(x["key"], x["total"]) for x in after["by"]["service"]] == [
+        ("home_care", 184_520), ("meals", 172_800), ("short_stay", 779_940)
+    ]  # fmt: skip
     # A visit on a day of the closed month is refused in Korean on the order page.
     refused = await client.post(
         f"/orders/{a_order}/visits/record",
