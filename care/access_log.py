@@ -58,6 +58,14 @@ ACTIONS: dict[str, str] = {
     "funding_choice": N_("Recorded how an order is paid"),
     "settlement_view": N_("Viewed the settlement"),
     "settlement_export": N_("Downloaded the settlement"),
+    "settlement_close": N_("Closed a month of settlement"),
+    "visit_correct": N_("Corrected a visit"),
+    "order_units_correct": N_("Corrected an order's delivered units"),
+    "statement_list": N_("Viewed the co-payment statements"),
+    "statement_view": N_("Viewed a co-payment statement"),
+    "statement_export": N_("Downloaded the co-payment statements"),
+    "copay_payment": N_("Recorded a co-payment"),
+    "copay_refund": N_("Recorded a refund"),
     "catalog_create": N_("Created a catalog year"),
     "district_import": N_("Imported the district workbook"),
     "district_export": N_("Downloaded the district workbook"),
@@ -108,6 +116,9 @@ LOOKS = frozenset(
         "view_checkin_schedule",
         "notice_list",
         "settlement_view",
+        "statement_list",
+        "statement_view",
+        "statement_export",
     }
 )
 
