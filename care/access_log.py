@@ -64,6 +64,14 @@ ACTIONS: dict[str, str] = {
     "settlement_export": N_("Downloaded the settlement"),
     "billing_checks_view": N_("Viewed the billing checks"),
     "billing_check_resolve": N_("Resolved a billing check"),
+    "settlement_close": N_("Closed a month of settlement"),
+    "visit_correct": N_("Corrected a visit"),
+    "order_units_correct": N_("Corrected an order's delivered units"),
+    "statement_list": N_("Viewed the co-payment statements"),
+    "statement_view": N_("Viewed a co-payment statement"),
+    "statement_export": N_("Downloaded the co-payment statements"),
+    "copay_payment": N_("Recorded a co-payment"),
+    "copay_refund": N_("Recorded a refund"),
     "catalog_create": N_("Created a catalog year"),
     "district_import": N_("Imported the district workbook"),
     "district_export": N_("Downloaded the district workbook"),
@@ -127,6 +135,9 @@ LOOKS = frozenset(
         "phone_call_list",
         "settlement_view",
         "billing_checks_view",
+        "statement_list",
+        "statement_view",
+        "statement_export",
     }
 )
 

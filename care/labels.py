@@ -34,6 +34,7 @@ ACTION = {
     "override": N_("Provider chosen outside the proposal"),
     "dispute": N_("Resident says not received"),
     "change_date": N_("Date changed"),
+    "correct": N_("Correction"),
 }
 SERVICE = {
     "home_care": N_("Temporary home care"),
@@ -132,6 +133,14 @@ ELIGIBILITY_SITUATION = {
     "no_public_service": N_("Uses no public service, or has a gap"),
     "no_family_care": N_("Has no family who can look after them"),
 }
+STATEMENT_STATE = {
+    "paid": N_("Paid in full"),
+    "partly_paid": N_("Partly paid"),
+    "unpaid": N_("Unpaid"),
+    "refund_due": N_("Refund due"),
+}
+PAYMENT_METHOD = {"transfer": N_("Bank transfer"), "cash": N_("Cash"), "card": N_("Card")}
+PAYMENT_KIND = {"payment": N_("Payment"), "refund": N_("Refund")}
 SETTLEMENT_FLAG = {
     "undecided": N_("No eligibility decision"),
     "self_paid": N_("Paid by the resident (consent)"),

@@ -7,6 +7,10 @@ year's price, public support only under the desk's eligibility decision valid on
 with their recorded consent. An order without an entry (assigned before the ledger) is split the
 same way here, oldest completion first. Lines that need the desk's eye carry flags.
 Integer 원 throughout.
+
+A closed month (마감, care.closing) is read from the lines frozen when it closed, so it never
+changes; a correction afterwards is an adjustment line paid in the next open month, referring to
+the month and visit it corrects. A provider's month totals include its adjustment lines.
 """
 
 from __future__ import annotations
@@ -17,14 +21,26 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import entitlements, fees, prices
+from care import entitlements, fees, months, prices
 from care.auth import Access
 from care.fees import Price
 from care.lifecycle import Status
 from dolbom import clock
 from dolbom.errors import InvalidInput
 from dolbom.i18n import N_
-from storage.models import Assignment, District, Order, Provider, Visit
+from storage.models import (
+    Assignment,
+    District,
+    Dong,
+    Order,
+    Provider,
+    Region,
+    Resident,
+    SettlementAdjustment,
+    SettlementClose,
+    SettlementClosedLine,
+    Visit,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,32 @@ class SettlementLine:
     completed_at: datetime
     # undecided (no eligibility decision on the service day), self_paid, pay_excess (cap or limit passed)
     flags: tuple[str, ...] = ()
+    visit_id: int | None = None  # None: an order completed without recorded visits
+
+    @property
+    def day(self) -> date:
+        """Return the service day (Asia/Seoul)."""
+        return self.completed_at.astimezone(clock.zone()).date()
+
+
+@dataclass(frozen=True)
+class AdjustmentLine:
+    """A correction of a closed month, paid in this month: differences in units and 원 (negative: less)."""
+
+    adjustment_id: int
+    day: date  # when the correction was made
+    original_month: str  # 'YYYY-MM', the closed month corrected
+    order_id: int
+    receipt_no: str
+    visit_id: int | None
+    resident_id: int
+    service_code: str
+    units: int
+    unit_price: int
+    total: int
+    public: int
+    resident: int
+    reason: str
 
 
 @dataclass
@@ -52,22 +94,23 @@ class ProviderSettlement:
     provider_id: int
     provider_name: str
     lines: list[SettlementLine] = field(default_factory=list)
+    adjustments: list[AdjustmentLine] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return sum(line.total for line in self.lines)
+        return sum(line.total for line in self.lines) + sum(a.total for a in self.adjustments)
 
     @property
     def public(self) -> int:
-        return sum(line.public for line in self.lines)
+        return sum(line.public for line in self.lines) + sum(a.public for a in self.adjustments)
 
     @property
     def resident(self) -> int:
-        return sum(line.resident for line in self.lines)
+        return sum(line.resident for line in self.lines) + sum(a.resident for a in self.adjustments)
 
     @property
     def units(self) -> int:
-        return sum(line.units for line in self.lines)
+        return sum(line.units for line in self.lines) + sum(a.units for a in self.adjustments)
 
 
 def _local_start(year: int, month: int) -> datetime:
@@ -83,6 +126,7 @@ class _Event:
     units: int
     provider_id: int | None
     at: datetime
+    visit_id: int | None = None
 
 
 async def _events(session: AsyncSession, *, district_id: int, year_start: datetime, end: datetime) -> list[_Event]:
@@ -111,7 +155,7 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
             continue
         for v in vs:
             moment = datetime(v.day.year, v.day.month, v.day.day, tzinfo=clock.zone())
-            events.append(_Event(orders_by_id[order_id], v.day, v.units, v.provider_id, moment))
+            events.append(_Event(orders_by_id[order_id], v.day, v.units, v.provider_id, moment, v.id))
     # Orders completed without any recorded visit: the completion is the one billable event.
     done = list(
         (
@@ -157,7 +201,97 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
 
 
 async def monthly(session: AsyncSession, *, district_id: int, year: int, month: int) -> list[ProviderSettlement]:
-    """Return each provider's settlement for a month (Asia/Seoul), by provider name.
+    """Return each provider's settlement for a month (Asia/Seoul) with the adjustments paid in it, by provider name.
+
+    A closed month is the lines frozen when it closed; an open month is computed from the records.
+    """
+    if not 1 <= month <= 12:
+        raise InvalidInput(N_("That answer could not be understood."))
+    close = await months.get_close(session, district_id=district_id, year=year, month=month)
+    if close is not None:
+        result = await _frozen(session, close=close)
+    else:
+        result = {p.provider_id: p for p in await compute(session, district_id=district_id, year=year, month=month)}
+    for provider_id, line in await _adjustments(session, district_id=district_id, year=year, month=month):
+        key = provider_id or 0
+        if key not in result:
+            provider = await session.get(Provider, provider_id) if provider_id else None
+            result[key] = ProviderSettlement(provider_id=key, provider_name=provider.name if provider else "")
+        result[key].adjustments.append(line)
+    return sorted(result.values(), key=lambda s: (s.provider_name, s.provider_id))
+
+
+async def _frozen(session: AsyncSession, *, close: SettlementClose) -> dict[int, ProviderSettlement]:
+    result: dict[int, ProviderSettlement] = {}
+    rows = await session.execute(
+        select(SettlementClosedLine)
+        .where(col(SettlementClosedLine.close_id) == close.id)
+        .order_by(col(SettlementClosedLine.id))
+    )
+    for row in rows.scalars():
+        if row.provider_id not in result:
+            result[row.provider_id] = ProviderSettlement(provider_id=row.provider_id, provider_name=row.provider_name)
+        result[row.provider_id].lines.append(
+            SettlementLine(
+                order_id=row.order_id,
+                receipt_no=row.receipt_no,
+                resident_id=row.resident_id,
+                service_code=row.service_code,
+                units=row.units,
+                unit_price=row.unit_price,
+                total=row.total,
+                public=row.public,
+                resident=row.resident,
+                completed_at=datetime(row.day.year, row.day.month, row.day.day, tzinfo=clock.zone()),
+                flags=tuple(row.flags),
+                visit_id=row.visit_id,
+            )
+        )
+    return result
+
+
+async def _adjustments(
+    session: AsyncSession, *, district_id: int, year: int, month: int
+) -> list[tuple[int | None, AdjustmentLine]]:
+    rows = await session.execute(
+        select(SettlementAdjustment, col(Order.receipt_no))
+        .join(Order, col(Order.id) == col(SettlementAdjustment.order_id))
+        .where(
+            col(SettlementAdjustment.district_id) == district_id,
+            col(SettlementAdjustment.year) == year,
+            col(SettlementAdjustment.month) == month,
+        )
+        .order_by(col(SettlementAdjustment.id))
+    )
+    result: list[tuple[int | None, AdjustmentLine]] = []
+    for adj, receipt_no in rows.all():
+        assert adj.id is not None
+        result.append(
+            (
+                adj.provider_id,
+                AdjustmentLine(
+                    adjustment_id=adj.id,
+                    day=adj.day,
+                    original_month=months.label(adj.original_year, adj.original_month),
+                    order_id=adj.order_id,
+                    receipt_no=receipt_no,
+                    visit_id=adj.visit_id,
+                    resident_id=adj.resident_id,
+                    service_code=adj.service_code,
+                    units=adj.units,
+                    unit_price=adj.unit_price,
+                    total=adj.total,
+                    public=adj.public,
+                    resident=adj.resident,
+                    reason=adj.reason,
+                ),
+            )
+        )
+    return result
+
+
+async def compute(session: AsyncSession, *, district_id: int, year: int, month: int) -> list[ProviderSettlement]:
+    """Return each provider's month as the records say now (closed or not), without adjustments.
 
     Billable units are the visits of the month by their date (an order over November and December
     is paid in both); an order completed without recorded visits counts on its completion day.
@@ -228,6 +362,7 @@ async def monthly(session: AsyncSession, *, district_id: int, year: int, month: 
                 resident=total - public,
                 completed_at=ev.at,
                 flags=tuple(flags),
+                visit_id=ev.visit_id,
             )
         )
     return sorted(result.values(), key=lambda s: (s.provider_name, s.provider_id))
@@ -251,18 +386,99 @@ async def month_for(
         for p in await monthly(session, district_id=district_id, year=year, month=month):
             if provider_id is None or p.provider_id == provider_id:
                 result.append(p)
-    shown = sorted({line.resident_id for p in result for line in p.lines})
-    await access.log(session, action="settlement_view", resident_ids=shown or None, detail=f"{year}-{month:02d}")
+    await access.log(session, action="settlement_view", resident_ids=residents_of(result) or None,
+                     detail=f"{year}-{month:02d}")  # fmt: skip
     return result
 
 
-def as_json(months: list[ProviderSettlement], *, year: int, month: int) -> dict[str, object]:
-    """Return the month as the JSON API gives it: providers, their lines and totals in 원."""
+def residents_of(providers: list[ProviderSettlement]) -> list[int]:
+    """Return every resident the month's lines and adjustments name."""
+    ids = {line.resident_id for p in providers for line in p.lines}
+    ids |= {a.resident_id for p in providers for a in p.adjustments}
+    return sorted(ids)
+
+
+async def closes_for(session: AsyncSession, *, access: Access, year: int, month: int) -> list[SettlementClose]:
+    """Return the month's closes (마감) the operator may see: one per district that closed it."""
+    query = select(SettlementClose).where(col(SettlementClose.year) == year, col(SettlementClose.month) == month)
+    if access.district_id is not None:
+        query = query.where(col(SettlementClose.district_id) == access.district_id)
+    return list((await session.execute(query.order_by(col(SettlementClose.district_id)))).scalars())
+
+
+@dataclass(frozen=True)
+class Subtotal:
+    """The month's sums for one service, 동 or 권역 (lines and adjustments)."""
+
+    key: str  # service code, or the 동 / 권역 name ("" when the resident has none)
+    units: int
+    total: int
+    public: int
+    resident: int
+
+
+async def breakdown(session: AsyncSession, months: list[ProviderSettlement]) -> dict[str, list[Subtotal]]:
+    """Return the month's totals per service, per 동 and per 권역 (the resident's 동 as recorded now)."""
+    items: list[tuple[int, str, int, int, int, int]] = []
+    for p in months:
+        every: list[SettlementLine | AdjustmentLine] = [*p.lines, *p.adjustments]
+        items += [(x.resident_id, x.service_code, x.units, x.total, x.public, x.resident) for x in every]
+    ids = sorted({i[0] for i in items})
+    place: dict[int, tuple[str, str]] = {}
+    if ids:
+        rows = await session.execute(
+            select(col(Resident.id), col(Dong.name), col(Region.name))
+            .select_from(Resident)
+            .join(Dong, col(Dong.id) == col(Resident.dong_id), isouter=True)
+            .join(Region, col(Region.id) == col(Dong.region_id), isouter=True)
+            .where(col(Resident.id).in_(ids))
+        )
+        place = {rid: (dong or "", region or "") for rid, dong, region in rows.all() if rid is not None}
+    result: dict[str, list[Subtotal]] = {}
+    for name, key_of in (
+        ("service", lambda i: i[1]),
+        ("dong", lambda i: place.get(i[0], ("", ""))[0]),
+        ("region", lambda i: place.get(i[0], ("", ""))[1]),
+    ):
+        sums: dict[str, list[int]] = {}
+        for i in items:
+            acc = sums.setdefault(key_of(i), [0, 0, 0, 0])
+            for n, amount in enumerate(i[2:]):
+                acc[n] += amount
+        result[name] = [Subtotal(k, *v) for k, v in sorted(sums.items())]
+    return result
+
+
+def as_json(
+    months: list[ProviderSettlement],
+    *,
+    year: int,
+    month: int,
+    closes: list[SettlementClose] | None = None,
+    subtotals: dict[str, list[Subtotal]] | None = None,
+) -> dict[str, object]:
+    """Return the month as the JSON API gives it: closed or not, providers, lines, adjustments and totals in 원."""
+    closes = closes or []
     return {
         "month": f"{year}-{month:02d}",
+        "by": {
+            name: [
+                {"key": x.key, "units": x.units, "total": x.total, "public": x.public, "resident": x.resident}
+                for x in rows
+            ]
+            for name, rows in (subtotals or {}).items()
+        },
+        "closed": bool(closes),
+        "closes": [
+            {"district_id": c.district_id, "closed_at": c.closed_at.isoformat(), "closed_by": c.closed_by_name}
+            for c in closes
+        ],
         "total": sum(p.total for p in months),
         "public": sum(p.public for p in months),
         "resident": sum(p.resident for p in months),
+        "adjustments_total": sum(a.total for p in months for a in p.adjustments),
+        "adjustments_public": sum(a.public for p in months for a in p.adjustments),
+        "adjustments_resident": sum(a.resident for p in months for a in p.adjustments),
         "providers": [
             {
                 "provider_id": p.provider_id,
@@ -283,9 +499,30 @@ def as_json(months: list[ProviderSettlement], *, year: int, month: int) -> dict[
                         "public": line.public,
                         "resident": line.resident,
                         "completed_at": line.completed_at.isoformat(),
+                        "day": line.day.isoformat(),
+                        "visit_id": line.visit_id,
                         "flags": list(line.flags),
                     }
                     for line in p.lines
+                ],
+                "adjustments": [
+                    {
+                        "adjustment_id": a.adjustment_id,
+                        "day": a.day.isoformat(),
+                        "original_month": a.original_month,
+                        "order_id": a.order_id,
+                        "receipt_no": a.receipt_no,
+                        "visit_id": a.visit_id,
+                        "resident_id": a.resident_id,
+                        "service_code": a.service_code,
+                        "units": a.units,
+                        "unit_price": a.unit_price,
+                        "total": a.total,
+                        "public": a.public,
+                        "resident": a.resident,
+                        "reason": a.reason,
+                    }
+                    for a in p.adjustments
                 ],
             }
             for p in months

@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import orders, parsing
+from care import months, orders, parsing
 from care.actors import Actor
 from care.lifecycle import Status
 from dolbom import clock
@@ -118,6 +118,7 @@ async def record(
     order = await orders.get(session, order_id=order_id)
     assert order.id is not None
     seen = order.version
+    await months.check_open(session, district_id=order.district_id, day=day)  # a closed month never changes
     if order.status not in VISITABLE:
         raise RuleViolation(N_("Visits can be recorded only on an accepted order that is not finished."))
     current = await order_store.current_assignment(session, order_id)

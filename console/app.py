@@ -47,6 +47,7 @@ ROUTER_MODULES = [
     "console.routes.entitlements",
     "console.routes.settlement",
     "console.routes.checks",
+    "console.routes.statements",
     "console.routes.providers",
     "console.routes.admin",
     "console.routes.workbook",

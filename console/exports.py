@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Literal
 
@@ -31,6 +31,8 @@ Cell = str | int | float | date | datetime | None
 # What a spreadsheet may read as the start of a formula (ASCII and the full-width forms).
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Amounts of money are numbers shown as "12,345원" (the cell keeps the integer).
+WON_FORMAT = '#,##0"원"'
 
 
 def inert(value: Cell) -> str | int | float:
@@ -59,10 +61,14 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _xlsx(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
+def _xlsx(
+    header: Sequence[str], rows: Iterable[Sequence[Cell]], *, money: Collection[int] = (), title: str | None = None
+) -> bytes:
     book = Workbook(write_only=False)
     sheet = book.active
     assert sheet is not None
+    if title:
+        sheet.title = title[:31]
     for r, row in enumerate([header, *rows], start=1):
         for c, value in enumerate(row, start=1):
             written = inert(value)
@@ -70,16 +76,30 @@ def _xlsx(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
             if isinstance(written, str):
                 # openpyxl itself turns a text starting with "=" into a formula: say it is text.
                 cell.data_type = TYPE_STRING
+            elif r > 1 and c - 1 in money:
+                cell.number_format = WON_FORMAT
+    sheet.freeze_panes = "A2"  # the header row stays in view
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def response(fmt: str, *, name: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Response:
-    """Return the download (CSV unless fmt is "xlsx"), named `<name>-<local time>.<ext>`."""
+def response(
+    fmt: str,
+    *,
+    name: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    money: Collection[int] = (),
+    title: str | None = None,
+) -> Response:
+    """Return the download (CSV unless fmt is "xlsx"), named `<name>-<local time>.<ext>`.
+
+    money: the 0-based columns holding 원 (XLSX shows them as "12,345원"); title: the sheet's name.
+    """
     stamp = clock.local_now().strftime("%Y%m%d-%H%M")
     if fmt == "xlsx":
-        body, media_type = _xlsx(header, rows), XLSX_TYPE
+        body, media_type = _xlsx(header, rows, money=money, title=title), XLSX_TYPE
     else:
         fmt, body, media_type = "csv", _csv(header, rows), "text/csv; charset=utf-8"
     return Response(

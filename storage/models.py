@@ -472,7 +472,10 @@ class EntitlementEntry(SQLModel, table=True):
 
 
 class Visit(SQLModel, table=True):
-    """One delivery or visit of an order on a day (오늘 1식 전달, 3시간 방문), or a no-show (무단결석). Append-only."""
+    """One delivery or visit of an order on a day (오늘 1식 전달, 3시간 방문), or a no-show (무단결석).
+
+    Changed only by a correction (care.closing.correct_visit), which keeps what was first recorded.
+    """
 
     __tablename__ = "visits"
     __table_args__ = (
@@ -489,6 +492,108 @@ class Visit(SQLModel, table=True):
     kind: str = "delivered"  # delivered | no_show
     reason: str | None = None  # why a no-show (이용자 부재, 무단결석 ...)
     recorded_by_kind: str = "provider"  # provider | operator
+    recorded_by_name: str | None = None
+    created_at: datetime = Created()
+    # A correction keeps what was first recorded (a closed month's correction is also an adjustment line).
+    corrected_at: datetime | None = Moment(default=None)
+    corrected_by_name: str | None = None
+    correction_reason: str | None = None
+    original_units: int | None = None
+    original_kind: str | None = None
+
+
+# ---------------------------------------------------------------- settlement
+
+
+class SettlementClose(SQLModel, table=True):
+    """마감 — a district's month of settlement, closed once: its lines are frozen in settlement_closed_lines."""
+
+    __tablename__ = "settlement_closes"
+    __table_args__ = (UniqueConstraint("district_id", "year", "month"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    year: int
+    month: int
+    closed_at: datetime = Created()
+    closed_by: int | None = Field(default=None, foreign_key="operators.id")
+    closed_by_name: str | None = None
+    # The month's sums in 원 as closed (lines and the adjustments paid in it).
+    total: int = 0
+    public: int = 0
+    resident: int = 0
+
+
+class SettlementClosedLine(SQLModel, table=True):
+    """One billable line of a closed month, as it was paid. Never changes."""
+
+    __tablename__ = "settlement_closed_lines"
+    id: int | None = Field(default=None, primary_key=True)
+    close_id: int = Field(foreign_key="settlement_closes.id", index=True)
+    district_id: int = Field(foreign_key="districts.id")
+    provider_id: int = Field(foreign_key="providers.id")
+    provider_name: str
+    order_id: int = Field(foreign_key="orders.id")
+    visit_id: int | None = Field(default=None, foreign_key="visits.id")
+    receipt_no: str
+    resident_id: int = Field(foreign_key="residents.id", index=True)
+    service_code: str
+    day: date
+    units: int
+    unit_price: int
+    total: int
+    public: int
+    resident: int
+    flags: list[str] = Field(default_factory=list, sa_type=JSON)
+
+
+class SettlementAdjustment(SQLModel, table=True):
+    """조정 — a correction to a closed month, paid in the next open month and referring to the original."""
+
+    __tablename__ = "settlement_adjustments"
+    __table_args__ = (
+        Index("ix_settlement_adjustments_month", "district_id", "year", "month"),
+        Index("ix_settlement_adjustments_resident", "resident_id", "original_year", "original_month"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    year: int  # the open month it is paid in
+    month: int
+    day: date  # when the correction was made (Asia/Seoul)
+    original_year: int  # the closed month it corrects
+    original_month: int
+    provider_id: int | None = Field(default=None, foreign_key="providers.id")
+    order_id: int = Field(foreign_key="orders.id")
+    visit_id: int | None = Field(default=None, foreign_key="visits.id")  # the visit corrected, if one was
+    resident_id: int = Field(foreign_key="residents.id")
+    service_code: str
+    # Differences in units and 원 (negative when less is paid than was).
+    units: int = 0
+    unit_price: int = 0
+    total: int = 0
+    public: int = 0
+    resident: int = 0
+    reason: str
+    created_by: int | None = Field(default=None, foreign_key="operators.id")
+    created_by_name: str | None = None
+    created_at: datetime = Created()
+
+
+class CopayPayment(SQLModel, table=True):
+    """본인부담금 납부 or 환급 — money the resident paid, or the desk gave back, for a month's statement."""
+
+    __tablename__ = "copay_payments"
+    __table_args__ = (Index("ix_copay_payments_resident_month", "resident_id", "year", "month"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    resident_id: int = Field(foreign_key="residents.id")
+    year: int  # the statement's month
+    month: int
+    kind: str = "payment"  # payment | refund
+    day: date  # paid (or refunded) on
+    amount: int  # 원, always positive
+    method: str  # transfer | cash | card
+    reason: str | None = None  # required for a refund
+    recorded_by: int | None = Field(default=None, foreign_key="operators.id")
     recorded_by_name: str | None = None
     created_at: datetime = Created()
 

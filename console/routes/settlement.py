@@ -1,17 +1,18 @@
-"""정산: the month × provider settlement page and its JSON (GET /api/settlement?month=YYYY-MM[&provider=ID])."""
+"""정산: the month × provider settlement page and its JSON (GET /api/settlement?month=YYYY-MM[&provider=ID]).
+
+Also 마감 (closing a month), corrections after it (a visit, an order's delivered units) that become
+adjustment lines in the next open month, and the month's XLSX / CSV download.
+"""
 
 from __future__ import annotations
 
-import io
-
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
-from openpyxl import Workbook
-from openpyxl.cell.cell import TYPE_STRING
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from care import labels, settlement
-from console import exports, web
-from dolbom.errors import InvalidInput
+from care import closing, labels, queue, settlement
+from console import exports, forms, web
+from console.routes import orders as orders_routes
+from dolbom.errors import AppError, InvalidInput, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -29,21 +30,106 @@ def _provider(request: Request) -> int | None:
     return int(raw)
 
 
+def _error(err: AppError) -> str:
+    params = {k: gettext(v) if isinstance(v, str) else v for k, v in err.params.items()}
+    return gettext(err.msgid, **params)
+
+
+async def _page(request: Request, *, month_text: str | None, provider_id: int | None = None,
+                error: str | None = None, status_code: int = 200) -> Response:  # fmt: skip
+    try:
+        year, month = settlement.parse_month(month_text)
+    except InvalidInput as err:
+        return web.render(request, "settlement.html", status_code=400, error=gettext(err.msgid), months=[],
+                          month="", totals=None, closes=[])  # fmt: skip
+    async with web.database(request).transaction() as session:
+        access = web.access_of(request)
+        months = await settlement.month_for(session, access=access, year=year, month=month, provider_id=provider_id)
+        closes = await settlement.closes_for(session, access=access, year=year, month=month)
+        subtotals = await settlement.breakdown(session, months)
+    data = settlement.as_json(months, year=year, month=month, closes=closes, subtotals=subtotals)
+    return web.render(request, "settlement.html", status_code=status_code, months=months, month=data["month"],
+                      totals=data, closes=closes, subtotals=subtotals, error=error,
+                      done=request.query_params.get("done"))  # fmt: skip
+
+
 @router.get("/settlement")
 async def settlement_page(request: Request) -> Response:
-    """The month's settlement per provider: lines, public and resident parts, totals, flags."""
+    """The month's settlement per provider: lines, adjustments, public and resident parts, totals, flags, 마감."""
     try:
-        year, month = settlement.parse_month(request.query_params.get("month"))
         provider_id = _provider(request)
     except InvalidInput as err:
         return web.render(request, "settlement.html", status_code=400, error=gettext(err.msgid), months=[],
-                          month="", totals=None)  # fmt: skip
-    async with web.database(request).transaction() as session:
-        months = await settlement.month_for(
-            session, access=web.access_of(request), year=year, month=month, provider_id=provider_id
-        )
-    data = settlement.as_json(months, year=year, month=month)
-    return web.render(request, "settlement.html", months=months, month=data["month"], totals=data, error=None)
+                          month="", totals=None, closes=[])  # fmt: skip
+    return await _page(request, month_text=request.query_params.get("month"), provider_id=provider_id)
+
+
+@router.post("/settlement/close")
+async def settlement_close(request: Request, _op: Operator = Depends(web.require_writer)) -> Response:
+    """Close (마감) the month for the operator's district: it never changes afterwards."""
+    form = await request.form()
+    month_text = str(form.get("month", ""))
+    try:
+        year, month = settlement.parse_month(month_text)
+        raw = str(form.get("district", "") or "")
+        district_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+        async with web.database(request).transaction() as session:
+            await closing.close(session, access=web.access_of(request), year=year, month=month,
+                                district_id=district_id)  # fmt: skip
+    except (InvalidInput, RuleViolation) as err:
+        return await _page(request, month_text=month_text, error=_error(err), status_code=400)
+    return RedirectResponse(f"/settlement?month={year}-{month:02d}&done=closed", status_code=303)
+
+
+def _int(value: object) -> int:
+    text = str(value or "").strip().replace(",", "")
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidInput(N_("Please give a whole number."))
+    return int(text)
+
+
+@router.post("/orders/{order_id}/visits/{visit_id}/correct")
+async def visit_correct(
+    request: Request, order_id: forms.PathId, visit_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
+    """Correct a recorded visit; in a closed month the difference becomes an adjustment line in the next open month."""
+    form = await request.form()
+    access = web.access_of(request)
+    try:
+        async with web.database(request).transaction() as session:
+            await queue.get_visible(session, order_id=order_id, access=access)
+            kind = str(form.get("kind", "delivered"))
+            await closing.correct_visit(
+                session,
+                visit_id=visit_id,
+                access=access,
+                kind=kind,
+                units=0 if kind == "no_show" else _int(form.get("units")),
+                reason=str(form.get("reason", ""))[: forms.MAX_TEXT],
+            )
+    except (InvalidInput, RuleViolation) as err:
+        return await orders_routes.show(request, order_id, error=_error(err), status_code=400)
+    return RedirectResponse(f"/orders/{order_id}#visits", status_code=303)
+
+
+@router.post("/orders/{order_id}/units/correct")
+async def order_units_correct(
+    request: Request, order_id: forms.PathId, _op: Operator = Depends(web.require_writer)
+) -> Response:
+    """Correct a completed order's delivered units (an order completed without visits)."""
+    form = await request.form()
+    try:
+        async with web.database(request).transaction() as session:
+            await closing.correct_order_units(
+                session,
+                order_id=order_id,
+                access=web.access_of(request),
+                delivered_units=_int(form.get("delivered_units")),
+                reason=str(form.get("reason", ""))[: forms.MAX_TEXT],
+            )
+    except (InvalidInput, RuleViolation) as err:
+        return await orders_routes.show(request, order_id, error=_error(err), status_code=400)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
 @api.get("/settlement")
@@ -55,10 +141,11 @@ async def settlement_api(request: Request) -> Response:
     except InvalidInput as err:
         return JSONResponse({"error": gettext(err.msgid)}, status_code=400)
     async with web.database(request).transaction() as session:
-        months = await settlement.month_for(
-            session, access=web.access_of(request), year=year, month=month, provider_id=provider_id
-        )
-    return JSONResponse(settlement.as_json(months, year=year, month=month))
+        access = web.access_of(request)
+        months = await settlement.month_for(session, access=access, year=year, month=month, provider_id=provider_id)
+        closes = await settlement.closes_for(session, access=access, year=year, month=month)
+        subtotals = await settlement.breakdown(session, months)
+    return JSONResponse(settlement.as_json(months, year=year, month=month, closes=closes, subtotals=subtotals))
 
 
 router.include_router(api)
@@ -75,11 +162,16 @@ HEADER = [
     "공공 지원(원)",
     "본인 부담(원)",
     "점검",
+    "날짜",
+    "구분",
+    "정정한 정산월",
+    "정정 사유",
 ]
+MONEY = (5, 6, 7, 8)
 
 
 def rows_of(months: list[settlement.ProviderSettlement]) -> list[list[str | int]]:
-    """Return the export's rows: one per line, then the totals row (the same numbers as the page)."""
+    """Return the export's rows: the lines, then the adjustment lines, then the totals row (as on the page)."""
     rows: list[list[str | int]] = [
         [
             line.receipt_no,
@@ -92,35 +184,39 @@ def rows_of(months: list[settlement.ProviderSettlement]) -> list[list[str | int]
             line.public,
             line.resident,
             ", ".join(labels.label(labels.SETTLEMENT_FLAG, f) for f in line.flags),
+            line.day.isoformat(),
+            "이용",
+            "",
+            "",
         ]
         for p in months
         for line in p.lines
     ]
+    rows += [
+        [
+            a.receipt_no,
+            p.provider_name,
+            a.resident_id,
+            labels.label(labels.SERVICE, a.service_code),
+            a.units,
+            a.unit_price,
+            a.total,
+            a.public,
+            a.resident,
+            "",
+            a.day.isoformat(),
+            "조정",
+            a.original_month,
+            a.reason,
+        ]
+        for p in months
+        for a in p.adjustments
+    ]
     rows.append(
         ["합계", "", "", "", sum(p.units for p in months), "", sum(p.total for p in months),
-         sum(p.public for p in months), sum(p.resident for p in months), ""]
+         sum(p.public for p in months), sum(p.resident for p in months), "", "", "", "", ""]
     )  # fmt: skip
     return rows
-
-
-def _xlsx(rows: list[list[str | int]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "정산"
-    table: list[list[str | int]] = [list(HEADER), *rows]
-    for r, row in enumerate(table, start=1):
-        for c, value in enumerate(row, start=1):
-            written = exports.inert(value)
-            cell = sheet.cell(row=r, column=c, value=written)
-            if isinstance(written, str):
-                cell.data_type = TYPE_STRING
-            elif r > 1 and c >= 6:
-                cell.number_format = '#,##0"원"'
-    sheet.freeze_panes = "A2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 @router.post("/settlement/export")
@@ -134,19 +230,12 @@ async def settlement_export(request: Request, _op: Operator = Depends(web.requir
             raise InvalidInput(N_("Please say why you download this."))
     except InvalidInput as err:
         return web.render(request, "settlement.html", status_code=400, error=gettext(err.msgid), months=[],
-                          month="", totals=None)  # fmt: skip
+                          month="", totals=None, closes=[])  # fmt: skip
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
         months = await settlement.month_for(session, access=access, year=year, month=month)
-        shown = sorted({line.resident_id for p in months for line in p.lines})
-        await access.log(session, action="settlement_export", resident_ids=shown or None, reason=reason[:200],
-                         detail=f"{year}-{month:02d}")  # fmt: skip
-    rows = rows_of(months)
-    name = f"settlement-{year}-{month:02d}"
-    if str(form.get("format", "")) == "xlsx":
-        return Response(
-            _xlsx(rows),
-            media_type=exports.XLSX_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    return exports.response("csv", name=name, header=HEADER, rows=rows)
+        await access.log(session, action="settlement_export", resident_ids=settlement.residents_of(months) or None,
+                         reason=reason[:200], detail=f"{year}-{month:02d}")  # fmt: skip
+    fmt = "xlsx" if str(form.get("format", "")) == "xlsx" else "csv"
+    return exports.response(fmt, name=f"settlement-{year}-{month:02d}", header=HEADER, rows=rows_of(months),
+                            money=MONEY, title="정산")  # fmt: skip

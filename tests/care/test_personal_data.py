@@ -161,6 +161,20 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
                 reason=f"{NAME} 님 부재, {ADDRESS} 문 잠김",
             )
         )
+        # A correction of a closed month and a refund on her statement, their reasons telling her situation.
+        s.add(
+            models.SettlementAdjustment(
+                district_id=place.district_id, year=2024, month=2, day=clock.local_now().date(), original_year=2024,
+                original_month=1, order_id=order.id, resident_id=rid, service_code="meals",
+                reason=f"{NAME} 님 {ADDRESS} 부재로 1식 정정",
+            )  # type: ignore[arg-type]
+        )  # fmt: skip
+        s.add(
+            models.CopayPayment(
+                district_id=place.district_id, resident_id=rid, year=2024, month=1, kind="refund",
+                day=clock.local_now().date(), amount=7_200, method="transfer", reason=f"{NAME} 님 요청으로 환급",
+            )
+        )  # fmt: skip
         s.add(
             models.BillingCheckResolution(
                 district_id=place.district_id,

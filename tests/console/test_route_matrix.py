@@ -590,6 +590,53 @@ ROUTES: list[Case] = [
         },
         sided=True,
     ),
+    # Each district closes its month once: the first writer of A and of B closes it (303), the next
+    # one is told it is closed already (400); the all-district admin must name a district (400).
+    Case("POST", "/settlement/close", _exp(303, 403, 303, 400, 400, 303, 400), body=lambda fx, s: {"month": "2025-06"}),
+    # No such visit on the order (404); B's staff do not see A's order (404).
+    Case(
+        "POST",
+        "/orders/{order_id}/visits/{visit_id}/correct",
+        writer_thing(404),
+        fill=lambda s: f"/orders/{s.order_id}/visits/2147483647/correct",
+        body=lambda fx, s: {"kind": "delivered", "units": "1", "reason": "정정"},
+        sided=True,
+    ),
+    # The world's order is not completed: a kind 400 (B's staff 404).
+    Case(
+        "POST",
+        "/orders/{order_id}/units/correct",
+        writer_thing(400),
+        fill=lambda s: f"/orders/{s.order_id}/units/correct",
+        body=lambda fx, s: {"delivered_units": "1", "reason": "정정"},
+        sided=True,
+    ),
+    Case("GET", "/statements", staff_list()),
+    Case(
+        "GET",
+        "/statements/{resident_id}",
+        staff_thing(),
+        fill=lambda s: f"/statements/{s.resident_id}",
+        sided=True,
+        shows=True,
+    ),
+    Case(
+        "POST",
+        "/statements/{resident_id}/payments",
+        writer_thing(303),
+        fill=lambda s: f"/statements/{s.resident_id}/payments",
+        body=lambda fx, s: {
+            "month": "2026-11",
+            "kind": "payment",
+            "day": "2026-11-02",
+            "amount": "1000",
+            "method": "cash",
+        },
+        sided=True,
+    ),
+    Case(
+        "POST", "/statements/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
+    ),
     Case("GET", "/api/orders", staff_list(out=401), shows=True),
     Case(
         "GET",
