@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a file, this folder would come first on the path (bench/queue.py shadows the standard
-# library's `queue`): the checkout's root comes first instead.
+# Run as a file, this folder would come first on the path (a module here could shadow the standard
+# library, as bench/queue.py once shadowed `queue`): the checkout's root comes first instead.
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 

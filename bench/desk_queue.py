@@ -1,6 +1,6 @@
 """The desk's queue with 100,000 orders in one district on PostgreSQL, through the real route.
 
-    .venv/bin/python bench/queue.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/DBNAME [--orders 100000]
+    .venv/bin/python bench/desk_queue.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/DBNAME [--orders 100000]
 
 THE DATABASE IS EMPTIED (schema dropped and rebuilt from storage.models). Loads one district
 (2 권역, 10 동, 20,000 residents) and N orders by SQL (generate_series: one statement each; about
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a file, this folder would come first on the path and shadow the standard library's
-# `queue` (and the checkout's packages): the checkout's root comes first instead.
+# Run as a file, this folder would come first on the path (and could shadow the checkout's
+# packages): the checkout's root comes first instead.
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
@@ -137,7 +137,7 @@ async def _timed(client: httpx.AsyncClient, url: str) -> float:
 
 async def main(url: str, n_orders: int, *, reuse: bool = False) -> int:
     if make_url(url).get_backend_name() != "postgresql":
-        raise SystemExit("bench/queue.py needs PostgreSQL (--url postgresql+asyncpg://…)")
+        raise SystemExit("bench/desk_queue.py needs PostgreSQL (--url postgresql+asyncpg://…)")
     database = Database(url)
     started = time.perf_counter()
     if not reuse:
