@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import entitlements, orders, prices, provider_tasks, settlement, visits
+from care import entitlements, orders, prices, provider_tasks, settlement, statements, visits
 from care.auth import Access
 from dolbom import clock
 from storage.models import Provider, Resident
@@ -302,3 +302,9 @@ async def test_a_no_show_is_billed_only_by_the_catalogs_rule_of_the_service_year
             (general.id, "2026-11-21", 1, 7_200, 0, 7_200, ("no_show",)),
         ]
     )
+    # The resident's co-payment statement names the billed no-show.
+    desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+    assert general.id is not None
+    statement = await statements.get(session, access=desk, resident_id=general.id, year=2026, month=11)
+    assert [(x.day.day, x.no_show, x.resident) for x in statement.lines] == [(20, False, 7_200), (21, True, 7_200),
+                                                                            (22, False, 7_200)]  # fmt: skip
