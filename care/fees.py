@@ -22,6 +22,7 @@ PUBLICLY_SUPPORTED: frozenset[IncomeTier] = frozenset({IncomeTier.BASIC, IncomeT
 class Price:
     unit_price: int
     cap_units: int | None
+    no_show_units: int = 0  # units a no-show bills (the catalog's rule; 0: not billed)
 
 
 @dataclass(frozen=True)

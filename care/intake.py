@@ -13,7 +13,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import districts, identity, inbox, labels, orders, parsing
+from care import districts, eligibility, entitlements, identity, inbox, labels, orders, parsing
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -113,8 +113,42 @@ def _check_details(details: dict[str, Any]) -> None:
             parsing.refuse_registration_number(value)
 
 
-def receipt_text(order: Order, *, locale: str | None = None, desk: districts.Desk | None = None) -> str:
-    """Return the receipt message: the number, what happens next and the desk's phone (when known)."""
+async def estimate(session: AsyncSession, *, request: IntakeRequest) -> entitlements.Estimate:
+    """Return the expected public and resident amounts of a request from the person's own answers.
+
+    Health and disability answers count only with their consent, as the stored request keeps them.
+    """
+    sensitive = request.sensitive_consent
+    screen = eligibility.prescreen(
+        birth_year=request.birth_year,
+        disabled=request.disabled if sensitive else None,
+        cannot_manage_alone=request.cannot_manage_alone if sensitive else None,
+        no_public_service=request.no_public_service,
+        no_family_care=request.no_family_care,
+        this_year=clock.today().year,
+    )
+    year = request.requested_date.year if request.requested_date is not None else clock.today().year
+    return await entitlements.estimate(
+        session,
+        district_id=request.district_id,
+        service_code=request.service_code,
+        units=request.units,
+        year=year,
+        income_tier=request.income_tier,
+        looks_eligible=screen.eligible,
+    )
+
+
+def receipt_cost_text(e: entitlements.Estimate, locale: str | None = None) -> str:
+    """Return the receipt's expected amounts, saying the desk still decides the final amount."""
+    text = entitlements.estimate_text(e, locale)
+    if e.certain and e.total:
+        text += " " + gettext(N_("The desk confirms the final amount when it calls you."), locale)
+    return text
+
+
+def receipt_text(order: Order, *, locale: str | None = None, desk: districts.Desk | None = None, cost: str = "") -> str:
+    """Return the receipt message: the number, the expected amounts, what happens next and the desk's phone."""
     service = labels.label(labels.SERVICE, order.service_code, locale)
     line = districts.desk_line(desk, locale) if desk is not None else ""
     text = gettext(
@@ -130,6 +164,9 @@ def receipt_text(order: Order, *, locale: str | None = None, desk: districts.Des
         receipt_no=order.receipt_no,
         service=service,
     )
+    if cost:
+        head, _, rest = text.partition("\n\n")
+        text = f"{head}\n{cost}\n\n{rest}"
     return f"{text}\n{line}" if line else text
 
 
@@ -270,7 +307,10 @@ async def submit(
             channel=channel,
             chat_id=user_key,
             text=receipt_text(
-                order, locale=language, desk=await districts.desk_phone(session, district_id=order.district_id)
+                order,
+                locale=language,
+                desk=await districts.desk_phone(session, district_id=order.district_id),
+                cost=receipt_cost_text(await estimate(session, request=request), language),
             ),
             buttons=[[{"text": gettext(N_("Back to the start"), language), "data": HOME_BUTTON}]],
             kind="receipt",

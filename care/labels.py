@@ -145,4 +145,5 @@ SETTLEMENT_FLAG = {
     "undecided": N_("No eligibility decision"),
     "self_paid": N_("Paid by the resident (consent)"),
     "pay_excess": N_("Over cap or limit (consent)"),
+    "no_show": N_("No-show (billed by the catalog's rule)"),
 }

@@ -13,7 +13,7 @@ from storage.models import ServiceCatalog, SupportLimit
 
 
 async def get(session: AsyncSession, *, district_id: int, year: int, service_code: str) -> Price:
-    """Return the unit price and cap in force, falling back to the shipped default."""
+    """Return the unit price, cap and no-show rule in force, falling back to the shipped default (no-show: none)."""
     row = (
         await session.execute(
             select(ServiceCatalog).where(
@@ -24,7 +24,7 @@ async def get(session: AsyncSession, *, district_id: int, year: int, service_cod
         )
     ).scalar_one_or_none()
     if row is not None:
-        return Price(unit_price=row.unit_price, cap_units=row.cap_units)
+        return Price(unit_price=row.unit_price, cap_units=row.cap_units, no_show_units=row.no_show_units)
     default = default_for(service_code)
     return Price(unit_price=default.unit_price, cap_units=default.cap_units)
 
@@ -100,15 +100,26 @@ async def list_catalog(session: AsyncSession, *, district_id: int, year: int) ->
 
 
 async def update_entry(
-    session: AsyncSession, *, entry_id: int, unit_price: int, cap_units: int | None, active: bool
+    session: AsyncSession,
+    *,
+    entry_id: int,
+    unit_price: int,
+    cap_units: int | None,
+    active: bool,
+    no_show_units: int | None = None,
 ) -> ServiceCatalog:
-    """Set a catalog row's unit price (원), cap (units, None = none) and active flag; return it."""
+    """Set a catalog row's unit price (원), cap (units, None = none), no-show rule (units) and active flag; return it.
+
+    no_show_units None leaves the row's rule as it is.
+    """
     row = await session.get(ServiceCatalog, entry_id)
     if row is None:
         raise NotFound()
-    if unit_price < 0 or (cap_units is not None and cap_units < 0):
+    if unit_price < 0 or (cap_units is not None and cap_units < 0) or (no_show_units or 0) < 0:
         raise InvalidInput(N_("Prices and caps cannot be negative."))
     row.unit_price, row.cap_units, row.active = unit_price, cap_units, active
+    if no_show_units is not None:
+        row.no_show_units = no_show_units
     session.add(row)
     await session.flush()
     return row
@@ -166,6 +177,7 @@ async def copy_year(session: AsyncSession, *, district_id: int, year: int) -> in
                 unit_label=r.unit_label,
                 unit_price=r.unit_price,
                 cap_units=r.cap_units,
+                no_show_units=r.no_show_units,
                 active=r.active,
             )
         )

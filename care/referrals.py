@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import orders, parsing, residents
+from care import eligibility, entitlements, orders, parsing, residents
 from care.actors import Actor
 from care.catalog import BY_CODE
 from dolbom import clock
@@ -201,6 +201,56 @@ def check_plan(plan: list[PlanItem], *, today: date) -> None:
             raise InvalidInput(N_("Please give at least one unit."))
         if item.requested_date is not None and item.requested_date < today:
             raise InvalidInput(parsing.MSG_DATE_PAST)
+
+
+async def estimate(
+    session: AsyncSession,
+    *,
+    care_manager_id: int,
+    resident_id: int | None,
+    plan: list[PlanItem],
+) -> list[entitlements.Estimate]:
+    """Return the expected public and resident amounts of each plan line, before the manager confirms.
+
+    A known resident counts by the desk's decision in force on the line's day, else by what their
+    record says; a person registered now has no income tier yet, so every line is theirs until the desk decides.
+    """
+    manager = await get_care_manager(session, care_manager_id=care_manager_id)
+    resident = None
+    if resident_id is not None:
+        resident = await get_resident(session, care_manager_id=care_manager_id, resident_id=resident_id)
+    today = clock.today()
+    result = []
+    for item in plan:
+        day = item.requested_date or today
+        tier, looks_eligible = "unknown", False
+        if resident is not None:
+            assert resident.id is not None
+            decision = await entitlements.get_decision(session, resident_id=resident.id, day=day)
+            if decision is not None:
+                tier, looks_eligible = decision.income_tier, decision.eligible
+            else:
+                tier = resident.income_tier
+                looks_eligible = eligibility.prescreen(
+                    birth_year=resident.birth_year,
+                    disabled=resident.disabled,
+                    cannot_manage_alone=resident.cannot_manage_alone,
+                    no_public_service=resident.no_public_service,
+                    no_family_care=resident.no_family_care,
+                    this_year=today.year,
+                ).eligible
+        result.append(
+            await entitlements.estimate(
+                session,
+                district_id=manager.district_id,
+                service_code=item.service_code,
+                units=item.units,
+                year=day.year,
+                income_tier=tier,
+                looks_eligible=looks_eligible,
+            )
+        )
+    return result
 
 
 async def create(

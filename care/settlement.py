@@ -1,6 +1,8 @@
 """The month's settlement (정산) per provider: delivered units × unit price of done orders.
 
-Only completed orders count, with the units actually delivered (18 of 20 meals pays 18).
+Only completed orders count, with the units actually delivered (18 of 20 meals pays 18). A no-show
+(무단결석) is not billed unless the catalog sets a no-show rule for the service and year: then it
+bills that many units, on a line flagged no_show.
 Who pays is the order's entitlement-ledger entry (care.entitlements): priced at the service
 year's price, public support only under the desk's eligibility decision valid on the service day
 (eligible AND 수급/차상위), within that year's annual limit, the excess paid by the resident only
@@ -127,6 +129,7 @@ class _Event:
     provider_id: int | None
     at: datetime
     visit_id: int | None = None
+    no_show: bool = False  # units are the catalog's no-show rule of the day's year (0: not billed)
 
 
 async def _events(session: AsyncSession, *, district_id: int, year_start: datetime, end: datetime) -> list[_Event]:
@@ -136,7 +139,7 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
         await session.execute(
             select(Visit).where(
                 col(Visit.district_id) == district_id,
-                col(Visit.kind) == "delivered",
+                col(Visit.kind).in_(("delivered", "no_show")),
                 col(Visit.day) >= first,
                 col(Visit.day) <= last,
             )
@@ -155,7 +158,9 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
             continue
         for v in vs:
             moment = datetime(v.day.year, v.day.month, v.day.day, tzinfo=clock.zone())
-            events.append(_Event(orders_by_id[order_id], v.day, v.units, v.provider_id, moment, v.id))
+            no_show = v.kind == "no_show"
+            units = 0 if no_show else v.units
+            events.append(_Event(orders_by_id[order_id], v.day, units, v.provider_id, moment, v.id, no_show))
     # Orders completed without any recorded visit: the completion is the one billable event.
     done = list(
         (
@@ -318,13 +323,16 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
         if day.year not in limit_cache:
             limit_cache[day.year] = await prices.get_annual_limit(session, district_id=district_id, year=day.year)
         price = price_cache[(day.year, code)]
-        total = fees.amount(units=ev.units, unit_price=price.unit_price)
+        units = price.no_show_units if ev.no_show else ev.units
+        if ev.no_show and units == 0:
+            continue  # a no-show is not billed unless the catalog sets a rule for the service
+        total = fees.amount(units=units, unit_price=price.unit_price)
         entry = await entitlements.get_entry(session, order_id=order.id)
         funding = entry.funding if entry is not None else "public"
         support = entitlements.support_of(
             await entitlements.get_decision(session, resident_id=order.resident_id, day=day)
         )
-        flags: list[str] = []
+        flags: list[str] = ["no_show"] if ev.no_show else []
         if support is entitlements.Support.UNDECIDED:
             flags.append("undecided")
         if funding != "public":
@@ -332,9 +340,9 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
         key = (order.resident_id, day.year)
         cap_key = (order.resident_id, day.year, code)
         used = capped.get(cap_key, 0)
-        capped[cap_key] = used + ev.units
+        capped[cap_key] = used + units
         if support is entitlements.Support.SUPPORTED and funding != "self_paid":
-            covered = ev.units if price.cap_units is None else max(0, min(ev.units, price.cap_units - used))
+            covered = units if price.cap_units is None else max(0, min(units, price.cap_units - used))
             left = max(limit_cache[day.year] - supported.get(key, 0), 0)
             public = min(fees.amount(units=covered, unit_price=price.unit_price), left)
         else:
@@ -355,7 +363,7 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
                 receipt_no=order.receipt_no,
                 resident_id=order.resident_id,
                 service_code=code,
-                units=ev.units,
+                units=units,
                 unit_price=price.unit_price,
                 total=total,
                 public=public,

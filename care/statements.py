@@ -43,6 +43,7 @@ class StatementLine:
     total: int
     public: int
     resident: int
+    no_show: bool = False  # a no-show billed by the catalog's rule
 
 
 @dataclass
@@ -123,6 +124,7 @@ def _collect(
                     total=line.total,
                     public=line.public,
                     resident=line.resident,
+                    no_show="no_show" in line.flags,
                 )
             )
         for adj in p.adjustments:

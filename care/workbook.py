@@ -61,6 +61,7 @@ S_DISTRICT, S_REGIONS, S_DONGS, S_PROVIDERS, S_MANAGERS, S_PRICES = (
     "서비스 단가",
 )
 C_ACTIVE = "사용 여부"
+C_NO_SHOW = "무단결석 청구(단위)"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Column:
     hint: str  # the second row of the sheet: what to write
     required: bool = False
     width: int = 16
+    optional: bool = False  # a workbook made before the column existed may leave it out
 
 
 SHEETS: dict[str, tuple[Column, ...]] = {
@@ -115,6 +117,7 @@ SHEETS: dict[str, tuple[Column, ...]] = {
         Column("1인 한도(단위)", "숫자 (비우면 한도 없음)"),
         Column("연간 지원 한도(원)", "필수 · 숫자 (같은 해는 같은 금액)", True, width=20),
         Column(C_ACTIVE, "예 / 아니오 (비우면 예)", width=12),
+        Column(C_NO_SHOW, "무단결석 1번에 청구할 단위 수 (비우면 청구 안 함)", width=18, optional=True),
     ),
 }
 FIRST_DATA_ROW = 3  # row 1: headers, row 2: what to write
@@ -247,7 +250,7 @@ def read_workbook(data: bytes) -> Sheets:
             values = [list(r) for r in book[name].iter_rows(values_only=True)]
             header = [_cell_text(v) for v in values[0]] if values else []
             where = {h: i for i, h in reversed(list(enumerate(header))) if h}
-            missing = [c.header for c in columns if c.header not in where]
+            missing = [c.header for c in columns if c.header not in where and not c.optional]
             for header_name in missing:
                 sheets.problems.append(Problem(MISSING_COLUMN, name, params={"column": header_name}))
             # The rows are still read (a missing column's cells are left out), so every other
@@ -322,6 +325,7 @@ class PriceRow:
     unit_price: int
     cap_units: int | None
     active: bool
+    no_show_units: int | None = None  # None: the column is not in the file (the rule is left as it is)
 
 
 @dataclass
@@ -590,6 +594,7 @@ def make_plan(sheets: Sheets) -> Plan:
         unit = c.text("단위", required=True)
         price = c.number("단가(원)", required=True)
         cap = c.number("1인 한도(단위)")
+        no_show = (c.number(C_NO_SHOW) or 0) if C_NO_SHOW in row.cells else None
         limit = c.number("연간 지원 한도(원)", required=True)
         active = c.active()
         if year is not None and code is not None:
@@ -599,7 +604,7 @@ def make_plan(sheets: Sheets) -> Plan:
                 c.fail("연간 지원 한도(원)", LIMIT_DIFFERS, year=year, other=limits[year][1])
             limits.setdefault(year, (limit, row.number))
         if c.ok and year is not None and code is not None and price is not None:
-            prices.append(PriceRow(year, code, name, unit, price, cap, active))
+            prices.append(PriceRow(year, code, name, unit, price, cap, active, no_show))
 
     if problems or district is None:
         raise WorkbookRejected(problems)
@@ -745,6 +750,8 @@ async def apply_plan(session: AsyncSession, *, access: Access, plan: Plan) -> Ap
             "cap_units": p.cap_units,
             "active": p.active,
         }
+        if p.no_show_units is not None:
+            values["no_show_units"] = p.no_show_units
         if entry is None:
             session.add(ServiceCatalog(district_id=district_id, year=p.year, code=p.code, **values))
             applied.created += 1
@@ -931,7 +938,7 @@ def template() -> bytes:
         book,
         S_PRICES,
         [
-            [EXAMPLE_YEAR, d.code.value, d.name, d.unit_label, d.unit_price, d.cap_units, 1_520_000, YES]
+            [EXAMPLE_YEAR, d.code.value, d.name, d.unit_label, d.unit_price, d.cap_units, 1_520_000, YES, 0]
             for d in DEFAULTS
         ],
     )
@@ -1017,7 +1024,17 @@ async def export(session: AsyncSession, *, access: Access, district_id: int) -> 
         book,
         S_PRICES,
         [
-            [c.year, c.code, c.name, c.unit_label, c.unit_price, c.cap_units, limits.get(c.year, ""), _yes(c.active)]
+            [
+                c.year,
+                c.code,
+                c.name,
+                c.unit_label,
+                c.unit_price,
+                c.cap_units,
+                limits.get(c.year, ""),
+                _yes(c.active),
+                c.no_show_units,
+            ]
             for c in catalog
         ],
     )

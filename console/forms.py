@@ -564,6 +564,7 @@ class OperatorUpdate(In):
 class CatalogEntry(In):
     unit_price: Money
     cap_units: OptCount = None
+    no_show_units: OptCount = None
     active: Flag = False
 
 

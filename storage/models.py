@@ -96,6 +96,8 @@ class ServiceCatalog(SQLModel, table=True):
     unit_label: str
     unit_price: int = 0
     cap_units: int | None = None
+    # A no-show (무단결석) bills this many units; 0 (the default): a no-show is not billed.
+    no_show_units: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     active: bool = True
 
 

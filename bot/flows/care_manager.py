@@ -15,7 +15,7 @@ from typing import Any, Final
 from bot.core import Answer, Ctx, Flow, Step, register_flow
 from bot.flows import kit
 from bot.flows.roles import MSG_UNBOUND, binding_of, guarded
-from care import labels, order_notices, parsing, referrals
+from care import entitlements, labels, order_notices, parsing, referrals
 from care.catalog import BY_CODE, DEFAULTS
 from care.referrals import PlanItem
 from dolbom import clock
@@ -177,15 +177,28 @@ def _units_text(code: str, units: int) -> str:
     return order_notices.units_text(code, units)
 
 
-def _plan_lines(ctx: Ctx) -> list[str]:
+def _plan_items(ctx: Ctx) -> list[PlanItem]:
+    return [
+        PlanItem(
+            service_code=item["service"],
+            units=int(item["units"]),
+            requested_date=date.fromisoformat(item["date"]) if item.get("date") else None,
+        )
+        for item in _plan(ctx)
+    ]
+
+
+def _plan_lines(ctx: Ctx, costs: list[str] | None = None) -> list[str]:
     lines = []
-    for item in _plan(ctx):
+    for n, item in enumerate(_plan(ctx)):
         service = labels.label(labels.SERVICE, item["service"], ctx.locale)
         line = f"• {service} {_units_text(item['service'], item['units'])}"
         if item.get("date"):
             day = parsing.format_date(date.fromisoformat(item["date"]))
             line += " · " + (ctx.t(N_("from {date}"), date=day) if item["service"] in ONGOING else day)
         lines.append(line)
+        if costs:
+            lines.append(f"  {costs[n]}")
     return lines
 
 
@@ -336,7 +349,11 @@ async def _ask_confirm(ctx: Ctx) -> None:
                 address=ctx.a.get("address") or "-",
             )
         )
-    lines += _plan_lines(ctx)
+    manager_id = await _need_manager(ctx)
+    estimates = await referrals.estimate(
+        ctx.session, care_manager_id=manager_id, resident_id=ctx.a.get("resident_id"), plan=_plan_items(ctx)
+    )
+    lines += _plan_lines(ctx, [entitlements.estimate_text(e, ctx.locale) for e in estimates])
     lines.append(ctx.t(N_("Urgency: {urgency}"), urgency=ctx.t(dict(URGENCY)[ctx.a["urgency"]])))
     lines.append(ctx.t(N_("Situation: {notes}"), notes=ctx.a.get("notes") or "-"))
     lines.append(ctx.t(N_("Consent: confirmed by you")))
@@ -359,14 +376,7 @@ async def _respond_confirm(ctx: Ctx, answer: Answer) -> str | None:
         )
         resident_id = resident.id
     assert resident_id is not None
-    plan = [
-        PlanItem(
-            service_code=item["service"],
-            units=int(item["units"]),
-            requested_date=date.fromisoformat(item["date"]) if item.get("date") else None,
-        )
-        for item in _plan(ctx)
-    ]
+    plan = _plan_items(ctx)
     view = await referrals.create(
         ctx.session,
         care_manager_id=manager_id,

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import STAY, Answer, Ctx, Flow, Step, register_flow, reset
 from bot.flows import kit
-from care import eligibility, entitlements, identity, intake, labels, parsing, places
+from care import entitlements, identity, intake, labels, parsing, places
 from care.actors import Actor
 from care.catalog import DEFAULTS
 from dolbom import clock
@@ -312,47 +312,25 @@ async def _ask_summary(ctx: Ctx) -> None:
 
 async def _cost_text(ctx: Ctx) -> str:
     """The expected public and resident amounts, shown before the person confirms (the desk decides)."""
-    a = ctx.a
-    district_id = a.get("district_id") or await ctx.district_id()
+    district_id = ctx.a.get("district_id") or await ctx.district_id()
     if not district_id:
         return ""
     try:
-        units, _ = _units_and_details(a)
+        request = _request(ctx, int(district_id))
     except (KeyError, TypeError, ValueError):
         return ""
-    when = a.get("date")
-    screen = eligibility.prescreen(
-        birth_year=a.get("birth_year"),
-        disabled=a.get("disabled"),
-        cannot_manage_alone=a.get("sos_alone"),
-        no_public_service=a.get("sos_public"),
-        no_family_care=a.get("sos_family"),
-        this_year=clock.today().year,
-    )
-    e = await entitlements.estimate(
-        ctx.session,
-        district_id=int(district_id),
-        service_code=a["service"],
-        units=units,
-        year=date.fromisoformat(when).year if when else clock.today().year,
-        income_tier=a.get("income", "unknown"),
-        looks_eligible=screen.eligible,
-    )
-    return entitlements.estimate_text(e, ctx.locale)
+    return entitlements.estimate_text(await intake.estimate(ctx.session, request=request), ctx.locale)
 
 
-async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
-    if answer.choice != "submit" and (answer.text or "").strip() != ctx.t(N_("Send request")):
-        raise InvalidInput(N_("Please choose one of the buttons below."))
+def _request(ctx: Ctx, district_id: int) -> intake.IntakeRequest:
+    """Return the request the answers make (the same for the summary's estimate and the stored one)."""
     a = ctx.a
     units, details = _units_and_details(a)
     if a.get("date") is None:
         details["asap"] = True
     sensitive = a.get("sensitive") == "agree"
-    if ctx.incoming.desk is not None:
-        a["district_id"] = await ctx.district_id()
-    request = intake.IntakeRequest(
-        district_id=int(a["district_id"]),
+    return intake.IntakeRequest(
+        district_id=district_id,
         service_code=a["service"],
         units=units,
         for_self=_self(ctx),
@@ -376,6 +354,15 @@ async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
         requester_relation=None if _self(ctx) else a.get("relation"),
         phone_verified=_self(ctx) and a.get("phone_verified") is True,
     )
+
+
+async def _respond_summary(ctx: Ctx, answer: Answer) -> str | None:
+    if answer.choice != "submit" and (answer.text or "").strip() != ctx.t(N_("Send request")):
+        raise InvalidInput(N_("Please choose one of the buttons below."))
+    a = ctx.a
+    if ctx.incoming.desk is not None:
+        a["district_id"] = await ctx.district_id()
+    request = _request(ctx, int(a["district_id"]))
     actor = Actor(
         kind="resident" if _self(ctx) else "family",
         name=a["name"] if _self(ctx) else a.get("my_name"),

@@ -176,7 +176,12 @@ async def catalog_update(
         if row is None or not access.sees(row.district_id):
             raise NotFound()
         await prices.update_entry(
-            session, entry_id=entry_id, unit_price=body.unit_price, cap_units=body.cap_units, active=body.active
+            session,
+            entry_id=entry_id,
+            unit_price=body.unit_price,
+            cap_units=body.cap_units,
+            active=body.active,
+            no_show_units=body.no_show_units or 0,
         )
         await access.log(session, action="catalog_update", detail=f"{row.district_id}/{row.year}/{row.code}")
     return RedirectResponse(f"/admin/catalog?district={row.district_id}&year={row.year}&done=saved", status_code=303)

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import catalog, intake, orders, parsing, phone_intake
+from care import catalog, entitlements, intake, orders, parsing, phone_intake
 from care.residents import INCOME_TIERS
 from console import forms, web
 from dolbom.errors import AppError, RegistrationNumberRefused
@@ -47,6 +47,7 @@ async def _form(
     errors: dict[str, str],
     status_code: int = 200,
     repeat: Order | None = None,
+    estimate: str | None = None,
 ) -> Response:
     script, sensitive = phone_intake.consent_script()
     return web.render(
@@ -58,6 +59,7 @@ async def _form(
         script=script,
         sensitive_script=sensitive,
         repeat=repeat,
+        estimate=estimate,
         repeat_days=phone_intake.REPEAT_DAYS,
         **(await _choices(request)),
     )
@@ -83,8 +85,10 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
         errors = {"form": gettext(RegistrationNumberRefused.msgid)}
         return await _form(request, values=clean, errors=errors, status_code=422)
     access = web.access_of(request)
+    # 예상 금액 보기: nothing is stored, so consent is not needed yet to see the amounts.
+    only_estimate = v.get("step") == "estimate"
     try:
-        body = forms.parse(forms.Intake, form)
+        body = forms.parse(forms.Intake, {**v, "consent": "yes"} if only_estimate else form)
     except forms.InvalidFields as err:
         return await _form(request, values=v, errors=err.translated(), status_code=400)
     district_id = access.district_id if access.district_id is not None else body.district_id
@@ -111,6 +115,10 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
         consent=True,
         sensitive_consent=body.sensitive_consent,
     )
+    async with web.database(request).transaction() as session:
+        estimate = entitlements.estimate_text(await intake.estimate(session, request=req))
+    if only_estimate:
+        return await _form(request, values=v, errors={}, estimate=estimate)
     if v.get("repeat_ok") != "yes":
         # The same caller asked for the same service lately: show that order first; they may go on.
         async with web.database(request).transaction() as session:
@@ -118,7 +126,7 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
                 session, access=access, district_id=district_id, phone=body.phone, service_code=body.service
             )
         if repeat is not None:
-            return await _form(request, values=v, errors={}, repeat=repeat)
+            return await _form(request, values=v, errors={}, repeat=repeat, estimate=estimate)
     try:
         async with web.database(request).transaction() as session:
             order = await intake.submit(

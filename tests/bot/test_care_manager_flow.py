@@ -157,3 +157,46 @@ async def test_status_and_notices_of_my_referrals(db: Database, place: Place) ->
     assert len(notices) == 2
     assert "마포밥상협동조합에 배정되었어요" in notices[0].text
     assert "취소되었어요. 사유: 병원 예약 취소" in notices[1].text
+
+
+async def test_the_referral_summary_shows_the_expected_amounts_before_sending(db: Database, place: Place) -> None:
+    clock.set_now(NOW)
+    async with db.transaction() as s:
+        # 박순자: the desk decided her eligible, 수급 (the factory's decision).
+        await make_resident(s, place, name="박순자", phone="+821012345678")
+    person, _ = await joined_care_manager(db, place)
+    await person.press("의뢰하기")
+    await person.say("박순자")
+    await person.say("5678")
+    await person.press(next(b for b in person.buttons() if b.startswith("박순자")))
+    await person.press("식사지원")
+    await person.press("20식")
+    await person.say("12월 1일")
+    await person.press("다음")
+    await person.press("보통")
+    await person.press("적을 내용 없어요")
+    await person.press("네, 동의를 받았어요")
+    # 20 meals × 7,200 = 144,000, all public support.
+    assert "예상 비용 144,000원: 공공 지원 144,000원, 본인 부담 0원" in person.last.text
+    assert "의뢰하기" in person.buttons()
+
+
+async def test_a_general_income_resident_pays_all_in_the_referral_summary(db: Database, place: Place) -> None:
+    clock.set_now(NOW)
+    async with db.transaction() as s:
+        await make_resident(s, place, name="박순자", phone="+821012345678", income_tier="general")
+    person, _ = await joined_care_manager(db, place)
+    await person.press("의뢰하기")
+    await person.say("박순자")
+    await person.say("5678")
+    await person.press(next(b for b in person.buttons() if b.startswith("박순자")))
+    await person.press("식사지원")
+    await person.press("10식")
+    await person.press("내일")
+    await person.press("다음")
+    await person.press("보통")
+    await person.press("적을 내용 없어요")
+    await person.press("네, 동의를 받았어요")
+    assert "예상 비용 72,000원: 공공 지원 0원, 본인 부담 72,000원" in person.last.text
+    async with db.sessions() as s:
+        assert (await s.execute(select(Order))).first() is None, "nothing is sent before 의뢰하기"

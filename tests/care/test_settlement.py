@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from care import entitlements, orders, provider_tasks, settlement, visits
+from care import entitlements, orders, prices, provider_tasks, settlement, statements, visits
 from care.auth import Access
 from dolbom import clock
 from storage.models import Provider, Resident
@@ -238,3 +238,73 @@ async def test_acceptance_fixture_november_and_december_to_the_won(session: Asyn
     public = sum(p.public for p in nov.values())
     resident = sum(p.resident for p in nov.values())
     assert (total, public, resident) == (1_137_260, 662_200, 475_060)
+
+
+async def _meals_with_a_no_show(session: AsyncSession, place: Place, provider: Provider, resident: Resident) -> None:
+    """5 meals from 2026-11-20: delivered on the 20th and 22nd, a no-show (무단결석) on the 21st."""
+    clock.set_now(datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    order = await make_order(session, resident, service_code="meals", units=5, requested_date=date(2026, 11, 20))
+    assert order.id is not None and provider.id is not None
+    await orders.screen(session, order_id=order.id, actor=DESK)
+    await orders.assign(session, order_id=order.id, provider_id=provider.id, actor=DESK)
+    await orders.accept(session, order_id=order.id, provider_id=provider.id, actor=DESK)
+    clock.set_now(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
+    for day in (20, 21, 22):
+        no_show = day == 21
+        await visits.record(
+            session, order_id=order.id, day=date(2026, 11, day), units=1, actor=DESK,
+            kind="no_show" if no_show else "delivered", reason="연락 없이 부재" if no_show else None,
+        )  # fmt: skip
+
+
+async def test_a_no_show_is_billed_only_by_the_catalogs_rule_of_the_service_year(session: AsyncSession) -> None:
+    clock.set_now(datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    provider = await make_provider(session, place, name="마포밥상협동조합", services=("meals",))
+    basic = await make_resident(session, place, income_tier="basic")
+    general = await make_resident(session, place, income_tier="general")
+    await _meals_with_a_no_show(session, place, provider, basic)
+    await _meals_with_a_no_show(session, place, provider, general)
+
+    async def november() -> list[tuple[int, str, int, int, int, int, tuple[str, ...]]]:
+        [month] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=11)
+        return sorted((x.resident_id, x.day.isoformat(), x.units, x.total, x.public, x.resident, x.flags)
+                      for x in month.lines)  # fmt: skip
+
+    # No rule (the default): the no-show is not billed, 2 meals each.
+    plain = [
+        (basic.id, "2026-11-20", 1, 7_200, 7_200, 0, ()),
+        (basic.id, "2026-11-22", 1, 7_200, 7_200, 0, ()),
+        (general.id, "2026-11-20", 1, 7_200, 0, 7_200, ()),
+        (general.id, "2026-11-22", 1, 7_200, 0, 7_200, ()),
+    ]
+    assert await november() == sorted(plain)
+    # A rule for 2025 does not reach a 2026 no-show.
+    await prices.create_defaults(session, district_id=place.district_id, year=2025)
+    await prices.create_defaults(session, district_id=place.district_id, year=2026)
+    row_2025, row_2026 = [
+        next(r for r in await prices.list_catalog(session, district_id=place.district_id, year=y) if r.code == "meals")
+        for y in (2025, 2026)
+    ]
+    assert row_2025.id is not None and row_2026.id is not None
+    await prices.update_entry(
+        session, entry_id=row_2025.id, unit_price=7_000, cap_units=30, active=True, no_show_units=1
+    )
+    assert await november() == sorted(plain)
+    # 2026's rule: a no-show bills 1 meal, on a line flagged no_show, split as any other line.
+    await prices.update_entry(
+        session, entry_id=row_2026.id, unit_price=7_200, cap_units=30, active=True, no_show_units=1
+    )
+    assert await november() == sorted(
+        [
+            *plain,
+            (basic.id, "2026-11-21", 1, 7_200, 7_200, 0, ("no_show",)),
+            (general.id, "2026-11-21", 1, 7_200, 0, 7_200, ("no_show",)),
+        ]
+    )
+    # The resident's co-payment statement names the billed no-show.
+    desk = Access(operator_id=None, username=DESK.name, ip=None, district_id=place.district_id, role="operator")
+    assert general.id is not None
+    statement = await statements.get(session, access=desk, resident_id=general.id, year=2026, month=11)
+    assert [(x.day.day, x.no_show, x.resident) for x in statement.lines] == [(20, False, 7_200), (21, True, 7_200),
+                                                                            (22, False, 7_200)]  # fmt: skip

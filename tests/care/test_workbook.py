@@ -508,3 +508,29 @@ async def test_a_paused_providers_old_lead_does_not_stop_the_lead_the_console_ga
         first = await wb.export(s, access=ADMIN_ALL, district_id=applied.district_id)
     again = await _import(db, first)
     assert (again.created, again.changed) == (0, 0)
+
+
+async def test_the_price_sheet_sets_the_no_show_rule_and_an_older_file_without_the_column_keeps_it(
+    db: Database,
+) -> None:
+    from care import prices
+
+    rows = workbooks.district_rows()
+    meals = next(r for r in rows[wb.S_PRICES] if r[1] == "meals")
+    meals.append(1)  # 무단결석 청구(단위): a no-show bills 1 meal
+    await _import(db, workbooks.build(rows))
+    async with db.sessions() as s:
+        district = (await s.execute(select(District))).scalar_one()
+        assert district.id is not None
+        rule = await prices.get(s, district_id=district.id, year=2026, service_code="meals")
+        assert rule.no_show_units == 1
+        assert (await prices.get(s, district_id=district.id, year=2026, service_code="home_care")).no_show_units == 0
+    # A workbook made before the column existed imports, and leaves the rule as it is.
+    older = await _import(db, workbooks.build(workbooks.district_rows(), drop_columns={wb.S_PRICES: wb.C_NO_SHOW}))
+    assert older.changed == 0
+    async with db.sessions() as s:
+        assert (await prices.get(s, district_id=district.id, year=2026, service_code="meals")).no_show_units == 1
+    # An empty cell in the column means none.
+    await _import(db, workbooks.build(workbooks.district_rows()))
+    async with db.sessions() as s:
+        assert (await prices.get(s, district_id=district.id, year=2026, service_code="meals")).no_show_units == 0

@@ -229,3 +229,32 @@ async def test_operators_cannot_open_the_directory(client: httpx.AsyncClient, wo
     assert (await client.get("/admin/setup")).status_code == 403
     assert isinstance(await sign_in(client, "mapo"), httpx.Response)
     assert Operator  # the table the first-run checks
+
+
+async def test_the_catalog_page_sets_a_no_show_rule_per_service_and_year(
+    db: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    from care import prices
+
+    t = await signed_in(client, "admin")
+    did = world.mapo.district_id
+    async with db.transaction() as s:
+        await prices.create_defaults(s, district_id=did, year=2026)
+        meals = next(r for r in await prices.list_catalog(s, district_id=did, year=2026) if r.code == "meals")
+        assert meals.no_show_units == 0  # the default: a no-show is not billed
+    page = await client.get(f"/admin/catalog?district={did}&year=2026")
+    assert 'name="no_show_units" value="0"' in page.text
+    form = {"unit_price": "7200", "cap_units": "30", "no_show_units": "1", "active": "yes"}
+    r = await _form(client, f"/admin/catalog/{meals.id}", form, t)
+    assert r.status_code == 303
+    async with db.sessions() as s:
+        assert (await prices.get(s, district_id=did, year=2026, service_code="meals")).no_show_units == 1
+        assert (await prices.get(s, district_id=did, year=2027, service_code="meals")).no_show_units == 0
+    page = await client.get(f"/admin/catalog?district={did}&year=2026")
+    assert 'name="no_show_units" value="1"' in page.text
+    r = await _form(client, f"/admin/catalog/{meals.id}", {**form, "no_show_units": ""}, t)
+    async with db.sessions() as s:
+        assert (await prices.get(s, district_id=did, year=2026, service_code="meals")).no_show_units == 0
+    # A negative rule is refused.
+    r = await _form(client, f"/admin/catalog/{meals.id}", {**form, "no_show_units": "-1"}, t)
+    assert r.status_code == 400

@@ -327,3 +327,32 @@ async def test_the_desk_records_a_completion_above_the_plan_only_with_approval(
             "operator",
             "mapo 담당",
         )
+
+
+async def test_phone_intake_shows_the_expected_amounts_before_receiving(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    token = await signed_in(client, "mapo")
+    data = {
+        "csrf_token": token,
+        "service": "meals",
+        "units": "10",
+        "name": "이복례",
+        "phone": "010 3333 4444",
+        "birth_year": "1941",
+        "income_tier": "basic",
+        "cannot_manage_alone": "yes",
+        "sensitive_consent": "yes",
+        "step": "estimate",
+    }
+    page = await client.post("/intake", data=data)
+    assert page.status_code == 200 and 'id="estimate"' in page.text
+    # 10 meals × 7,200 = 72,000, all public support as the caller says (the desk still decides).
+    assert "예상 비용 72,000원: 공공 지원 72,000원, 본인 부담 0원" in page.text
+    assert 'value="이복례"' in page.text and 'value="10"' in page.text  # the form keeps what was typed
+    general = await client.post("/intake", data={**data, "income_tier": "general"})
+    assert "예상 비용 72,000원: 공공 지원 0원, 본인 부담 72,000원" in general.text
+    async with db.sessions() as s:
+        assert (await s.execute(select(Resident).where(Resident.name == "이복례"))).first() is None
+    received = await client.post("/intake", data={**data, "step": "", "consent": "yes"})
+    assert received.status_code == 303

@@ -49,6 +49,8 @@ async def test_same_caller_same_service_within_14_days_is_warned_with_a_link_and
     assert warned.status_code == 200 and 'id="repeat-warning"' in warned.text
     assert f'href="/orders/{world.order.id}"' in warned.text and world.order.receipt_no in warned.text
     assert 'name="repeat_ok" value="yes"' in warned.text
+    # 5 meals = 36,000; 수급, but age and situation not asked: nothing public until the desk decides.
+    assert "예상 비용 36,000원: 공공 지원 0원, 본인 부담 36,000원" in warned.text
     assert await _orders(db) == before, "nothing is received before the operator goes on"
     went_on = await client.post("/intake", data=_intake_form(world, token, repeat_ok="yes"))
     assert went_on.status_code == 303 and await _orders(db) == before + 1
