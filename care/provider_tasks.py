@@ -273,20 +273,23 @@ async def complete(
     current = await orders.get_current_assignment(session, order_id=assignment.order_id)
     if current is None or current.id != assignment.id:
         raise RuleViolation(MSG_NOT_ACCEPTED)
-    if delivered_units > order.units:
-        await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)
+    return await _close(session, order=order, provider_id=provider_id, units=delivered_units, note=note, actor=actor)
+
+
+async def _close(
+    session: AsyncSession, *, order: Order, provider_id: int, units: int, note: str | None, actor: Actor
+) -> Order:
+    """Complete the order with the units delivered; above the plan or the cap asks the desk and is refused."""
+    assert order.id is not None
+    if units > order.units:
+        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
         raise RuleViolation(MSG_NEEDS_APPROVAL)
     try:
         return await orders.complete(
-            session,
-            order_id=assignment.order_id,
-            delivered_units=delivered_units,
-            actor=actor,
-            note=note,
-            expected_version=order.version,
+            session, order_id=order.id, delivered_units=units, actor=actor, note=note, expected_version=order.version
         )
     except CapExceeded:
-        await _ask_approval(session, order=order, provider_id=provider_id, units=delivered_units, note=note)
+        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
         raise RuleViolation(MSG_NEEDS_APPROVAL) from None
 
 
@@ -372,18 +375,4 @@ async def complete_from_visits(
     units = visits.delivered(rows)
     if not rows or units < 1:
         raise RuleViolation(N_("Record the visits first: the delivered units are their sum."))
-    if units > order.units:
-        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
-        raise RuleViolation(MSG_NEEDS_APPROVAL)
-    try:
-        return await orders.complete(
-            session,
-            order_id=assignment.order_id,
-            delivered_units=units,
-            actor=actor,
-            note=note,
-            expected_version=order.version,
-        )
-    except CapExceeded:
-        await _ask_approval(session, order=order, provider_id=provider_id, units=units, note=note)
-        raise RuleViolation(MSG_NEEDS_APPROVAL) from None
+    return await _close(session, order=order, provider_id=provider_id, units=units, note=note, actor=actor)
