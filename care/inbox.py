@@ -358,14 +358,25 @@ async def counts(session: AsyncSession, *, access: Access) -> dict[str, int]:
         if t.district_id not in settings:
             settings[t.district_id] = await get_settings_for(session, district_id=t.district_id)
         overdue += is_overdue(t, settings[t.district_id])
-    stamp = max((t.updated_at for t in threads), default=None)
     return {
         "unread": sum(1 for t in threads if t.status == OPEN and _unread(t)),
         "overdue": overdue,
         "open": sum(1 for t in threads if t.status == OPEN),
         "mine": sum(1 for t in threads if t.assignee_id == access.operator_id and access.operator_id is not None),
-        "stamp": int(stamp.timestamp() * 1000) if stamp else 0,
+        "stamp": await list_stamp(session, access=access),
     }
+
+
+async def list_stamp(session: AsyncSession, *, access: Access) -> int:
+    """Return a number that changes whenever a conversation of the live list (open or waiting) changes."""
+    latest = (
+        await session.execute(
+            select(func.max(col(DeskThread.updated_at))).where(
+                _scope(access), col(DeskThread.status).in_((OPEN, PENDING))
+            )
+        )
+    ).scalar_one_or_none()
+    return int(latest.timestamp() * 1000) if latest else 0
 
 
 async def list_threads(
