@@ -33,7 +33,18 @@ from care.lifecycle import Status
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
-from storage.models import Assignment, District, Dong, Order, Provider, Region, Resident, Survey, Visit
+from storage.models import (
+    Assignment,
+    District,
+    Dong,
+    Order,
+    OrderHistory,
+    Provider,
+    Region,
+    Resident,
+    Survey,
+    Visit,
+)
 
 # How a 정보제공·상담 order was answered (orders.details.desk.consult, set when the desk finishes it).
 CONSULT = {"basic": N_("Basic counselling"), "simple": N_("Simple information")}
@@ -58,6 +69,7 @@ STEP = {
     "request_completion": N_("Request to completion"),
 }
 _MAX_DAYS = 366 * 5
+PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year"), "range": N_("Dates")}
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,13 @@ def parse_period(params: Mapping[str, str]) -> Period:
     Nothing given: the current month. Raise InvalidInput for anything else.
     """
     bad = InvalidInput(N_("That answer could not be understood."))
+    kind = (params.get("period") or "").strip()
+    if kind:
+        if kind not in PERIODS:
+            raise bad
+        # The form sends every field; the kind chosen says which one counts.
+        wanted = ("from", "to") if kind == "range" else (kind,)
+        params = {k: params.get(k, "") for k in wanted}
     first, last = (params.get("from") or "").strip(), (params.get("to") or "").strip()
     month, quarter, year = (params.get(k, "").strip() for k in ("month", "quarter", "year"))
     try:
@@ -457,21 +476,22 @@ def _aware(value: Any) -> datetime | None:
 
 
 async def _funnel(session: AsyncSession, period: Period, scope: Scope) -> tuple[Table, Table]:
-    accepted_at = func.min(
-        case((col(Assignment.status).in_(["accepted", "done"]), col(Assignment.decided_at)), else_=None)
+    # The first assignment, and the first acceptance (from the order's history: an assignment's
+    # decided_at moves again when it is done).
+    assigned_at = (
+        select(func.min(col(Assignment.assigned_at)))
+        .where(col(Assignment.order_id) == col(Order.id))
+        .correlate(Order)
+        .scalar_subquery()
     )
-    query = (
-        select(
-            col(Order.id),
-            col(Order.created_at),
-            col(Order.status),
-            col(Order.status_changed_at),
-            func.min(col(Assignment.assigned_at)),
-            accepted_at,
-        )
-        .select_from(Order)
-        .outerjoin(Assignment, col(Assignment.order_id) == col(Order.id))
-        .group_by(col(Order.id), col(Order.created_at), col(Order.status), col(Order.status_changed_at))
+    accepted_at = (
+        select(func.min(col(OrderHistory.at)))
+        .where(col(OrderHistory.order_id) == col(Order.id), col(OrderHistory.action) == "accept")
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    query = select(
+        col(Order.id), col(Order.created_at), col(Order.status), col(Order.status_changed_at), assigned_at, accepted_at
     )
     steps: dict[str, list[float]] = {k: [] for k in STEP}
     count = dict.fromkeys(FUNNEL, 0)
@@ -624,3 +644,30 @@ async def for_operator(
     detail = f"{period.label} district={scope.district_id} region={scope.region_id} dong={scope.dong_id}"
     await access.log(session, action=action, detail=detail)
     return stats
+
+
+@dataclass(frozen=True)
+class Place:
+    """A district, 권역 or 동 as the scope filter lists it."""
+
+    id: int | None
+    name: str
+    parent_id: int | None = None
+
+
+async def places(session: AsyncSession, *, access: Access, district_id: int | None) -> dict[str, list[Place]]:
+    """Return the districts (the all-district admin's choice), and the 권역 and 동 of the scope's district."""
+    district = access.district_id if access.district_id is not None else district_id
+    query = select(col(District.id), col(District.name)).order_by(col(District.name))
+    if access.district_id is not None:
+        query = query.where(col(District.id) == access.district_id)
+    districts = [Place(i, n) for i, n in (await session.execute(query)).all()]
+    if district is None:
+        return {"districts": districts, "regions": [], "dongs": []}
+    regions = select(col(Region.id), col(Region.name)).where(col(Region.district_id) == district)
+    dongs = select(col(Dong.id), col(Dong.name), col(Dong.region_id)).where(col(Dong.district_id) == district)
+    return {
+        "districts": districts,
+        "regions": [Place(i, n) for i, n in (await session.execute(regions.order_by(col(Region.name)))).all()],
+        "dongs": [Place(i, n, r) for i, n, r in (await session.execute(dongs.order_by(col(Dong.name)))).all()],
+    }
