@@ -220,6 +220,10 @@ class Statistics:
             "district": self.scope.district_id,
             "region": self.scope.region_id,
             "dong": self.scope.dong_id,
+            "columns": {
+                t.key: [{"key": c.key, "title": gettext(c.title), "kind": c.kind} for c in t.columns]
+                for t in self.tables
+            },
             "tables": {t.key: t.rows for t in self.tables},
         }
 
@@ -280,7 +284,7 @@ def service_label(key: str, locale: str | None = None) -> str:
         kind = key.split(":", 1)[1]
         base = labels.label(labels.SERVICE, "info", locale)
         part = gettext(CONSULT[kind], locale) if kind in CONSULT else gettext(N_("not sorted"), locale)
-        return f"{base} · {part}"
+        return f"{base}({part})"
     return labels.label(labels.SERVICE, key, locale)
 
 
