@@ -297,8 +297,9 @@ def _service_order(key: str) -> tuple[int, str]:
 async def _by_service(session: AsyncSession, period: Period, scope: Scope) -> Table:
     done = func.sum(case((col(Order.status) == Status.DONE.value, 1), else_=0))
     cancelled = func.sum(case((col(Order.status).in_([Status.CANCELLED.value, Status.REJECTED.value]), 1), else_=0))
-    query = select(col(Order.service_code), _consult(), func.count(), done, cancelled).group_by(
-        col(Order.service_code), _consult()
+    consult = _consult().label("consult")  # grouped by its label: PostgreSQL sees one expression
+    query = select(col(Order.service_code), consult, func.count(), done, cancelled).group_by(
+        col(Order.service_code), consult
     )
     counts: dict[str, list[int]] = {}
     for code, consult, n, d, c in (await session.execute(_in_scope(_received(query, period), scope))).all():
