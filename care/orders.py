@@ -33,7 +33,7 @@ from storage.models import (
 )
 
 URGENCIES = ("urgent", "normal")
-SOURCES = ("resident", "family", "care_manager", "desk_phone", "desk_chat")
+SOURCES = ("resident", "family", "care_manager", "desk_phone", "health_center", "desk_chat")
 # What the desk handles itself (issue 11 §2): closed at the desk or referred to a 보건소, no provider step.
 DESK_SERVICES = frozenset({"info", "health"})
 # How a 정보제공·상담 order was answered: 기초상담 (basic) or 단순안내 (simple), as seed 001 reports them.

@@ -468,6 +468,7 @@ class Intake(In):
     income_tier: Annotated[IncomeTier, BeforeValidator(lambda v: _blank(v) or "unknown")] = "unknown"
     urgency: Annotated[Literal["normal", "urgent"], BeforeValidator(lambda v: _blank(v) or "normal")] = "normal"
     notes: Text = ""
+    from_health_center: Flag = False
 
 
 # -------------------------------------------------------------- check-ins

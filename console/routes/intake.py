@@ -110,6 +110,7 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
         urgency=body.urgency,
         consent=True,
         sensitive_consent=body.sensitive_consent,
+        from_health_center=body.from_health_center,
     )
     if v.get("repeat_ok") != "yes":
         # The same caller asked for the same service lately: show that order first; they may go on.

@@ -8,7 +8,7 @@ Orders received in November 2026 (UTC times; the steps' hours in brackets):
   O1 meals 10, r1, 본인:    assigned A +2h, accepted +1h, completed +24h (27h); visits: 11-02 no-show, 11-03 10 meals
   O2 meals 5, r2, 가족:     assigned A +4h, accepted +2h, completed 4 meals +18h (24h)
   O3 home_care 2, r3, 돌봄매니저: assigned A +1h, accepted +10h, completed 2 visits +48h (59h)
-  O4 escort 2, r1, 전화:    assigned B +6h, declined by B
+  O4 escort 2, r1, 보건소:  assigned B +6h, declined by B
   O5 info, r2, 전화:        기초상담 at the desk +1h
   O6 info, r3, 본인:        단순안내 at the desk +1h
   O7 info, r1, 가족:        기초상담 at the desk +2h
@@ -95,7 +95,7 @@ async def november(session: AsyncSession, place: Place | None = None, other: Pla
     clock.set_now(at(4, 0))
     o3 = await make_order(session, r3, service_code="home_care", units=2, source="care_manager")
     clock.set_now(at(5, 0))
-    o4 = await make_order(session, r1, service_code="escort", units=2, source="desk_phone")
+    o4 = await make_order(session, r1, service_code="escort", units=2, source="health_center")
     clock.set_now(at(6, 0))
     o5 = await make_order(session, r2, service_code="info", units=1, source="desk_phone")
     clock.set_now(at(6, 2))
@@ -166,7 +166,8 @@ async def test_november_counted_by_hand(session: AsyncSession) -> None:
         ("total", 3, 16, 193_060, 100_800, 92_260, 64_353),
     ]
     assert _rows(stats, "sources", "requests", "share") == [
-        ("resident", 3, 37.5), ("family", 2, 25.0), ("care_manager", 1, 12.5), ("desk_phone", 2, 25.0),
+        ("resident", 3, 37.5), ("family", 2, 25.0), ("care_manager", 1, 12.5), ("desk_phone", 1, 12.5),
+        ("health_center", 1, 12.5),
         ("desk_chat", 0, 0.0), ("total", 8, 100.0),
     ]  # fmt: skip
     assert [(r["label"], r["requests"]) for r in stats.table("regions").rows] == [

@@ -104,3 +104,18 @@ async def test_the_all_district_admin_picks_a_district_and_a_region(
     bad = await client.get("/api/statistics?from=2026-11-30&to=2026-11-01")
     assert bad.status_code == 400 and "error" in bad.json()
     assert (await client.get("/statistics?month=2026-13")).status_code == 400
+
+
+async def test_a_phone_request_from_a_health_centre_counts_as_that_source(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    token = await signed_in(client, "mapo")
+    form = {"csrf_token": token, "name": "정복녀", "phone": "010-5555-0101", "service": "escort", "units": "2",
+            "consent": "yes", "dong_id": str(world.mapo.dongs[0].id), "income_tier": "basic", "urgency": "normal",
+            "repeat_ok": "yes", "from_health_center": "yes"}  # fmt: skip
+    answer = await client.post("/intake", data=form)
+    assert answer.status_code == 303, [line for line in answer.text.splitlines() if "alert" in line or "error" in line]
+    today = clock.local_now().date().isoformat()
+    api = (await client.get(f"/api/statistics?from={today}&to={today}")).json()
+    sources = {r["code"]: (r["requests"], r["label"]) for r in api["tables"]["sources"]}
+    assert sources["health_center"] == (1, "보건소")
