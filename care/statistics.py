@@ -7,6 +7,14 @@ care.settlement's lines (the visits of the period, public and resident parts), s
 month's settlement never disagree. The page, the XLSX workbook and the JSON API are all drawn from
 the same `Table`s, so they cannot differ.
 
+What is counted where: requests (and their service, source, 동/권역 and group) by the day the order
+was received; amounts by the day of the visit (or of the completion, for an order without visits),
+from the settlement's lines, so a closed month's frozen lines count and adjustment lines do not;
+a provider's assignments by the day they were assigned, its no-shows by the visit's day, its
+satisfaction and close-the-loop answers by the day the survey was sent. 정보제공·상담 is split by
+orders.details.desk.consult (기초상담 basic / 단순안내 simple), which the desk chooses when it
+finishes the order; an info order finished without it shows as 구분 없음.
+
 Requests are the orders received (created) in the period; an order's funnel steps are counted for
 the orders received in the period, however late the step came. A resident's 어르신 / 장애인 group
 is read from the resident record (65 or older in the period's first year by birth year; the
