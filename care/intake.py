@@ -68,6 +68,8 @@ class IntakeRequest:
     requester_relation: str | None = None
     # The phone was the person's own shared contact (care.identity.contact_is_own), not typed.
     phone_verified: bool = False
+    # A phone request made by a 보건소 for the person (source health_center, counted apart in 통계).
+    from_health_center: bool = False
 
 
 def retention_text(locale: str | None = None) -> str:
@@ -278,7 +280,7 @@ async def submit(
         )
 
     if channel == "phone":
-        source = "desk_phone"
+        source = "health_center" if request.from_health_center else "desk_phone"
     elif desk_chat:
         source = "desk_chat"
     else:

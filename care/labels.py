@@ -51,6 +51,7 @@ SOURCE = {
     "family": N_("Family or neighbour"),
     "care_manager": N_("Care manager"),
     "desk_phone": N_("Phone call to the desk"),
+    "health_center": N_("Public health centre"),
     "desk_chat": N_("Web chat at the desk"),
 }
 URGENCY = {"urgent": N_("Urgent"), "normal": N_("Normal")}

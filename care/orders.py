@@ -33,9 +33,11 @@ from storage.models import (
 )
 
 URGENCIES = ("urgent", "normal")
-SOURCES = ("resident", "family", "care_manager", "desk_phone", "desk_chat")
+SOURCES = ("resident", "family", "care_manager", "desk_phone", "health_center", "desk_chat")
 # What the desk handles itself (issue 11 §2): closed at the desk or referred to a 보건소, no provider step.
 DESK_SERVICES = frozenset({"info", "health"})
+# How a 정보제공·상담 order was answered: 기초상담 (basic) or 단순안내 (simple), as seed 001 reports them.
+CONSULT_KINDS = ("basic", "simple")
 # Units that count against a per-person cap: everything not cancelled or rejected.
 CAP_STATUSES = [s.value for s in lifecycle.OPEN] + [Status.DONE.value]
 
@@ -536,10 +538,15 @@ async def finish_at_desk(
     by: str,
     actor: Actor,
     referred_to: str | None = None,
+    consult: str | None = None,
     expected_version: int | None = None,
 ) -> Order:
     """Close a 정보제공·상담 or 건강지원 order at the desk (desk_complete: what was given, by whom)
-    or referred to a 보건소 (refer: where, and the outcome in `what`); return it."""
+    or referred to a 보건소 (refer: where, and the outcome in `what`); return it.
+
+    consult: for 정보제공·상담, whether it was a 기초상담 (basic) or a 단순안내 (simple); the statistics
+    report the two apart (seed 001). Kept in details.desk.consult.
+    """
     if action not in (Action.DESK_COMPLETE.value, Action.REFER.value):
         raise InvalidInput()
     order = await get(session, order_id=order_id)
@@ -550,7 +557,11 @@ async def finish_at_desk(
         raise InvalidInput(N_("Please write who gave it."))
     if action == Action.REFER.value and not where:
         raise InvalidInput(N_("Please write where it was referred to."))
+    if consult is not None and (consult not in CONSULT_KINDS or order.service_code != "info"):
+        raise InvalidInput()
     record = {"how": action, "what": what[:2000], "by": by[:200], **({"referred_to": where[:200]} if where else {})}
+    if consult:
+        record["consult"] = consult
     reason = f"{where}: {what}" if where else what
     return await _move(
         session,

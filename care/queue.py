@@ -574,6 +574,7 @@ async def act(
     override: bool = False,
     given_by: str = "",
     referred_to: str = "",
+    consult: str | None = None,
 ) -> Order:
     """Apply one desk action to an order of the operator's district (page and API share this); return the order."""
     access.check_writer()
@@ -602,6 +603,7 @@ async def act(
             what=reason,
             by=given_by,
             referred_to=referred_to or None,
+            consult=consult or None,
             actor=actor,
             expected_version=expected_version,
         )

@@ -34,6 +34,8 @@ from storage.models import (
     Assignment,
     District,
     Dong,
+    EligibilityDecision,
+    EntitlementEntry,
     Order,
     Provider,
     Region,
@@ -295,6 +297,33 @@ async def _adjustments(
     return result
 
 
+_CHUNK = 5000  # ids per IN (…): well under SQLite's and asyncpg's limits on bound parameters
+
+
+async def _entries(session: AsyncSession, *, order_ids: set[int]) -> dict[int, EntitlementEntry]:
+    found: dict[int, EntitlementEntry] = {}
+    ids = sorted(order_ids)
+    for i in range(0, len(ids), _CHUNK):
+        query = select(EntitlementEntry).where(col(EntitlementEntry.order_id).in_(ids[i : i + _CHUNK]))
+        found.update({e.order_id: e for e in (await session.execute(query)).scalars()})
+    return found
+
+
+async def _decisions(session: AsyncSession, *, resident_ids: set[int]) -> dict[int, list[EligibilityDecision]]:
+    """Return each resident's decisions newest first (as entitlements.list_decisions orders them)."""
+    found: dict[int, list[EligibilityDecision]] = {}
+    ids = sorted(resident_ids)
+    for i in range(0, len(ids), _CHUNK):
+        query = (
+            select(EligibilityDecision)
+            .where(col(EligibilityDecision.resident_id).in_(ids[i : i + _CHUNK]))
+            .order_by(col(EligibilityDecision.decided_at).desc(), col(EligibilityDecision.id).desc())
+        )
+        for d in (await session.execute(query)).scalars():
+            found.setdefault(d.resident_id, []).append(d)
+    return found
+
+
 async def compute(session: AsyncSession, *, district_id: int, year: int, month: int) -> list[ProviderSettlement]:
     """Return each provider's month as the records say now (closed or not), without adjustments.
 
@@ -312,7 +341,11 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
     supported: dict[tuple[int, int], int] = {}
     capped: dict[tuple[int, int, str], int] = {}
     result: dict[int, ProviderSettlement] = {}
-    for ev in await _events(session, district_id=district_id, year_start=year_start, end=end):
+    events = await _events(session, district_id=district_id, year_start=year_start, end=end)
+    # Every entry and decision the walk needs, read once (not two queries per visit).
+    entries = await _entries(session, order_ids={ev.order.id for ev in events if ev.order.id is not None})
+    decisions = await _decisions(session, resident_ids={ev.order.resident_id for ev in events})
+    for ev in events:
         order = ev.order
         assert order.id is not None
         code, day = order.service_code, ev.day
@@ -327,11 +360,9 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
         if ev.no_show and units == 0:
             continue  # a no-show is not billed unless the catalog sets a rule for the service
         total = fees.amount(units=units, unit_price=price.unit_price)
-        entry = await entitlements.get_entry(session, order_id=order.id)
+        entry = entries.get(order.id)
         funding = entry.funding if entry is not None else "public"
-        support = entitlements.support_of(
-            await entitlements.get_decision(session, resident_id=order.resident_id, day=day)
-        )
+        support = entitlements.support_of(entitlements.in_force(decisions.get(order.resident_id, []), day=day))
         flags: list[str] = ["no_show"] if ev.no_show else []
         if support is entitlements.Support.UNDECIDED:
             flags.append("undecided")

@@ -46,6 +46,7 @@ ROUTER_MODULES = [
     "console.routes.residents",
     "console.routes.entitlements",
     "console.routes.settlement",
+    "console.routes.statistics",
     "console.routes.checks",
     "console.routes.statements",
     "console.routes.providers",

@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
 from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.cell.cell import TYPE_STRING
+from openpyxl.worksheet.worksheet import Worksheet
 
 from dolbom import clock
 
@@ -61,27 +63,59 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _xlsx(
-    header: Sequence[str], rows: Iterable[Sequence[Cell]], *, money: Collection[int] = (), title: str | None = None
-) -> bytes:
-    book = Workbook(write_only=False)
-    sheet = book.active
-    assert sheet is not None
-    if title:
-        sheet.title = title[:31]
-    for r, row in enumerate([header, *rows], start=1):
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook: its name, header and rows; money: the 0-based columns holding 원."""
+
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Cell]]
+    money: Collection[int] = ()
+
+
+def _fill(sheet: Worksheet, data: Sheet) -> None:
+    for r, row in enumerate([data.header, *data.rows], start=1):
         for c, value in enumerate(row, start=1):
             written = inert(value)
             cell = sheet.cell(row=r, column=c, value=written)
             if isinstance(written, str):
                 # openpyxl itself turns a text starting with "=" into a formula: say it is text.
                 cell.data_type = TYPE_STRING
-            elif r > 1 and c - 1 in money:
+            elif r > 1 and c - 1 in data.money:
                 cell.number_format = WON_FORMAT
     sheet.freeze_panes = "A2"  # the header row stays in view
+
+
+def _xlsx(sheets: Sequence[Sheet]) -> bytes:
+    book = Workbook(write_only=False)
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    used: set[str] = set()
+    for i, data in enumerate(sheets, start=1):
+        # A sheet's name: at most 31 characters, none of []:*?/\, unique in the workbook.
+        title = "".join(ch for ch in data.title if ch not in "[]:*?/\\")[:31] or f"Sheet{i}"
+        if title in used:
+            title = f"{title[:27]}({i})"
+        used.add(title)
+        _fill(book.create_sheet(title), data)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _download(body: bytes, *, name: str, fmt: str, media_type: str) -> Response:
+    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"'},
+    )
+
+
+def workbook(*, name: str, sheets: Sequence[Sheet]) -> Response:
+    """Return an XLSX download of several sheets (one per table), named `<name>-<local time>.xlsx`."""
+    return _download(_xlsx(sheets), name=name, fmt="xlsx", media_type=XLSX_TYPE)
 
 
 def response(
@@ -97,13 +131,7 @@ def response(
 
     money: the 0-based columns holding 원 (XLSX shows them as "12,345원"); title: the sheet's name.
     """
-    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
     if fmt == "xlsx":
-        body, media_type = _xlsx(header, rows, money=money, title=title), XLSX_TYPE
-    else:
-        fmt, body, media_type = "csv", _csv(header, rows), "text/csv; charset=utf-8"
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"'},
-    )
+        sheet = Sheet(title=title or "Sheet", header=header, rows=rows, money=money)
+        return _download(_xlsx([sheet]), name=name, fmt="xlsx", media_type=XLSX_TYPE)
+    return _download(_csv(header, rows), name=name, fmt="csv", media_type="text/csv; charset=utf-8")

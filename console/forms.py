@@ -306,6 +306,9 @@ class OrderAction(In):
     )
     given_by: ShortText | None = Field(default=None, description="desk_complete/refer: who gave it")
     referred_to: ShortText | None = Field(default=None, description="refer: the 보건소 (or office) referred to")
+    consult: Literal["basic", "simple"] | None = Field(
+        default=None, description="desk_complete of 정보제공·상담: basic (기초상담) or simple (단순안내)"
+    )
 
 
 def _age(days: int) -> int:
@@ -465,6 +468,7 @@ class Intake(In):
     income_tier: Annotated[IncomeTier, BeforeValidator(lambda v: _blank(v) or "unknown")] = "unknown"
     urgency: Annotated[Literal["normal", "urgent"], BeforeValidator(lambda v: _blank(v) or "normal")] = "normal"
     notes: Text = ""
+    from_health_center: Flag = False
 
 
 # -------------------------------------------------------------- check-ins

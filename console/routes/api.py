@@ -177,6 +177,7 @@ async def order_action(
             override=body.override,
             given_by=body.given_by or "",
             referred_to=body.referred_to or "",
+            consult=body.consult,
         )
     return _order(order)
 

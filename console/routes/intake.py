@@ -114,6 +114,7 @@ async def intake_submit(request: Request, operator: Operator = Depends(web.requi
         urgency=body.urgency,
         consent=True,
         sensitive_consent=body.sensitive_consent,
+        from_health_center=body.from_health_center,
     )
     async with web.database(request).transaction() as session:
         estimate = entitlements.estimate_text(await intake.estimate(session, request=req))

@@ -96,6 +96,7 @@ async def order_action(
                 override=body.override,
                 given_by=body.given_by or "",
                 referred_to=body.referred_to or "",
+                consult=body.consult,
             )
     except ConflictError as err:
         return await _show(request, order_id, error=gettext(err.msgid), status_code=409)

@@ -571,6 +571,9 @@ ROUTES: list[Case] = [
     Case("GET", "/api/docs", staff_list(out=303)),
     Case("GET", "/api/settlement", staff_list(out=401)),
     Case("GET", "/settlement", staff_list()),
+    Case("GET", "/api/statistics", staff_list(out=401)),
+    Case("GET", "/statistics", staff_list()),
+    Case("GET", "/statistics/export", staff_list()),
     Case(
         "POST", "/settlement/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
     ),

@@ -1,0 +1,686 @@
+"""통계: the figures the district reports, for a period and a scope (district, 권역 or 동).
+
+Every table is counted in the database (GROUP BY); only the durations of the funnel come back one
+number per order, because a median and a 90th percentile must be taken the same way on SQLite and
+PostgreSQL (linear interpolation, as PostgreSQL's percentile_cont). Amounts come from
+care.settlement's lines (the visits of the period, public and resident parts), so the page and the
+month's settlement never disagree. The page, the XLSX workbook and the JSON API are all drawn from
+the same `Table`s, so they cannot differ.
+
+What is counted where: requests (and their service, source, 동/권역 and group) by the day the order
+was received; amounts by the day of the visit (or of the completion, for an order without visits),
+from the settlement's lines, so a closed month's frozen lines count and adjustment lines do not;
+a provider's assignments by the day they were assigned, its no-shows by the visit's day, its
+satisfaction and close-the-loop answers by the day the survey was sent. 정보제공·상담 is split by
+orders.details.desk.consult (기초상담 basic / 단순안내 simple), which the desk chooses when it
+finishes the order; an info order finished without it shows as 구분 없음.
+
+Requests are the orders received (created) in the period; an order's funnel steps are counted for
+the orders received in the period, however late the step came. A resident's 어르신 / 장애인 group
+is read from the resident record (65 or older in the period's first year by birth year; the
+disability flag).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from care import labels, settlement
+from care import surveys as surveys_care
+from care.auth import Access
+from care.lifecycle import Status
+from dolbom import clock
+from dolbom.errors import InvalidInput, NotFound
+from dolbom.i18n import N_, gettext
+from storage.models import (
+    Assignment,
+    District,
+    Dong,
+    Order,
+    OrderHistory,
+    Provider,
+    Region,
+    Resident,
+    Survey,
+    Visit,
+)
+
+# How a 정보제공·상담 order was answered (orders.details.desk.consult, set when the desk finishes it).
+CONSULT = {"basic": N_("Basic counselling"), "simple": N_("Simple information")}
+SOURCE = {**labels.SOURCE}
+GROUP = {
+    "elderly": N_("Older person (65+)"),
+    "disabled": N_("Person with a disability"),
+    "elderly_disabled": N_("Older person with a disability"),
+    "other": N_("Other"),
+    "unknown": N_("Age unknown"),
+}
+FUNNEL = {
+    "requested": N_("Received"),
+    "assigned": N_("Assigned"),
+    "accepted": N_("Accepted"),
+    "completed": N_("Completed"),
+}
+STEP = {
+    "request_assignment": N_("Request to assignment"),
+    "assignment_acceptance": N_("Assignment to acceptance"),
+    "acceptance_completion": N_("Acceptance to completion"),
+    "request_completion": N_("Request to completion"),
+}
+_MAX_DAYS = 366 * 5
+PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year"), "range": N_("Dates")}
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days counted, first and last included (Asia/Seoul)."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.first.year, self.first.month, self.first.day, tzinfo=clock.zone())
+
+    @property
+    def end(self) -> datetime:
+        after = self.last + timedelta(days=1)
+        return datetime(after.year, after.month, after.day, tzinfo=clock.zone())
+
+    @property
+    def label(self) -> str:
+        return f"{self.first.isoformat()} ~ {self.last.isoformat()}"
+
+
+def _month(year: int, month: int) -> Period:
+    return Period(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+
+
+def parse_period(params: Mapping[str, str]) -> Period:
+    """Return the period the filters name: from/to dates, or month=YYYY-MM, quarter=YYYY-Qn, year=YYYY.
+
+    Nothing given: the current month. Raise InvalidInput for anything else.
+    """
+    bad = InvalidInput(N_("That answer could not be understood."))
+    kind = (params.get("period") or "").strip()
+    if kind:
+        if kind not in PERIODS:
+            raise bad
+        # The form sends every field; the kind chosen says which one counts.
+        wanted = ("from", "to") if kind == "range" else (kind,)
+        params = {k: params.get(k, "") for k in wanted}
+    first, last = (params.get("from") or "").strip(), (params.get("to") or "").strip()
+    month, quarter, year = (params.get(k, "").strip() for k in ("month", "quarter", "year"))
+    try:
+        if first or last:
+            period = Period(date.fromisoformat(first or last), date.fromisoformat(last or first))
+        elif month:
+            if not re.fullmatch(r"\d{4}-\d{2}", month):
+                raise bad
+            period = _month(int(month[:4]), int(month[5:]))
+        elif quarter:
+            found = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", quarter)
+            if not found:
+                raise bad
+            y, q = int(found.group(1)), int(found.group(2))
+            period = Period(_month(y, 3 * q - 2).first, _month(y, 3 * q).last)
+        elif year:
+            if not re.fullmatch(r"\d{4}", year):
+                raise bad
+            period = Period(date(int(year), 1, 1), date(int(year), 12, 31))
+        else:
+            today = clock.today()
+            period = _month(today.year, today.month)
+    except ValueError:
+        raise bad from None
+    if period.last < period.first or (period.last - period.first).days > _MAX_DAYS or period.first.year < 2000:
+        raise bad
+    return period
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where: one district (None: every district, for the all-district admin), or a 권역 or 동 in it."""
+
+    district_id: int | None
+    region_id: int | None = None
+    dong_id: int | None = None
+    name: str = ""
+
+
+async def resolve_scope(
+    session: AsyncSession,
+    *,
+    access: Access,
+    district_id: int | None = None,
+    region_id: int | None = None,
+    dong_id: int | None = None,
+) -> Scope:
+    """Return the scope an operator may see: their own district always (the district asked is ignored);
+    an all-district admin the district they pick (or all). A 권역 or 동 must be inside it."""
+    district = access.district_id if access.district_id is not None else district_id
+    names: list[str] = []
+    if district is not None:
+        row = await session.get(District, district)
+        if row is None:
+            raise NotFound()
+        names.append(row.name)
+    if dong_id is not None:
+        dong = await session.get(Dong, dong_id)
+        if dong is None or (district is not None and dong.district_id != district):
+            raise NotFound()
+        district = dong.district_id
+        names.append(dong.name)
+        region_id = None
+    elif region_id is not None:
+        region = await session.get(Region, region_id)
+        if region is None or (district is not None and region.district_id != district):
+            raise NotFound()
+        district = region.district_id
+        names.append(region.name)
+    return Scope(district_id=district, region_id=region_id, dong_id=dong_id, name=" ".join(names))
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str  # msgid
+    kind: str = "number"  # text | number | share (percent, one decimal) | won | hours
+
+
+@dataclass
+class Table:
+    """One table of the page: the same rows go to the screen, the XLSX sheet and the API."""
+
+    key: str
+    title: str  # msgid
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def cells(self, row: Mapping[str, Any]) -> list[Any]:
+        """Return a row's values in column order."""
+        return [row.get(c.key) for c in self.columns]
+
+
+@dataclass
+class Statistics:
+    period: Period
+    scope: Scope
+    tables: list[Table]
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the figures for the API: every table's rows with codes, Korean labels and numbers."""
+        return {
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "district": self.scope.district_id,
+            "region": self.scope.region_id,
+            "dong": self.scope.dong_id,
+            "columns": {
+                t.key: [{"key": c.key, "title": gettext(c.title), "kind": c.kind} for c in t.columns]
+                for t in self.tables
+            },
+            "tables": {t.key: t.rows for t in self.tables},
+        }
+
+
+def share(part: int, whole: int) -> float:
+    """Return part of whole in percent, one decimal (0.0 for nothing)."""
+    return round(part * 100 / whole, 1) if whole else 0.0
+
+
+def average(total: int, count: int) -> int:
+    """Return the average in whole 원, halves rounded up (0 for no cases)."""
+    return (2 * total + count) // (2 * count) if count else 0
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Return the percentile by linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _in_scope(query: Any, scope: Scope, *, resident_joined: bool = False) -> Any:
+    if scope.district_id is not None:
+        query = query.where(col(Order.district_id) == scope.district_id)
+    if scope.dong_id is not None or scope.region_id is not None:
+        if not resident_joined:
+            query = query.join(Resident, col(Resident.id) == col(Order.resident_id))
+        if scope.dong_id is not None:
+            query = query.where(col(Resident.dong_id) == scope.dong_id)
+        else:
+            query = query.where(
+                col(Resident.dong_id).in_(select(col(Dong.id)).where(col(Dong.region_id) == scope.region_id))
+            )
+    return query
+
+
+def _received(query: Any, period: Period) -> Any:
+    return query.where(col(Order.created_at) >= period.start, col(Order.created_at) < period.end)
+
+
+def _consult() -> Any:
+    return col(Order.details)[("desk", "consult")].as_string()
+
+
+def _service_key(code: str, consult: str | None) -> str:
+    if code == "info":
+        return f"info:{consult}" if consult in CONSULT else "info:unsorted"
+    return code
+
+
+def service_label(key: str, locale: str | None = None) -> str:
+    """Return the words for a service key of the tables (정보제공·상담 split into its two kinds)."""
+    if key.startswith("info:"):
+        kind = key.split(":", 1)[1]
+        base = labels.label(labels.SERVICE, "info", locale)
+        part = gettext(CONSULT[kind], locale) if kind in CONSULT else gettext(N_("not sorted"), locale)
+        return f"{base}({part})"
+    return labels.label(labels.SERVICE, key, locale)
+
+
+def _service_order(key: str) -> tuple[int, str]:
+    codes = list(labels.SERVICE)
+    base = key.split(":", 1)[0]
+    return (codes.index(base) if base in codes else len(codes), key)
+
+
+async def _by_service(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    done = func.sum(case((col(Order.status) == Status.DONE.value, 1), else_=0))
+    cancelled = func.sum(case((col(Order.status).in_([Status.CANCELLED.value, Status.REJECTED.value]), 1), else_=0))
+    consult = _consult().label("consult")  # grouped by its label: PostgreSQL sees one expression
+    query = select(col(Order.service_code), consult, func.count(), done, cancelled).group_by(
+        col(Order.service_code), consult
+    )
+    counts: dict[str, list[int]] = {}
+    for code, consult, n, d, c in (await session.execute(_in_scope(_received(query, period), scope))).all():
+        key = _service_key(code, consult)
+        acc = counts.setdefault(key, [0, 0, 0])
+        acc[0] += n
+        acc[1] += int(d or 0)
+        acc[2] += int(c or 0)
+    requests = sum(v[0] for v in counts.values())
+    orders = sum(v[0] - v[2] for v in counts.values())
+    completed = sum(v[1] for v in counts.values())
+    table = Table(
+        "services",
+        N_("Requests and orders by service"),
+        [
+            Column("label", N_("Service"), "text"),
+            Column("requests", N_("Requests")),
+            Column("requests_share", N_("Share of requests (%)"), "share"),
+            Column("orders", N_("Orders (not cancelled)")),
+            Column("orders_share", N_("Share of orders (%)"), "share"),
+            Column("completed", N_("Completed")),
+            Column("completed_share", N_("Share of completed (%)"), "share"),
+        ],
+    )
+    for key in sorted(counts, key=_service_order):
+        n, d, c = counts[key]
+        table.rows.append({
+            "code": key, "label": service_label(key), "requests": n, "requests_share": share(n, requests),
+            "orders": n - c, "orders_share": share(n - c, orders), "completed": d,
+            "completed_share": share(d, completed),
+        })  # fmt: skip
+    table.rows.append({
+        "code": "total", "label": gettext(N_("Total")), "requests": requests,
+        "requests_share": 100.0 if requests else 0.0, "orders": orders, "orders_share": 100.0 if orders else 0.0,
+        "completed": completed, "completed_share": 100.0 if completed else 0.0,
+    })  # fmt: skip
+    return table
+
+
+async def _grouped(
+    session: AsyncSession, period: Period, scope: Scope, key: Any, *, join_resident: bool = False
+) -> dict[Any, int]:
+    query = select(key, func.count()).group_by(key)
+    if join_resident:
+        query = query.join(Resident, col(Resident.id) == col(Order.resident_id))
+    query = _in_scope(_received(query.select_from(Order), period), scope, resident_joined=join_resident)
+    return {k: int(n) for k, n in (await session.execute(query)).all()}
+
+
+def _count_table(key: str, title: str, head: str, counts: list[tuple[str, str, int]]) -> Table:
+    whole = sum(n for _, _, n in counts)
+    table = Table(key, title, [Column("label", head, "text"), Column("requests", N_("Requests")),
+                               Column("share", N_("Share (%)"), "share")])  # fmt: skip
+    for code, text, n in counts:
+        table.rows.append({"code": code, "label": text, "requests": n, "share": share(n, whole)})
+    table.rows.append({"code": "total", "label": gettext(N_("Total")), "requests": whole,
+                       "share": 100.0 if whole else 0.0})  # fmt: skip
+    return table
+
+
+async def _by_source(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    counts = await _grouped(session, period, scope, col(Order.source))
+    keys = list(SOURCE) + sorted(k for k in counts if k not in SOURCE)
+    rows = [(k, labels.label(SOURCE, k), counts.get(k, 0)) for k in keys]
+    return _count_table("sources", N_("Requests by source"), N_("Source"), rows)
+
+
+async def _by_place(session: AsyncSession, period: Period, scope: Scope) -> tuple[Table, Table]:
+    counts = await _grouped(session, period, scope, col(Resident.dong_id), join_resident=True)
+    dongs = {d.id: d for d in (await session.execute(select(Dong).where(col(Dong.id).in_(
+        [k for k in counts if k is not None])))).scalars()}  # fmt: skip
+    regions = {r.id: r for r in (await session.execute(select(Region).where(col(Region.id).in_(
+        {d.region_id for d in dongs.values()})))).scalars()}  # fmt: skip
+    none = gettext(N_("No dong recorded"))
+    dong_rows = sorted(
+        ((str(k or ""), dongs[k].name if k in dongs else none, n) for k, n in counts.items()),
+        key=lambda r: (r[0] == "", r[1]),
+    )
+    by_region: dict[str, list[Any]] = {}
+    for k, n in counts.items():
+        region = regions.get(dongs[k].region_id) if k in dongs else None
+        code = str(region.id) if region else ""
+        by_region.setdefault(code, [region.name if region else none, 0])[1] += n
+    region_rows = sorted(((c, v[0], v[1]) for c, v in by_region.items()), key=lambda r: (r[0] == "", r[1]))
+    return (
+        _count_table("dongs", N_("Requests by dong"), N_("Dong"), dong_rows),
+        _count_table("regions", N_("Requests by region"), N_("Region"), region_rows),
+    )
+
+
+async def _by_group(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    old = col(Resident.birth_year) <= period.first.year - 65
+    disabled = col(Resident.disabled).is_(True)
+    key = case(
+        (and_(old, disabled), literal("elderly_disabled")),
+        (old, literal("elderly")),
+        (disabled, literal("disabled")),
+        (col(Resident.birth_year).is_(None), literal("unknown")),
+        else_=literal("other"),
+    )
+    counts = await _grouped(session, period, scope, key, join_resident=True)
+    rows = [(k, gettext(GROUP[k]), counts.get(k, 0)) for k in GROUP]
+    return _count_table("groups", N_("Requests by group (older people, people with disabilities)"),
+                        N_("Group"), rows)  # fmt: skip
+
+
+async def _amounts(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    if scope.district_id is not None:
+        district_ids: list[int] = [scope.district_id]
+    else:
+        found = await session.execute(select(col(District.id)).order_by(col(District.id)))
+        district_ids = [d for d in found.scalars() if d is not None]
+    lines: list[settlement.SettlementLine] = []
+    y, m = period.first.year, period.first.month
+    while (y, m) <= (period.last.year, period.last.month):
+        for district_id in district_ids:
+            assert district_id is not None
+            for p in await settlement.monthly(session, district_id=district_id, year=y, month=m):
+                lines += [line for line in p.lines if period.first <= line.day <= period.last]
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    if scope.dong_id is not None or scope.region_id is not None:
+        query = select(col(Resident.id)).where(col(Resident.id).in_({line.resident_id for line in lines}))
+        if scope.dong_id is not None:
+            query = query.where(col(Resident.dong_id) == scope.dong_id)
+        else:
+            query = query.where(
+                col(Resident.dong_id).in_(select(col(Dong.id)).where(col(Dong.region_id) == scope.region_id))
+            )
+        inside = set((await session.execute(query)).scalars()) if lines else set()
+        lines = [line for line in lines if line.resident_id in inside]
+    consult: dict[int, str | None] = {}
+    info_ids = {line.order_id for line in lines if line.service_code == "info"}
+    if info_ids:
+        rows = await session.execute(select(col(Order.id), _consult()).where(col(Order.id).in_(info_ids)))
+        consult = {i: c for i, c in rows.all()}
+    sums: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        key = _service_key(line.service_code, consult.get(line.order_id))
+        acc = sums.setdefault(key, {"cases": set(), "units": 0, "total": 0, "public": 0, "resident": 0})
+        acc["cases"].add(line.order_id)
+        for k in ("units", "total", "public", "resident"):
+            acc[k] += getattr(line, k)
+    table = Table(
+        "amounts",
+        N_("Amounts by service"),
+        [
+            Column("label", N_("Service"), "text"),
+            Column("cases", N_("Cases")),
+            Column("units", N_("Units")),
+            Column("total", N_("Total"), "won"),
+            Column("public", N_("Public"), "won"),
+            Column("resident", N_("Resident"), "won"),
+            Column("average", N_("Average per case"), "won"),
+        ],
+    )
+    for key in sorted(sums, key=_service_order):
+        acc = sums[key]
+        cases = len(acc["cases"])
+        table.rows.append({"code": key, "label": service_label(key), "cases": cases, "units": acc["units"],
+                           "total": acc["total"], "public": acc["public"], "resident": acc["resident"],
+                           "average": average(acc["total"], cases)})  # fmt: skip
+    cases = len({line.order_id for line in lines})
+    total = sum(line.total for line in lines)
+    table.rows.append({"code": "total", "label": gettext(N_("Total")), "cases": cases,
+                       "units": sum(line.units for line in lines), "total": total,
+                       "public": sum(line.public for line in lines),
+                       "resident": sum(line.resident for line in lines), "average": average(total, cases)})  # fmt: skip
+    return table
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite hands an aggregate back as naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+async def _funnel(session: AsyncSession, period: Period, scope: Scope) -> tuple[Table, Table]:
+    # The first assignment, and the first acceptance (from the order's history: an assignment's
+    # decided_at moves again when it is done).
+    assigned_at = (
+        select(func.min(col(Assignment.assigned_at)))
+        .where(col(Assignment.order_id) == col(Order.id))
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    accepted_at = (
+        select(func.min(col(OrderHistory.at)))
+        .where(col(OrderHistory.order_id) == col(Order.id), col(OrderHistory.action) == "accept")
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    query = select(
+        col(Order.id), col(Order.created_at), col(Order.status), col(Order.status_changed_at), assigned_at, accepted_at
+    )
+    steps: dict[str, list[float]] = {k: [] for k in STEP}
+    count = dict.fromkeys(FUNNEL, 0)
+    for _id, created, status, changed, assigned, accepted in (
+        await session.execute(_in_scope(_received(query, period), scope))
+    ).all():
+        created, changed, assigned, accepted = (_aware(v) for v in (created, changed, assigned, accepted))
+        assert created is not None
+        completed = changed if status == Status.DONE.value else None
+        count["requested"] += 1
+        count["assigned"] += assigned is not None
+        count["accepted"] += accepted is not None
+        count["completed"] += completed is not None
+        for key, later, earlier in (
+            ("request_assignment", assigned, created),
+            ("assignment_acceptance", accepted, assigned),
+            ("acceptance_completion", completed, accepted),
+            ("request_completion", completed, created),
+        ):
+            if later is not None and earlier is not None:
+                steps[key].append((later - earlier).total_seconds() / 3600)
+    funnel = Table("funnel", N_("From request to completion"), [
+        Column("label", N_("Step"), "text"), Column("orders", N_("Orders")),
+        Column("share", N_("Share of requests (%)"), "share")])  # fmt: skip
+    for key, msgid in FUNNEL.items():
+        funnel.rows.append({"code": key, "label": gettext(msgid), "orders": count[key],
+                            "share": share(count[key], count["requested"])})  # fmt: skip
+    times = Table("durations", N_("How long each step takes (hours)"), [
+        Column("label", N_("Step"), "text"), Column("orders", N_("Orders")),
+        Column("median", N_("Median (hours)"), "hours"),
+        Column("p90", N_("90th percentile (hours)"), "hours")])  # fmt: skip
+    for key, msgid in STEP.items():
+        med, p90 = percentile(steps[key], 0.5), percentile(steps[key], 0.9)
+        times.rows.append({"code": key, "label": gettext(msgid), "orders": len(steps[key]),
+                           "median": None if med is None else round(med, 1),
+                           "p90": None if p90 is None else round(p90, 1)})  # fmt: skip
+    return funnel, times
+
+
+async def _providers(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    st = col(Assignment.status)
+
+    def n(*statuses: str) -> Any:
+        return func.sum(case((st.in_(statuses), 1), else_=0))
+
+    query = (
+        select(col(Assignment.provider_id), func.count(), n("accepted", "done"), n("declined"), n("expired"), n("done"))
+        .select_from(Assignment)
+        .join(Order, col(Order.id) == col(Assignment.order_id))
+        .where(col(Assignment.assigned_at) >= period.start, col(Assignment.assigned_at) < period.end)
+        .group_by(col(Assignment.provider_id))
+    )
+    figures: dict[int, dict[str, Any]] = {}
+
+    def of(provider_id: int) -> dict[str, Any]:
+        return figures.setdefault(provider_id, dict.fromkeys(
+            ("assigned", "accepted", "declined", "expired", "completed", "no_shows", "surveys",
+             "score_sum", "received_all", "received_partly", "received_not"), 0))  # fmt: skip
+
+    for pid, total, acc, dec, exp, done in (await session.execute(_in_scope(query, scope))).all():
+        f = of(pid)
+        f.update(assigned=total, accepted=int(acc or 0), declined=int(dec or 0), expired=int(exp or 0),
+                 completed=int(done or 0))  # fmt: skip
+    visits = (
+        select(col(Visit.provider_id), func.count())
+        .select_from(Visit)
+        .join(Order, col(Order.id) == col(Visit.order_id))
+        .where(
+            col(Visit.kind) == "no_show",
+            col(Visit.day) >= period.first,
+            col(Visit.day) <= period.last,
+            col(Visit.provider_id).is_not(None),
+        )
+        .group_by(col(Visit.provider_id))
+    )
+    for pid, count in (await session.execute(_in_scope(visits, scope))).all():
+        of(pid)["no_shows"] = int(count)
+    rec = col(Survey.received)
+    surveys = (
+        select(
+            col(Assignment.provider_id),
+            func.count(col(Survey.score)),
+            func.sum(col(Survey.score)),
+            func.sum(case((rec == surveys_care.ALL, 1), else_=0)),
+            func.sum(case((rec == surveys_care.PARTLY, 1), else_=0)),
+            func.sum(case((rec == surveys_care.NONE, 1), else_=0)),
+        )
+        .select_from(Survey)
+        .join(Order, col(Order.id) == col(Survey.order_id))
+        .join(Assignment, and_(col(Assignment.order_id) == col(Order.id), col(Assignment.status) == "done"))
+        .where(col(Survey.sent_at) >= period.start, col(Survey.sent_at) < period.end)
+        .group_by(col(Assignment.provider_id))
+    )
+    for pid, answered, total, r_all, r_part, r_not in (await session.execute(_in_scope(surveys, scope))).all():
+        f = of(pid)
+        f.update(surveys=int(answered or 0), score_sum=int(total or 0), received_all=int(r_all or 0),
+                 received_partly=int(r_part or 0), received_not=int(r_not or 0))  # fmt: skip
+    names = {p.id: p.name for p in (await session.execute(select(Provider).where(col(Provider.id).in_(
+        list(figures))))).scalars()} if figures else {}  # fmt: skip
+    table = Table("providers", N_("Providers"), [
+        Column("label", N_("Provider"), "text"), Column("assigned", N_("Assigned")),
+        Column("accepted", N_("Accepted")), Column("declined", N_("Declined")),
+        Column("expired", N_("No answer in time")),
+        Column("acceptance", N_("Acceptance rate (%)"), "share"), Column("completed", N_("Completed")),
+        Column("completion", N_("Completion rate (%)"), "share"), Column("no_shows", N_("No-shows")),
+        Column("surveys", N_("Satisfaction answers")), Column("score", N_("Average satisfaction (1–5)"), "hours"),
+        Column("received_all", N_("Received it")), Column("received_partly", N_("Received part of it")),
+        Column("received_not", N_("Did not receive it"))])  # fmt: skip
+    for pid in sorted(figures, key=lambda p: (names.get(p, ""), p)):
+        f = figures[pid]
+        decided = f["accepted"] + f["declined"] + f["expired"]
+        table.rows.append({
+            "code": str(pid), "label": names.get(pid, ""), "assigned": f["assigned"], "accepted": f["accepted"],
+            "declined": f["declined"], "expired": f["expired"], "acceptance": share(f["accepted"], decided),
+            "completed": f["completed"], "completion": share(f["completed"], f["accepted"]),
+            "no_shows": f["no_shows"], "surveys": f["surveys"],
+            "score": round(f["score_sum"] / f["surveys"], 2) if f["surveys"] else None,
+            "received_all": f["received_all"], "received_partly": f["received_partly"],
+            "received_not": f["received_not"],
+        })  # fmt: skip
+    return table
+
+
+async def compute(session: AsyncSession, *, period: Period, scope: Scope) -> Statistics:
+    """Return every table for the period and scope (no access check: use `for_operator`)."""
+    services = await _by_service(session, period, scope)
+    amounts = await _amounts(session, period, scope)
+    sources = await _by_source(session, period, scope)
+    dongs, regions = await _by_place(session, period, scope)
+    groups = await _by_group(session, period, scope)
+    funnel, durations = await _funnel(session, period, scope)
+    providers = await _providers(session, period, scope)
+    tables = [services, amounts, sources, regions, dongs, groups, funnel, durations, providers]
+    return Statistics(period=period, scope=scope, tables=tables)
+
+
+async def for_operator(
+    session: AsyncSession,
+    *,
+    access: Access,
+    period: Period,
+    district_id: int | None = None,
+    region_id: int | None = None,
+    dong_id: int | None = None,
+    action: str = "statistics_view",
+) -> Statistics:
+    """Return the statistics an operator may see (their district; an all-district admin's pick) and log the view."""
+    scope = await resolve_scope(session, access=access, district_id=district_id, region_id=region_id, dong_id=dong_id)
+    stats = await compute(session, period=period, scope=scope)
+    detail = f"{period.label} district={scope.district_id} region={scope.region_id} dong={scope.dong_id}"
+    await access.log(session, action=action, detail=detail)
+    return stats
+
+
+@dataclass(frozen=True)
+class Place:
+    """A district, 권역 or 동 as the scope filter lists it."""
+
+    id: int | None
+    name: str
+    parent_id: int | None = None
+
+
+async def places(session: AsyncSession, *, access: Access, district_id: int | None) -> dict[str, list[Place]]:
+    """Return the districts (the all-district admin's choice), and the 권역 and 동 of the scope's district."""
+    district = access.district_id if access.district_id is not None else district_id
+    query = select(col(District.id), col(District.name)).order_by(col(District.name))
+    if access.district_id is not None:
+        query = query.where(col(District.id) == access.district_id)
+    districts = [Place(i, n) for i, n in (await session.execute(query)).all()]
+    if district is None:
+        return {"districts": districts, "regions": [], "dongs": []}
+    regions = select(col(Region.id), col(Region.name)).where(col(Region.district_id) == district)
+    dongs = select(col(Dong.id), col(Dong.name), col(Dong.region_id)).where(col(Dong.district_id) == district)
+    return {
+        "districts": districts,
+        "regions": [Place(i, n) for i, n in (await session.execute(regions.order_by(col(Region.name)))).all()],
+        "dongs": [Place(i, n, r) for i, n, r in (await session.execute(dongs.order_by(col(Dong.name)))).all()],
+    }

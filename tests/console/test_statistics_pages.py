@@ -1,0 +1,124 @@
+"""통계 through the console: the page, the XLSX workbook and GET /api/statistics give the same figures.
+
+The figures are the November of tests/care/test_statistics.py, counted by hand there.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from dolbom import clock
+from storage.db import Database
+from storage.models import AccessLog
+from tests.care.test_statistics import november
+from tests.console.conftest import World, signed_in
+
+NOV = "from=2026-11-01&to=2026-11-30"
+
+
+async def _november(db: Database, world: World) -> None:
+    async with db.transaction() as s:
+        await november(s, world.mapo, world.other)
+    clock.set_now(datetime(2026, 12, 2, 1, 0, tzinfo=UTC))
+
+
+def _cell(value: Any) -> Any:
+    return None if value == "" else value
+
+
+async def test_the_page_the_workbook_and_the_api_agree(client: httpx.AsyncClient, db: Database, world: World) -> None:
+    await _november(db, world)
+    await signed_in(client, "mapo")
+    api = (await client.get(f"/api/statistics?{NOV}")).json()
+    assert (api["from"], api["to"], api["district"]) == ("2026-11-01", "2026-11-30", world.mapo.district_id)
+    services = {r["code"]: r for r in api["tables"]["services"]}
+    assert (services["info:basic"]["requests"], services["info:simple"]["requests"]) == (2, 1)
+    assert services["meals"]["requests_share"] == 37.5
+    amounts = {r["code"]: r for r in api["tables"]["amounts"]}
+    assert (amounts["meals"]["average"], amounts["total"]["average"]) == (50_400, 64_353)
+    assert (amounts["total"]["public"], amounts["total"]["resident"]) == (100_800, 92_260)
+    durations = {r["code"]: r for r in api["tables"]["durations"]}
+    assert (durations["request_completion"]["median"], durations["request_completion"]["p90"]) == (13.0, 43.0)
+
+    download = await client.get(f"/statistics/export?{NOV}")
+    assert download.status_code == 200
+    assert download.headers["content-disposition"].startswith('attachment; filename="statistics-2026-11-01-2026-11-30')
+    book = load_workbook(io.BytesIO(download.content))
+    assert len(book.sheetnames) == len(api["tables"])
+    for sheet, (key, rows) in zip(book.worksheets, api["tables"].items(), strict=True):
+        columns = api["columns"][key]
+        values = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        assert values[0] == [c["title"] for c in columns], key
+        assert values[1:] == [[row[c["key"]] for c in columns] for row in rows], key
+    assert book["서비스별 금액"]["G4"].number_format == '#,##0"원"'  # the average per case, in 원
+
+    page = await client.get(f"/statistics?{NOV}")
+    assert page.status_code == 200
+    shown = ("서비스별 신청과 주문", "정보제공·상담(기초상담)", "37.5%", "64,353원", "92,260원")
+    shown += ("가나돌봄협동조합", "43.0")
+    for text in shown:
+        assert text in page.text, text
+    async with db.sessions() as s:
+        actions = (await s.execute(select(AccessLog.action).where(AccessLog.username == "mapo"))).scalars().all()
+    assert {"statistics_view", "statistics_export"} <= set(actions)
+
+
+async def test_another_districts_operator_gets_only_their_own(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _november(db, world)
+    await signed_in(client, "eunpyeong")
+    api = (await client.get(f"/api/statistics?{NOV}&district={world.mapo.district_id}")).json()
+    assert api["district"] == world.other.district_id
+    assert [(r["code"], r["requests"]) for r in api["tables"]["services"]] == [("meals", 1), ("total", 1)]
+    assert api["tables"]["amounts"] == [
+        {"code": "total", "label": "합계", "cases": 0, "units": 0, "total": 0, "public": 0, "resident": 0,
+         "average": 0}
+    ]  # fmt: skip
+    page = await client.get(f"/statistics?{NOV}&district={world.mapo.district_id}")
+    assert page.status_code == 200 and "가나돌봄협동조합" not in page.text and "은평구" in page.text
+    region = world.mapo.regions[0].id
+    assert (await client.get(f"/api/statistics?{NOV}&region={region}")).status_code == 404
+    assert (await client.get(f"/statistics?{NOV}&region={region}")).status_code == 404
+    assert (await client.get(f"/statistics/export?{NOV}&dong={world.mapo.dongs[0].id}")).status_code == 404
+    book = load_workbook(io.BytesIO((await client.get(f"/statistics/export?{NOV}")).content))
+    cells = {c for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row}
+    assert "가나돌봄협동조합" not in cells
+
+
+async def test_the_all_district_admin_picks_a_district_and_a_region(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _november(db, world)
+    await signed_in(client, "admin")
+    everything = (await client.get(f"/api/statistics?{NOV}")).json()
+    assert everything["district"] is None and everything["tables"]["services"][-1]["requests"] == 9
+    region = world.mapo.regions[1].id
+    api = (await client.get(f"/api/statistics?{NOV}&district={world.mapo.district_id}&region={region}")).json()
+    assert [(r["code"], r["requests"]) for r in api["tables"]["services"]] == [
+        ("meals", 2), ("info:basic", 1), ("total", 3)
+    ]  # fmt: skip
+    bad = await client.get("/api/statistics?from=2026-11-30&to=2026-11-01")
+    assert bad.status_code == 400 and "error" in bad.json()
+    assert (await client.get("/statistics?month=2026-13")).status_code == 400
+
+
+async def test_a_phone_request_from_a_health_centre_counts_as_that_source(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    token = await signed_in(client, "mapo")
+    form = {"csrf_token": token, "name": "정복녀", "phone": "010-5555-0101", "service": "escort", "units": "2",
+            "consent": "yes", "dong_id": str(world.mapo.dongs[0].id), "income_tier": "basic", "urgency": "normal",
+            "repeat_ok": "yes", "from_health_center": "yes"}  # fmt: skip
+    answer = await client.post("/intake", data=form)
+    assert answer.status_code == 303, [line for line in answer.text.splitlines() if "alert" in line or "error" in line]
+    today = clock.local_now().date().isoformat()
+    api = (await client.get(f"/api/statistics?from={today}&to={today}")).json()
+    sources = {r["code"]: (r["requests"], r["label"]) for r in api["tables"]["sources"]}
+    assert sources["health_center"] == (1, "보건소")
