@@ -31,7 +31,7 @@ from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import orders as order_store
-from storage.models import EligibilityDecision, EntitlementEntry, Operator, Order, Resident
+from storage.models import EligibilityDecision, EntitlementEntry, Operator, Order, Resident, Visit
 
 ELDERLY_AGE = 65
 GROUNDS = ("elderly", "disabled")
@@ -430,14 +430,37 @@ async def reserve(session: AsyncSession, *, order: Order) -> EntitlementEntry:
     return entry
 
 
+async def billed_no_show_units(session: AsyncSession, *, order: Order) -> int:
+    """Return the units the order's no-shows bill by the catalog's rule of each no-show's year (0 without a rule)."""
+    assert order.id is not None
+    days = (
+        await session.execute(select(Visit.day).where(col(Visit.order_id) == order.id, col(Visit.kind) == "no_show"))
+    ).scalars()
+    rule: dict[int, int] = {}
+    total = 0
+    for day in days:
+        if day.year not in rule:
+            price = await prices.get(
+                session, district_id=order.district_id, year=day.year, service_code=order.service_code
+            )
+            rule[day.year] = price.no_show_units
+        total += rule[day.year]
+    return total
+
+
 async def settle(session: AsyncSession, *, order: Order, delivered_units: int) -> EntitlementEntry | None:
-    """Adjust the order's entry to the units delivered at completion; return it (None without an entry)."""
+    """Adjust the order's entry to what completion bills; return it (None without an entry).
+
+    A no-show billed by the catalog's rule takes from the year's units and support as the
+    settlement bills it, so "how much is left" and the month's lines agree.
+    """
     assert order.id is not None
     entry = await get_entry(session, order_id=order.id)
     if entry is None:
         return None
     entry.status = "settled"
-    await _write(session, order=order, entry=entry, units=delivered_units)
+    billed = delivered_units + await billed_no_show_units(session, order=order)
+    await _write(session, order=order, entry=entry, units=billed)
     return entry
 
 
@@ -572,11 +595,26 @@ async def estimate(
     year: int,
     income_tier: str,
     looks_eligible: bool,
+    resident_id: int | None = None,
+    planned_units: int = 0,
+    planned_public: int = 0,
 ) -> Estimate:
-    """Return the expected total, public and resident amounts of a request from the person's own answers."""
+    """Return the expected total, public and resident amounts of a request from the person's own answers.
+
+    For a known resident the units and support their other orders of the year already hold are
+    taken off the cap and the annual limit first, as are planned_units / planned_public (earlier
+    lines of the same plan).
+    """
     price = await prices.get(session, district_id=district_id, year=year, service_code=service_code)
     limit = await prices.get_annual_limit(session, district_id=district_id, year=year)
-    covered = units if price.cap_units is None else min(units, price.cap_units)
+    held_units, held_public = planned_units, planned_public
+    if resident_id is not None:
+        held = await _holding(session, resident_id=resident_id, year=year, exclude_order_id=None)
+        held_units += sum(e.units for e in held if e.service_code == service_code)
+        held_public += sum(e.public_amount for e in held)
+    limit = max(0, limit - held_public)
+    cap_left = None if price.cap_units is None else max(0, price.cap_units - held_units)
+    covered = units if cap_left is None else min(units, cap_left)
     total = fees.amount(units=units, unit_price=price.unit_price)
     tier = income_tier if income_tier in {t.value for t in IncomeTier} else IncomeTier.UNKNOWN.value
     if tier == IncomeTier.GENERAL.value:

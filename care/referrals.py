@@ -221,6 +221,8 @@ async def estimate(
         resident = await get_resident(session, care_manager_id=care_manager_id, resident_id=resident_id)
     today = clock.today()
     result = []
+    planned_units: dict[tuple[int, str], int] = {}  # earlier lines of this plan take from the same year
+    planned_public: dict[int, int] = {}
     for item in plan:
         day = item.requested_date or today
         tier, looks_eligible = "unknown", False
@@ -239,17 +241,21 @@ async def estimate(
                     no_family_care=resident.no_family_care,
                     this_year=today.year,
                 ).eligible
-        result.append(
-            await entitlements.estimate(
-                session,
-                district_id=manager.district_id,
-                service_code=item.service_code,
-                units=item.units,
-                year=day.year,
-                income_tier=tier,
-                looks_eligible=looks_eligible,
-            )
+        e = await entitlements.estimate(
+            session,
+            district_id=manager.district_id,
+            service_code=item.service_code,
+            units=item.units,
+            year=day.year,
+            income_tier=tier,
+            looks_eligible=looks_eligible,
+            resident_id=resident.id if resident is not None else None,
+            planned_units=planned_units.get((day.year, item.service_code), 0),
+            planned_public=planned_public.get(day.year, 0),
         )
+        planned_units[(day.year, item.service_code)] = planned_units.get((day.year, item.service_code), 0) + item.units
+        planned_public[day.year] = planned_public.get(day.year, 0) + e.public
+        result.append(e)
     return result
 
 

@@ -14,7 +14,7 @@ from dolbom import clock
 from dolbom.errors import InvalidInput, PermissionDenied, RegistrationNumberRefused, RuleViolation
 from storage.db import Database
 from storage.models import AccessLog, Consent, Outbox
-from tests.factories import DESK, make_care_manager, make_district, make_provider, make_resident
+from tests.factories import DESK, make_care_manager, make_district, make_order, make_provider, make_resident
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 10:00 in Seoul
 
@@ -205,3 +205,29 @@ async def test_the_care_manager_is_told_of_assignment_return_completion_and_canc
     assert "일정 불가" in texts[2]
     assert "본인이 원하지 않음" in texts[3]
     assert "18식" in texts[4]
+
+
+async def test_the_referral_estimate_counts_what_the_resident_already_has_this_year(session: AsyncSession) -> None:
+    clock.set_now(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    manager = await make_care_manager(session, place)
+    provider = await make_provider(session, place, services=("meals",))
+    resident = await make_resident(session, place)  # 수급, decided eligible
+    assert manager.id is not None and resident.id is not None and provider.id is not None
+    plan = [PlanItem(service_code="meals", units=20, requested_date=date(2026, 11, 20))]
+
+    [fresh] = await referrals.estimate(session, care_manager_id=manager.id, resident_id=resident.id, plan=plan)
+    assert (fresh.public, fresh.resident) == (144_000, 0)  # 20 meals × 7,200, within the 30-meal cap
+
+    # 25 meals already assigned this year: 5 of the cap are left, so 5 are supported and 15 are hers.
+    held = await make_order(session, resident, units=25, requested_date=date(2026, 11, 10))
+    assert held.id is not None
+    await orders.screen(session, order_id=held.id, actor=DESK)
+    await orders.assign(session, order_id=held.id, provider_id=provider.id, actor=DESK)
+    [after] = await referrals.estimate(session, care_manager_id=manager.id, resident_id=resident.id, plan=plan)
+    assert (after.public, after.resident) == (36_000, 108_000)
+
+    # Two lines of one plan share the cap: the second finds the first's 5 meals taken.
+    two = [plan[0], PlanItem(service_code="meals", units=5, requested_date=date(2026, 11, 27))]
+    first, second = await referrals.estimate(session, care_manager_id=manager.id, resident_id=resident.id, plan=two)
+    assert (first.public, second.public, second.resident) == (36_000, 0, 36_000)

@@ -240,7 +240,7 @@ async def test_acceptance_fixture_november_and_december_to_the_won(session: Asyn
     assert (total, public, resident) == (1_137_260, 662_200, 475_060)
 
 
-async def _meals_with_a_no_show(session: AsyncSession, place: Place, provider: Provider, resident: Resident) -> None:
+async def _meals_with_a_no_show(session: AsyncSession, place: Place, provider: Provider, resident: Resident) -> int:
     """5 meals from 2026-11-20: delivered on the 20th and 22nd, a no-show (무단결석) on the 21st."""
     clock.set_now(datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
     order = await make_order(session, resident, service_code="meals", units=5, requested_date=date(2026, 11, 20))
@@ -255,6 +255,7 @@ async def _meals_with_a_no_show(session: AsyncSession, place: Place, provider: P
             session, order_id=order.id, day=date(2026, 11, day), units=1, actor=DESK,
             kind="no_show" if no_show else "delivered", reason="연락 없이 부재" if no_show else None,
         )  # fmt: skip
+    return order.id
 
 
 async def test_a_no_show_is_billed_only_by_the_catalogs_rule_of_the_service_year(session: AsyncSession) -> None:
@@ -308,3 +309,30 @@ async def test_a_no_show_is_billed_only_by_the_catalogs_rule_of_the_service_year
     statement = await statements.get(session, access=desk, resident_id=general.id, year=2026, month=11)
     assert [(x.day.day, x.no_show, x.resident) for x in statement.lines] == [(20, False, 7_200), (21, True, 7_200),
                                                                             (22, False, 7_200)]  # fmt: skip
+
+
+async def test_a_billed_no_show_takes_from_the_residents_year_as_the_settlement_bills_it(session: AsyncSession) -> None:
+    clock.set_now(datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    place = await make_district(session)
+    provider = await make_provider(session, place, name="마포밥상협동조합", services=("meals",))
+    without_rule = await make_resident(session, place, income_tier="basic")
+    with_rule = await make_resident(session, place, income_tier="basic")
+    first = await _meals_with_a_no_show(session, place, provider, without_rule)
+    await visits.complete_from_visits(session, order_id=first, actor=DESK)
+    entry = await entitlements.get_entry(session, order_id=first)
+    assert entry is not None and (entry.units, entry.public_amount) == (2, 14_400)  # 2 meals × 7,200
+
+    await prices.create_defaults(session, district_id=place.district_id, year=2026)
+    [meals] = [
+        r for r in await prices.list_catalog(session, district_id=place.district_id, year=2026) if r.code == "meals"
+    ]
+    assert meals.id is not None
+    await prices.update_entry(session, entry_id=meals.id, unit_price=7_200, cap_units=30, active=True, no_show_units=1)
+    second = await _meals_with_a_no_show(session, place, provider, with_rule)
+    await visits.complete_from_visits(session, order_id=second, actor=DESK)
+    entry = await entitlements.get_entry(session, order_id=second)
+    # 2 meals delivered + 1 no-show billed by the rule = 3 units, 21,600원 of public support,
+    # the same as the month's lines for that resident.
+    assert entry is not None and (entry.units, entry.public_amount) == (3, 21_600)
+    [month] = await settlement.monthly(session, district_id=place.district_id, year=2026, month=11)
+    assert sum(x.public for x in month.lines if x.resident_id == with_rule.id) == 21_600
