@@ -434,7 +434,9 @@ async def billed_no_show_units(session: AsyncSession, *, order: Order) -> int:
     """Return the units the order's no-shows bill by the catalog's rule of each no-show's year (0 without a rule)."""
     assert order.id is not None
     days = (
-        await session.execute(select(Visit.day).where(col(Visit.order_id) == order.id, col(Visit.kind) == "no_show"))
+        await session.execute(
+            select(col(Visit.day)).where(col(Visit.order_id) == order.id, col(Visit.kind) == "no_show")
+        )
     ).scalars()
     rule: dict[int, int] = {}
     total = 0
