@@ -960,6 +960,23 @@ class PhoneCall(SQLModel, table=True):
     done_by: int | None = Field(default=None, foreign_key="operators.id")
 
 
+# ---------------------------------------------------------------- statistics
+
+
+class StatisticsTarget(SQLModel, table=True):
+    """월 목표 — a district's monthly target for one service (seed 000: 식사 월 1,000건, 주거 월 20가구)."""
+
+    __tablename__ = "statistics_targets"
+    __table_args__ = (UniqueConstraint("district_id", "service_code", "measure"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    service_code: str
+    measure: str = "orders"  # what is counted: orders | residents | units (care.statistics.MEASURE)
+    monthly: int
+    updated_at: datetime = Created()
+    updated_by: int | None = Field(default=None, foreign_key="operators.id")
+
+
 # ---------------------------------------------------------------- no registration numbers
 
 # Text columns that hold machine identifiers, never words a person typed: they are exempt from
