@@ -109,7 +109,11 @@ CHECKIN_END = {
     "open": N_("No answer and no follow-up recorded"),
 }
 # What a monthly target counts, of the orders received in the month and not cancelled.
-MEASURE = {"orders": N_("Orders"), "residents": N_("People served"), "units": N_("Units")}
+MEASURE = {
+    "orders": N_("Number of orders"),
+    "residents": N_("Number of people served"),
+    "units": N_("Units (delivered when completed)"),
+}
 MAX_TARGET = 1_000_000
 
 
@@ -998,9 +1002,7 @@ async def list_targets(session: AsyncSession, *, access: Access, district_id: in
     district = access.district_id if access.district_id is not None else district_id
     if district is None:
         return []
-    rows = await session.execute(
-        select(StatisticsTarget).where(col(StatisticsTarget.district_id) == district)
-    )
+    rows = await session.execute(select(StatisticsTarget).where(col(StatisticsTarget.district_id) == district))
     found = [Target(t.service_code, t.measure, t.monthly) for t in rows.scalars()]
     return sorted(found, key=lambda t: (_service_order(t.service_code), t.measure))
 
