@@ -811,8 +811,8 @@ def _residents_in_scope(query: Any, scope: Scope) -> Any:
 
 
 async def _checkins(session: AsyncSession, period: Period, scope: Scope) -> tuple[Table, Table]:
-    def n(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
+    def n(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
 
     enrolled = _residents_in_scope(
         select(func.count())
@@ -820,32 +820,42 @@ async def _checkins(session: AsyncSession, period: Period, scope: Scope) -> tupl
         .join(Resident, col(Resident.id) == col(CheckinSchedule.resident_id))
         .where(col(CheckinSchedule.active).is_(True)),
         scope,
-    )
-    due = and_(col(CheckinSlot.scheduled_at) >= period.start, col(CheckinSlot.scheduled_at) < period.end)
-    sent = col(CheckinSlot.sent_at).is_not(None)
-    status = col(CheckinSlot.status)
+    ).scalar_subquery()
+    slot = CheckinSlot
+    sent, status, answer, followup = (
+        col(slot.sent_at).is_not(None), col(slot.status), col(slot.answer), col(slot.followup)
+    )  # fmt: skip
+    missed = and_(sent, col(slot.missed_at).is_not(None))
+    alerted = col(slot.escalated_at).is_not(None)
+    # How the missed ones ended: the desk's follow-up when there is one, else a late answer, else open.
+    ends = {code: (missed, followup == code) for code in checkins_care.FOLLOWUPS}
+    ends |= {"late_ok": (missed, followup.is_(None), answer == "ok"),
+             "late_help": (missed, followup.is_(None), answer == "help"),
+             "open": (missed, followup.is_(None), answer.is_(None))}  # fmt: skip
+    figures = {
+        "enrolled": enrolled,
+        "people": func.count(func.distinct(col(slot.resident_id))),
+        "slots": func.count(),
+        "sent": n(sent),
+        "not_sent": n(col(slot.sent_at).is_(None), status.in_(checkins_care.MISSED_STATUSES)),
+        "skipped": n(status == "skipped"),
+        "answered": n(sent, answer.is_not(None)),
+        "help": n(sent, answer == "help"),
+        "reminded": n(sent, col(slot.reminded_at).is_not(None)),
+        "missed": n(missed),
+        "escalated": n(sent, alerted),
+        **{f"end:{k}": n(*c) for k, c in ends.items()},
+        **{f"alerted:{k}": n(*c, alerted) for k, c in ends.items()},
+    }
     query = _residents_in_scope(
-        select(
-            func.count(func.distinct(col(CheckinSlot.resident_id))),
-            func.count(),
-            n(sent),
-            n(and_(col(CheckinSlot.sent_at).is_(None), status.in_(checkins_care.MISSED_STATUSES))),
-            n(status == "skipped"),
-            n(and_(sent, col(CheckinSlot.answer).is_not(None))),
-            n(and_(sent, col(CheckinSlot.answer) == "help")),
-            n(and_(sent, col(CheckinSlot.reminded_at).is_not(None))),
-            n(and_(sent, col(CheckinSlot.missed_at).is_not(None))),
-            n(and_(sent, col(CheckinSlot.escalated_at).is_not(None))),
-        )
-        .select_from(CheckinSlot)
-        .join(Resident, col(Resident.id) == col(CheckinSlot.resident_id))
-        .where(due),
+        select(*figures.values())
+        .select_from(slot)
+        .join(Resident, col(Resident.id) == col(slot.resident_id))
+        .where(col(slot.scheduled_at) >= period.start, col(slot.scheduled_at) < period.end),
         scope,
     )
     row = (await session.execute(query)).one()
-    values = dict(zip(("people", "slots", "sent", "not_sent", "skipped", "answered", "help", "reminded",
-                       "missed", "escalated"), (int(v or 0) for v in row), strict=True))  # fmt: skip
-    values["enrolled"] = int((await session.execute(enrolled)).scalar_one())
+    values = {k: int(v or 0) for k, v in zip(figures, row, strict=True)}
     table = Table("checkins", N_("Check-ins"), [
         Column("label", N_("Figure"), "text"), Column("count", N_("Count")),
         Column("share", N_("Share (%)"), "share")])  # fmt: skip
@@ -855,33 +865,18 @@ async def _checkins(session: AsyncSession, period: Period, scope: Scope) -> tupl
         )
         table.rows.append({"code": key, "label": gettext(msgid), "count": values[key],
                            "share": None if whole is None else share(values[key], whole)})  # fmt: skip
-    # How the missed ones ended: the desk's follow-up when there is one, else a late answer, else open.
-    end = case(
-        (col(CheckinSlot.followup).is_not(None), col(CheckinSlot.followup)),
-        (col(CheckinSlot.answer) == "ok", literal("late_ok")),
-        (col(CheckinSlot.answer) == "help", literal("late_help")),
-        else_=literal("open"),
-    )
-    inner = _residents_in_scope(
-        select(end.label("end"), col(CheckinSlot.escalated_at).is_not(None).label("alerted"))
-        .select_from(CheckinSlot)
-        .join(Resident, col(Resident.id) == col(CheckinSlot.resident_id))
-        .where(due, sent, col(CheckinSlot.missed_at).is_not(None)),
-        scope,
-    ).subquery()
-    ends = select(inner.c.end, func.count(), func.sum(case((inner.c.alerted, 1), else_=0))).group_by(inner.c.end)
-    counts = {k: (int(c), int(a or 0)) for k, c, a in (await session.execute(ends)).all()}
     outcomes = Table("checkin_outcomes", N_("How missed check-ins ended"), [
         Column("label", N_("Outcome"), "text"), Column("missed", N_("Missed check-ins")),
         Column("alerted", N_("Of which family or care manager alerted")),
         Column("share", N_("Share (%)"), "share")])  # fmt: skip
-    whole = sum(c for c, _ in counts.values())
-    for key in [*CHECKIN_END, *sorted(k for k in counts if k not in CHECKIN_END)]:
-        c, a = counts.get(key, (0, 0))
-        outcomes.rows.append({"code": key, "label": gettext(CHECKIN_END.get(key, key)), "missed": c,
-                              "alerted": a, "share": share(c, whole)})  # fmt: skip
-    outcomes.rows.append({"code": "total", "label": gettext(N_("Total")), "missed": whole,
-                          "alerted": sum(a for _, a in counts.values()), "share": 100.0 if whole else 0.0})  # fmt: skip
+    whole = sum(values[f"end:{k}"] for k in ends)
+    for key in CHECKIN_END:
+        c, a = values[f"end:{key}"], values[f"alerted:{key}"]
+        outcomes.rows.append({"code": key, "label": gettext(CHECKIN_END[key]), "missed": c, "alerted": a,
+                              "share": share(c, whole)})  # fmt: skip
+    told = sum(values[f"alerted:{k}"] for k in ends)
+    outcomes.rows.append({"code": "total", "label": gettext(N_("Total")), "missed": whole, "alerted": told,
+                          "share": 100.0 if whole else 0.0})  # fmt: skip
     return table, outcomes
 
 

@@ -392,7 +392,11 @@ class OrderHistory(SQLModel, table=True):
 
     __tablename__ = "order_history"
     # "Mine" in the queue: the orders an operator has touched.
-    __table_args__ = (Index("ix_order_history_actor", "actor_kind", "actor_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_order_history_actor", "actor_kind", "actor_id", "order_id"),
+        # 통계: a period's assignments, returns and reassignments (care.statistics), without reading all history.
+        Index("ix_order_history_action_at", "action", "at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     at: datetime = Created()
