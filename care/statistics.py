@@ -19,6 +19,29 @@ Requests are the orders received (created) in the period; an order's funnel step
 the orders received in the period, however late the step came. A resident's 어르신 / 장애인 group
 is read from the resident record (65 or older in the period's first year by birth year; the
 disability flag).
+
+The figures added for issue 14 §1:
+- 사회적경제 share per service (seed 001 reports 나눔반장's share by count): of the orders received in
+  the period and completed by a provider, those whose provider is a social-economy organisation.
+  Social economy (SOCIAL_ECONOMY) is 사회적기업 (social_enterprise), 사회적협동조합 (social_cooperative),
+  협동조합 (cooperative) and 자활기업 (self_sufficiency); a 사회복지기관 (welfare_agency) or a 보건소
+  (health_center) is not. A 마을기업 would count too, but the provider kinds have none yet.
+- Returns and reassignments, by the day they happened (order history): assignments made (assign and
+  reassign), returns to the desk split by who returned it (the provider declined; the deadline passed,
+  the system; the desk took it back), reassignments, and the orders that had either.
+- Declines by reason: the assignments declined in the period, by the reason code the provider chose
+  (the history holds its Korean label, with the provider's words after ": ").
+- Check-ins by the slot's scheduled time: people on an active schedule now, the people asked, slots
+  due, sent, not sent (no messenger, blocked, or the service was down), skipped on a holiday; of those
+  sent: answered (the answer rate), help asked, reminded, missed, alerted (family or care manager).
+  A missed one ended with the desk's follow-up when there is one, else a late answer, else is open.
+- Monthly targets (seed 000: 식사 월 1,000건, 주거 월 20가구, 이동 월 20가구): set by a district's admin
+  per service, counting the orders received in the month and not cancelled — orders (건), people served
+  (가구: distinct residents) or units (delivered units when completed, else those ordered). A month cut
+  by the period gets its share of the target by days. Shown for a district (all districts: summed),
+  not for a 권역 or 동, which have no targets of their own.
+- Trends: orders received and not cancelled per service per month, for the period's months, or the 12
+  months ending with the period when it is shorter.
 """
 
 from __future__ import annotations
