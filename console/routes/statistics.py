@@ -8,6 +8,7 @@ for by an operator bound to one is ignored: they see their own.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -77,7 +78,10 @@ async def statistics_target(request: Request, _op: Operator = Depends(web.requir
         return web.render(request, "statistics.html", status_code=404 if isinstance(err, NotFound) else 400,
                           error=gettext(err.msgid), stats=None, places=None, params=request.query_params,
                           periods=statistics.PERIODS)  # fmt: skip
-    return RedirectResponse(f"/statistics?district={district}&done=target#stat-targets", status_code=303)
+    # Back to the page as it was: the same period, this district.
+    back = {k: str(form.get(f"back_{k}", "")) for k in ("period", "month", "quarter", "year", "from", "to")}
+    query = urlencode({k: v for k, v in back.items() if v} | {"district": district, "done": "target"})
+    return RedirectResponse(f"/statistics?{query}#stat-targets", status_code=303)
 
 
 def sheets_of(stats: statistics.Statistics) -> list[exports.Sheet]:

@@ -144,9 +144,12 @@ async def test_an_admin_sets_a_monthly_target_and_sees_the_progress(
     page = await client.get(f"/statistics?{NOV}&district={mapo}")
     assert 'data-testid="statistics-target-form"' in page.text
     form = {"csrf_token": await csrf(client), "district": str(mapo), "service": "meals", "measure": "orders",
-            "monthly": "1,000"}  # fmt: skip
+            "monthly": "1,000", "back_period": "month", "back_month": "2026-11"}  # fmt: skip
     answer = await client.post("/statistics/targets", data=form)
-    assert answer.status_code == 303 and answer.headers["location"].startswith(f"/statistics?district={mapo}")
+    assert answer.status_code == 303
+    back = f"/statistics?period=month&month=2026-11&district={mapo}&done=target#stat-targets"
+    assert answer.headers["location"] == back
+    assert "목표를 저장했어요." in (await client.get(answer.headers["location"])).text
     api = (await client.get(f"/api/statistics?{NOV}&district={mapo}")).json()
     targets = {r["code"]: (r["target"], r["actual"], r["reached"]) for r in api["tables"]["targets"]}
     assert targets["meals:orders:2026-11"] == (1000, 2, 0.2)
