@@ -851,7 +851,7 @@ async def _checkins(session: AsyncSession, period: Period, scope: Scope) -> tupl
     missed = and_(sent, col(slot.missed_at).is_not(None))
     alerted = col(slot.escalated_at).is_not(None)
     # How the missed ones ended: the desk's follow-up when there is one, else a late answer, else open.
-    ends = {code: (missed, followup == code) for code in checkins_care.FOLLOWUPS}
+    ends: dict[str, tuple[Any, ...]] = {code: (missed, followup == code) for code in checkins_care.FOLLOWUPS}
     ends |= {"late_ok": (missed, followup.is_(None), answer == "ok"),
              "late_help": (missed, followup.is_(None), answer == "help"),
              "open": (missed, followup.is_(None), answer.is_(None))}  # fmt: skip
