@@ -162,6 +162,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("desk_notices", "kind"),
             ("phone_calls", "kind"),
             ("surveys", "received"),
+            ("statistics_targets", "service_code"),
+            ("statistics_targets", "measure"),
             ("access_log", "action"),
             ("eligibility_decisions", "ground"),
             ("eligibility_decisions", "income_tier"),

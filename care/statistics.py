@@ -19,6 +19,29 @@ Requests are the orders received (created) in the period; an order's funnel step
 the orders received in the period, however late the step came. A resident's 어르신 / 장애인 group
 is read from the resident record (65 or older in the period's first year by birth year; the
 disability flag).
+
+The figures added for issue 14 §1:
+- 사회적경제 share per service (seed 001 reports 나눔반장's share by count): of the orders received in
+  the period and completed by a provider, those whose provider is a social-economy organisation.
+  Social economy (SOCIAL_ECONOMY) is 사회적기업 (social_enterprise), 사회적협동조합 (social_cooperative),
+  협동조합 (cooperative) and 자활기업 (self_sufficiency); a 사회복지기관 (welfare_agency) or a 보건소
+  (health_center) is not. A 마을기업 would count too, but the provider kinds have none yet.
+- Returns and reassignments, by the day they happened (order history): assignments made (assign and
+  reassign), returns to the desk split by who returned it (the provider declined; the deadline passed,
+  the system; the desk took it back), reassignments, and the orders that had either.
+- Declines by reason: the assignments declined in the period, by the reason code the provider chose
+  (the history holds its Korean label, with the provider's words after ": ").
+- Check-ins by the slot's scheduled time: people on an active schedule now, the people asked, slots
+  due, sent, not sent (no messenger, blocked, or the service was down), skipped on a holiday; of those
+  sent: answered (the answer rate), help asked, reminded, missed, alerted (family or care manager).
+  A missed one ended with the desk's follow-up when there is one, else a late answer, else is open.
+- Monthly targets (seed 000: 식사 월 1,000건, 주거 월 20가구, 이동 월 20가구): set by a district's admin
+  per service, counting the orders received in the month and not cancelled — orders (건), people served
+  (가구: distinct residents) or units (delivered units when completed, else those ordered). A month cut
+  by the period gets its share of the target by days. Shown for a district (all districts: summed),
+  not for a 권역 or 동, which have no targets of their own.
+- Trends: orders received and not cancelled per service per month, for the period's months, or the 12
+  months ending with the period when it is shorter.
 """
 
 from __future__ import annotations
@@ -30,19 +53,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import labels, settlement
+from care import checkins as checkins_care
+from care import labels, provider_tasks, settlement
 from care import surveys as surveys_care
 from care.auth import Access
 from care.lifecycle import Status
 from dolbom import clock
-from dolbom.errors import InvalidInput, NotFound
+from dolbom.errors import InvalidInput, NotFound, PermissionDenied
 from dolbom.i18n import N_, gettext
 from storage.models import (
     Assignment,
+    CheckinSchedule,
+    CheckinSlot,
     District,
     Dong,
     Order,
@@ -50,6 +76,7 @@ from storage.models import (
     Provider,
     Region,
     Resident,
+    StatisticsTarget,
     Survey,
     Visit,
 )
@@ -78,6 +105,39 @@ STEP = {
 }
 _MAX_DAYS = 366 * 5
 PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year"), "range": N_("Dates")}
+# 사회적경제: the kinds of care.directory.PROVIDER_KIND that are social-economy organisations.
+SOCIAL_ECONOMY = ("social_enterprise", "social_cooperative", "cooperative", "self_sufficiency")
+RETURN = {
+    "declined": N_("Declined by the provider"),
+    "expired": N_("No answer in time"),
+    "taken_back": N_("Taken back by the desk"),
+}
+CHECKIN = {
+    "enrolled": N_("People enrolled now (active schedule)"),
+    "people": N_("People asked in the period"),
+    "slots": N_("Check-ins due"),
+    "sent": N_("Sent (share of those due)"),
+    "not_sent": N_("Not sent: no messenger, blocked or service down (share of those due)"),
+    "skipped": N_("Skipped on a holiday (share of those due)"),
+    "answered": N_("Answered (answer rate, share of those sent)"),
+    "help": N_("Asked for help (share of those sent)"),
+    "reminded": N_("Reminded (share of those sent)"),
+    "missed": N_("Missed (share of those sent)"),
+    "escalated": N_("Family or care manager alerted (share of those sent)"),
+}
+CHECKIN_END = {
+    **checkins_care.FOLLOWUPS,
+    "late_ok": N_("Answered later: is fine"),
+    "late_help": N_("Answered later: asked for help"),
+    "open": N_("No answer and no follow-up recorded"),
+}
+# What a monthly target counts, of the orders received in the month and not cancelled.
+MEASURE = {
+    "orders": N_("Number of orders"),
+    "residents": N_("Number of people served"),
+    "units": N_("Units (delivered when completed)"),
+}
+MAX_TARGET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -628,6 +688,383 @@ async def _providers(session: AsyncSession, period: Period, scope: Scope) -> Tab
     return table
 
 
+def _months(first: date, last: date) -> list[Period]:
+    """Return the calendar months from first's month to last's month, each cut to first..last."""
+    months: list[Period] = []
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        whole = _month(y, m)
+        months.append(Period(max(whole.first, first), min(whole.last, last)))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
+def _month_bucket(column: Any, months: list[Period]) -> Any:
+    """Return a CASE giving the index of the month a moment falls in (the query must keep it inside)."""
+    if len(months) == 1:
+        return literal(0)
+    return case(*[(column < p.end, literal(i)) for i, p in enumerate(months[:-1])], else_=literal(len(months) - 1))
+
+
+def _not_cancelled() -> Any:
+    return col(Order.status).not_in([Status.CANCELLED.value, Status.REJECTED.value])
+
+
+async def _social_economy(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    social = func.sum(case((col(Provider.kind).in_(SOCIAL_ECONOMY), 1), else_=0))
+    query = (
+        select(col(Order.service_code), func.count(), social)
+        .select_from(Assignment)
+        .join(Order, col(Order.id) == col(Assignment.order_id))
+        .join(Provider, col(Provider.id) == col(Assignment.provider_id))
+        .where(col(Assignment.status) == "done")
+        .group_by(col(Order.service_code))
+    )
+    counts = {code: (int(n), int(se or 0)) for code, n, se in
+              (await session.execute(_in_scope(_received(query, period), scope))).all()}  # fmt: skip
+    table = Table("social_economy", N_("Delivered by social-economy providers"), [
+        Column("label", N_("Service"), "text"), Column("completed", N_("Completed by a provider")),
+        Column("social", N_("By a social-economy provider")),
+        Column("share", N_("Social-economy share (%)"), "share")])  # fmt: skip
+    for code in sorted(counts, key=_service_order):
+        n, se = counts[code]
+        table.rows.append({"code": code, "label": service_label(code), "completed": n, "social": se,
+                           "share": share(se, n)})  # fmt: skip
+    n, se = sum(v[0] for v in counts.values()), sum(v[1] for v in counts.values())
+    table.rows.append({"code": "total", "label": gettext(N_("Total")), "completed": n, "social": se,
+                       "share": share(se, n)})  # fmt: skip
+    return table
+
+
+async def _returns(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    act = col(OrderHistory.action)
+    in_period = and_(col(OrderHistory.at) >= period.start, col(OrderHistory.at) < period.end)
+    # Who returned it says why: the provider declined, the deadline chaser (system), or the desk.
+    why = case(
+        (col(OrderHistory.actor_kind) == "provider", literal("declined")),
+        (col(OrderHistory.actor_kind) == "system", literal("expired")),
+        else_=literal("taken_back"),
+    )
+    inner = (
+        select(col(Order.service_code).label("service"), act.label("action"), why.label("why"))
+        .select_from(OrderHistory)
+        .join(Order, col(Order.id) == col(OrderHistory.order_id))
+        .where(act.in_(["assign", "reassign", "return"]), in_period)
+    )
+    events = _in_scope(inner, scope).subquery()
+    query = select(events.c.service, events.c.action, events.c.why, func.count()).group_by(
+        events.c.service, events.c.action, events.c.why
+    )
+    keys = ("assigned", "returned", *RETURN, "reassigned", "orders")
+    figures: dict[str, dict[str, int]] = {}
+    for code, action, why, n in (await session.execute(query)).all():
+        f = figures.setdefault(code, dict.fromkeys(keys, 0))
+        if action in ("assign", "reassign"):
+            f["assigned"] += int(n)
+        if action == "reassign":
+            f["reassigned"] += int(n)
+        if action == "return":
+            f["returned"] += int(n)
+            f[why] += int(n)
+    touched = _in_scope(
+        select(col(Order.service_code), func.count(func.distinct(col(OrderHistory.order_id))))
+        .select_from(OrderHistory)
+        .join(Order, col(Order.id) == col(OrderHistory.order_id))
+        .where(act.in_(["reassign", "return"]), in_period)
+        .group_by(col(Order.service_code)),
+        scope,
+    )
+    for code, n in (await session.execute(touched)).all():
+        figures.setdefault(code, dict.fromkeys(keys, 0))["orders"] = int(n)
+    table = Table("returns", N_("Returns and reassignments"), [
+        Column("label", N_("Service"), "text"), Column("assigned", N_("Assignments made")),
+        Column("returned", N_("Returned to the desk")), Column("returned_share", N_("Returned (%)"), "share"),
+        *[Column(k, t) for k, t in RETURN.items()], Column("reassigned", N_("Reassigned")),
+        Column("orders", N_("Orders returned or reassigned"))])  # fmt: skip
+    total = dict.fromkeys(keys, 0)
+    for code in sorted(figures, key=_service_order):
+        f = figures[code]
+        for k in keys:
+            total[k] += f[k]
+        table.rows.append({"code": code, "label": service_label(code), **f,
+                           "returned_share": share(f["returned"], f["assigned"])})  # fmt: skip
+    table.rows.append({"code": "total", "label": gettext(N_("Total")), **total,
+                       "returned_share": share(total["returned"], total["assigned"])})  # fmt: skip
+    return table
+
+
+async def _declines(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    # The reason is written as the Korean label of its code, with the provider's words after ": ".
+    reason = col(Assignment.decline_reason)
+    whens = []
+    for code, msgid in provider_tasks.DECLINE_REASONS.items():
+        label = gettext(msgid, "ko")
+        whens.append((or_(reason == label, reason.like(label + ": %")), literal(code)))
+    inner = (
+        select(case(*whens, else_=literal("unsorted")).label("reason"))
+        .select_from(Assignment)
+        .join(Order, col(Order.id) == col(Assignment.order_id))
+        .where(
+            col(Assignment.status) == "declined",
+            col(Assignment.decided_at) >= period.start,
+            col(Assignment.decided_at) < period.end,
+        )
+    )
+    reasons = _in_scope(inner, scope).subquery()
+    query = select(reasons.c.reason, func.count()).group_by(reasons.c.reason)
+    counts = {k: int(n) for k, n in (await session.execute(query)).all()}
+    rows = [(k, gettext(t), counts.get(k, 0)) for k, t in provider_tasks.DECLINE_REASONS.items()]
+    if counts.get("unsorted"):
+        rows.append(("unsorted", gettext(N_("not sorted")), counts["unsorted"]))
+    table = _count_table("declines", N_("Declines by reason"), N_("Reason"), rows)
+    table.columns[1] = Column("requests", N_("Declines"))
+    return table
+
+
+def _residents_in_scope(query: Any, scope: Scope) -> Any:
+    if scope.district_id is not None:
+        query = query.where(col(Resident.district_id) == scope.district_id)
+    if scope.dong_id is not None:
+        query = query.where(col(Resident.dong_id) == scope.dong_id)
+    elif scope.region_id is not None:
+        query = query.where(
+            col(Resident.dong_id).in_(select(col(Dong.id)).where(col(Dong.region_id) == scope.region_id))
+        )
+    return query
+
+
+async def _checkins(session: AsyncSession, period: Period, scope: Scope) -> tuple[Table, Table]:
+    def n(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    enrolled = _residents_in_scope(
+        select(func.count())
+        .select_from(CheckinSchedule)
+        .join(Resident, col(Resident.id) == col(CheckinSchedule.resident_id))
+        .where(col(CheckinSchedule.active).is_(True)),
+        scope,
+    ).scalar_subquery()
+    slot = CheckinSlot
+    sent, status, answer, followup = (
+        col(slot.sent_at).is_not(None), col(slot.status), col(slot.answer), col(slot.followup)
+    )  # fmt: skip
+    missed = and_(sent, col(slot.missed_at).is_not(None))
+    alerted = col(slot.escalated_at).is_not(None)
+    # How the missed ones ended: the desk's follow-up when there is one, else a late answer, else open.
+    ends: dict[str, tuple[Any, ...]] = {code: (missed, followup == code) for code in checkins_care.FOLLOWUPS}
+    ends |= {"late_ok": (missed, followup.is_(None), answer == "ok"),
+             "late_help": (missed, followup.is_(None), answer == "help"),
+             "open": (missed, followup.is_(None), answer.is_(None))}  # fmt: skip
+    figures = {
+        "enrolled": enrolled,
+        "people": func.count(func.distinct(col(slot.resident_id))),
+        "slots": func.count(),
+        "sent": n(sent),
+        "not_sent": n(col(slot.sent_at).is_(None), status.in_(checkins_care.MISSED_STATUSES)),
+        "skipped": n(status == "skipped"),
+        "answered": n(sent, answer.is_not(None)),
+        "help": n(sent, answer == "help"),
+        "reminded": n(sent, col(slot.reminded_at).is_not(None)),
+        "missed": n(missed),
+        "escalated": n(sent, alerted),
+        **{f"end:{k}": n(*c) for k, c in ends.items()},
+        **{f"alerted:{k}": n(*c, alerted) for k, c in ends.items()},
+    }
+    query = _residents_in_scope(
+        select(*figures.values())
+        .select_from(slot)
+        .join(Resident, col(Resident.id) == col(slot.resident_id))
+        .where(col(slot.scheduled_at) >= period.start, col(slot.scheduled_at) < period.end),
+        scope,
+    )
+    row = (await session.execute(query)).one()
+    values = {k: int(v or 0) for k, v in zip(figures, row, strict=True)}
+    table = Table("checkins", N_("Check-ins"), [
+        Column("label", N_("Figure"), "text"), Column("count", N_("Count")),
+        Column("share", N_("Share (%)"), "share")])  # fmt: skip
+    for key, msgid in CHECKIN.items():
+        whole = {"sent": values["slots"], "not_sent": values["slots"], "skipped": values["slots"]}.get(
+            key, values["sent"] if key not in ("enrolled", "people", "slots") else None
+        )
+        table.rows.append({"code": key, "label": gettext(msgid), "count": values[key],
+                           "share": None if whole is None else share(values[key], whole)})  # fmt: skip
+    outcomes = Table("checkin_outcomes", N_("How missed check-ins ended"), [
+        Column("label", N_("Outcome"), "text"), Column("missed", N_("Missed check-ins")),
+        Column("alerted", N_("Of which family or care manager alerted")),
+        Column("share", N_("Share (%)"), "share")])  # fmt: skip
+    whole = sum(values[f"end:{k}"] for k in ends)
+    for key in CHECKIN_END:
+        c, a = values[f"end:{key}"], values[f"alerted:{key}"]
+        outcomes.rows.append({"code": key, "label": gettext(CHECKIN_END[key]), "missed": c, "alerted": a,
+                              "share": share(c, whole)})  # fmt: skip
+    told = sum(values[f"alerted:{k}"] for k in ends)
+    outcomes.rows.append({"code": "total", "label": gettext(N_("Total")), "missed": whole, "alerted": told,
+                          "share": 100.0 if whole else 0.0})  # fmt: skip
+    return table, outcomes
+
+
+def trend_months(period: Period) -> list[Period]:
+    """Return the months of the trends: the period's, or the 12 months ending with its last when it is shorter."""
+    months = _months(period.first, period.last)
+    if len(months) >= 12:
+        return [_month(p.first.year, p.first.month) for p in months]
+    y, m = period.last.year, period.last.month - 11
+    if m < 1:
+        y, m = y - 1, m + 12
+    return _months(date(y, m, 1), _month(period.last.year, period.last.month).last)
+
+
+async def _trends(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    months = trend_months(period)
+    whole = Period(months[0].first, months[-1].last)
+    consult = _consult()
+    inner = _in_scope(
+        _received(
+            select(
+                col(Order.service_code).label("service"),
+                consult.label("consult"),
+                _month_bucket(col(Order.created_at), months).label("month"),
+            ).where(_not_cancelled()),
+            whole,
+        ),
+        scope,
+    ).subquery()
+    query = select(inner.c.service, inner.c.consult, inner.c.month, func.count()).group_by(
+        inner.c.service, inner.c.consult, inner.c.month
+    )
+    keys = [f"{p.first.year}-{p.first.month:02d}" for p in months]
+    counts: dict[str, list[int]] = {}
+    for code, kind, month, n in (await session.execute(query)).all():
+        counts.setdefault(_service_key(code, kind), [0] * len(months))[int(month)] += int(n)
+    columns = [Column("label", N_("Service"), "text"), *[Column(k, k) for k in keys], Column("total", N_("Total"))]
+    table = Table("trends", N_("Orders by month (not cancelled)"), columns)
+    totals = [0] * len(months)
+    for key in sorted(counts, key=_service_order):
+        row = counts[key]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        table.rows.append({"code": key, "label": service_label(key), **dict(zip(keys, row, strict=True)),
+                           "total": sum(row)})  # fmt: skip
+    table.rows.append({"code": "total", "label": gettext(N_("Total")), **dict(zip(keys, totals, strict=True)),
+                       "total": sum(totals)})  # fmt: skip
+    return table
+
+
+async def _targets(session: AsyncSession, period: Period, scope: Scope) -> Table:
+    table = Table("targets", N_("Progress against the monthly targets"), [
+        Column("label", N_("Service"), "text"), Column("measure", N_("Counted"), "text"),
+        Column("month", N_("Month"), "text"), Column("target", N_("Target")), Column("actual", N_("Actual")),
+        Column("reached", N_("Reached (%)"), "share")])  # fmt: skip
+    if scope.region_id is not None or scope.dong_id is not None:
+        return table  # targets are a district's: a 권역 or 동 has none
+    wanted = select(col(StatisticsTarget.service_code), col(StatisticsTarget.measure),
+                    func.sum(col(StatisticsTarget.monthly))).group_by(
+        col(StatisticsTarget.service_code), col(StatisticsTarget.measure))  # fmt: skip
+    if scope.district_id is not None:
+        wanted = wanted.where(col(StatisticsTarget.district_id) == scope.district_id)
+    targets = {(c, m): int(v or 0) for c, m, v in (await session.execute(wanted)).all() if m in MEASURE}
+    if not targets:
+        return table
+    months = _months(period.first, period.last)
+    inner = _in_scope(
+        _received(
+            select(
+                col(Order.service_code).label("service"),
+                col(Order.resident_id).label("resident"),
+                func.coalesce(col(Order.delivered_units), col(Order.units)).label("units"),
+                _month_bucket(col(Order.created_at), months).label("month"),
+            ).where(_not_cancelled(), col(Order.service_code).in_({c for c, _ in targets})),
+            period,
+        ),
+        scope,
+    ).subquery()
+    people = func.count(func.distinct(inner.c.resident))
+    query = select(inner.c.service, inner.c.month, func.count(), people, func.sum(inner.c.units)).group_by(
+        inner.c.service, inner.c.month
+    )
+    actual: dict[tuple[str, int], dict[str, int]] = {}
+    for code, month, orders, people, units in (await session.execute(query)).all():
+        actual[(code, int(month))] = {"orders": int(orders), "residents": int(people), "units": int(units or 0)}
+    whole_months = {i for i, p in enumerate(months) if p == _month(p.first.year, p.first.month)}
+    for code, measure in sorted(targets, key=lambda k: (_service_order(k[0]), list(MEASURE).index(k[1]))):
+        monthly = targets[(code, measure)]
+        sum_target = sum_actual = 0
+        for i, p in enumerate(months):
+            # A month cut by the period gets its share of the target by days.
+            days = calendar.monthrange(p.first.year, p.first.month)[1]
+            part = (p.last - p.first).days + 1
+            target = monthly if i in whole_months else (2 * monthly * part + days) // (2 * days)
+            got = actual.get((code, i), {}).get(measure, 0)
+            sum_target, sum_actual = sum_target + target, sum_actual + got
+            table.rows.append({"code": f"{code}:{measure}:{p.first.isoformat()[:7]}", "label": service_label(code),
+                               "measure": gettext(MEASURE[measure]), "month": p.first.isoformat()[:7],
+                               "target": target, "actual": got, "reached": share(got, target)})  # fmt: skip
+        if len(months) > 1:
+            table.rows.append({"code": f"{code}:{measure}:total", "label": service_label(code),
+                               "measure": gettext(MEASURE[measure]), "month": gettext(N_("Total")),
+                               "target": sum_target, "actual": sum_actual,
+                               "reached": share(sum_actual, sum_target)})  # fmt: skip
+    return table
+
+
+@dataclass(frozen=True)
+class Target:
+    """A district's monthly target as the form lists it."""
+
+    service_code: str
+    measure: str
+    monthly: int
+
+
+async def list_targets(session: AsyncSession, *, access: Access, district_id: int | None) -> list[Target]:
+    """Return the monthly targets of the operator's district (an all-district admin's pick; none without one)."""
+    district = access.district_id if access.district_id is not None else district_id
+    if district is None:
+        return []
+    rows = await session.execute(select(StatisticsTarget).where(col(StatisticsTarget.district_id) == district))
+    found = [Target(t.service_code, t.measure, t.monthly) for t in rows.scalars()]
+    return sorted(found, key=lambda t: (_service_order(t.service_code), t.measure))
+
+
+async def set_target(
+    session: AsyncSession,
+    *,
+    access: Access,
+    service_code: str,
+    measure: str,
+    monthly: int,
+    district_id: int | None = None,
+) -> int:
+    """Set (0: remove) a monthly target of the admin's district (an all-district admin names it); return it."""
+    if access.role != "admin":
+        raise PermissionDenied()
+    district = access.district_id if access.district_id is not None else district_id
+    if district is None:
+        raise InvalidInput(N_("Choose the district."))
+    if await session.get(District, district) is None:
+        raise NotFound()
+    if service_code not in labels.SERVICE or measure not in MEASURE:
+        raise InvalidInput(N_("That answer could not be understood."))
+    if not 0 <= monthly <= MAX_TARGET:
+        raise InvalidInput(N_("Please write the target as a number from 0 to 1,000,000."))
+    same = and_(
+        col(StatisticsTarget.district_id) == district,
+        col(StatisticsTarget.service_code) == service_code,
+        col(StatisticsTarget.measure) == measure,
+    )
+    if monthly == 0:
+        await session.execute(delete(StatisticsTarget).where(same))
+    else:
+        target = (await session.execute(select(StatisticsTarget).where(same))).scalar_one_or_none()
+        target = target or StatisticsTarget(district_id=district, service_code=service_code, measure=measure,
+                                            monthly=monthly)  # fmt: skip
+        target.monthly, target.updated_at, target.updated_by = monthly, clock.now(), access.operator_id
+        session.add(target)
+    await session.flush()
+    await access.log(session, action="statistics_target_set",
+                     detail=f"district={district} {service_code} {measure} {monthly}")  # fmt: skip
+    return district
+
+
 async def compute(session: AsyncSession, *, period: Period, scope: Scope) -> Statistics:
     """Return every table for the period and scope (no access check: use `for_operator`)."""
     services = await _by_service(session, period, scope)
@@ -637,7 +1074,14 @@ async def compute(session: AsyncSession, *, period: Period, scope: Scope) -> Sta
     groups = await _by_group(session, period, scope)
     funnel, durations = await _funnel(session, period, scope)
     providers = await _providers(session, period, scope)
-    tables = [services, amounts, sources, regions, dongs, groups, funnel, durations, providers]
+    social = await _social_economy(session, period, scope)
+    returns = await _returns(session, period, scope)
+    declines = await _declines(session, period, scope)
+    checkins, checkin_outcomes = await _checkins(session, period, scope)
+    targets = await _targets(session, period, scope)
+    trends = await _trends(session, period, scope)
+    tables = [services, amounts, social, sources, regions, dongs, groups, funnel, durations, returns, declines,
+              providers, checkins, checkin_outcomes, targets, trends]  # fmt: skip
     return Statistics(period=period, scope=scope, tables=tables)
 
 

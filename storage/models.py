@@ -392,7 +392,11 @@ class OrderHistory(SQLModel, table=True):
 
     __tablename__ = "order_history"
     # "Mine" in the queue: the orders an operator has touched.
-    __table_args__ = (Index("ix_order_history_actor", "actor_kind", "actor_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_order_history_actor", "actor_kind", "actor_id", "order_id"),
+        # 통계: a period's assignments, returns and reassignments (care.statistics), without reading all history.
+        Index("ix_order_history_action_at", "action", "at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     at: datetime = Created()
@@ -958,6 +962,23 @@ class PhoneCall(SQLModel, table=True):
     created_at: datetime = Created()
     done_at: datetime | None = Moment(default=None)
     done_by: int | None = Field(default=None, foreign_key="operators.id")
+
+
+# ---------------------------------------------------------------- statistics
+
+
+class StatisticsTarget(SQLModel, table=True):
+    """월 목표 — a district's monthly target for one service (seed 000: 식사 월 1,000건, 주거 월 20가구)."""
+
+    __tablename__ = "statistics_targets"
+    __table_args__ = (UniqueConstraint("district_id", "service_code", "measure"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id", index=True)
+    service_code: str
+    measure: str = "orders"  # what is counted: orders | residents | units (care.statistics.MEASURE)
+    monthly: int
+    updated_at: datetime = Created()
+    updated_by: int | None = Field(default=None, foreign_key="operators.id")
 
 
 # ---------------------------------------------------------------- no registration numbers

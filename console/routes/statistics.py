@@ -8,14 +8,16 @@ for by an operator bound to one is ignored: they see their own.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from care import statistics
+from care import labels, statistics
 from console import exports, web
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
+from storage.models import Operator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.require_operator)])
 api = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(web.require_operator)])
@@ -54,7 +56,32 @@ async def statistics_page(request: Request) -> Response:
                           error=gettext(err.msgid), stats=None, places=None, params=params,
                           periods=statistics.PERIODS)  # fmt: skip
     return web.render(request, "statistics.html", stats=stats, places=places, params=params,
-                      periods=statistics.PERIODS, query=str(request.url.query))  # fmt: skip
+                      periods=statistics.PERIODS, query=str(request.url.query), services=labels.SERVICE,
+                      measures=statistics.MEASURE)  # fmt: skip
+
+
+@router.post("/statistics/targets")
+async def statistics_target(request: Request, _op: Operator = Depends(web.require_admin)) -> Response:
+    """Set (0: remove) a monthly target of the admin's district; back to the statistics page."""
+    form = await request.form()
+    try:
+        district_id = _id({k: str(v) for k, v in form.items()}, "district")
+        raw = str(form.get("monthly", "")).strip().replace(",", "")
+        if not raw.isdigit() or len(raw) > 9:
+            raise InvalidInput(N_("Please write the target as a number from 0 to 1,000,000."))
+        async with web.database(request).transaction() as session:
+            district = await statistics.set_target(
+                session, access=web.access_of(request), service_code=str(form.get("service", "")),
+                measure=str(form.get("measure", "")), monthly=int(raw), district_id=district_id,
+            )  # fmt: skip
+    except (InvalidInput, NotFound) as err:
+        return web.render(request, "statistics.html", status_code=404 if isinstance(err, NotFound) else 400,
+                          error=gettext(err.msgid), stats=None, places=None, params=request.query_params,
+                          periods=statistics.PERIODS)  # fmt: skip
+    # Back to the page as it was: the same period, this district.
+    back = {k: str(form.get(f"back_{k}", "")) for k in ("period", "month", "quarter", "year", "from", "to")}
+    query = urlencode({k: v for k, v in back.items() if v} | {"district": district, "done": "target"})
+    return RedirectResponse(f"/statistics?{query}#stat-targets", status_code=303)
 
 
 def sheets_of(stats: statistics.Statistics) -> list[exports.Sheet]:

@@ -574,6 +574,15 @@ ROUTES: list[Case] = [
     Case("GET", "/api/statistics", staff_list(out=401)),
     Case("GET", "/statistics", staff_list()),
     Case("GET", "/statistics/export", staff_list()),
+    # A district admin sets their own district's target whatever district the form names; the
+    # all-district admin sets the named one.
+    Case(
+        "POST",
+        "/statistics/targets",
+        admin_list(303),
+        body=lambda fx, s: {"district": str(s.district_id), "service": "meals", "measure": "orders", "monthly": "9"},
+        sided=True,
+    ),
     Case(
         "POST", "/settlement/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
     ),

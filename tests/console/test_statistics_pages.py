@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from dolbom import clock
 from storage.db import Database
-from storage.models import AccessLog
+from storage.models import AccessLog, Operator
 from tests.care.test_statistics import november
-from tests.console.conftest import World, signed_in
+from tests.console.conftest import World, _password_hash, csrf, signed_in
 
 NOV = "from=2026-11-01&to=2026-11-30"
 
@@ -122,3 +122,55 @@ async def test_a_phone_request_from_a_health_centre_counts_as_that_source(
     api = (await client.get(f"/api/statistics?from={today}&to={today}")).json()
     sources = {r["code"]: (r["requests"], r["label"]) for r in api["tables"]["sources"]}
     assert sources["health_center"] == (1, "보건소")
+
+
+async def test_an_admin_sets_a_monthly_target_and_sees_the_progress(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    await _november(db, world)
+    await signed_in(client, "mapo")  # an operator: no form, and the route refuses
+    page = await client.get(f"/statistics?{NOV}")
+    assert 'data-testid="statistics-target-form"' not in page.text
+    shown = ("사회적경제 제공기관 제공 비율", "66.7%", "반송과 재배정", "거절 사유별", "안부확인", "57.1%",
+             "응답 없는 안부확인의 결과", "월 목표 달성", "70.0%", "월별 주문 (취소 제외)", "2025-12")  # fmt: skip
+    for text in shown:
+        assert text in page.text, text
+    token = await csrf(client)
+    form = {"csrf_token": token, "service": "meals", "measure": "orders", "monthly": "9"}
+    assert (await client.post("/statistics/targets", data=form)).status_code == 403
+
+    await signed_in(client, "admin")
+    mapo = world.mapo.district_id
+    page = await client.get(f"/statistics?{NOV}&district={mapo}")
+    assert 'data-testid="statistics-target-form"' in page.text
+    form = {"csrf_token": await csrf(client), "district": str(mapo), "service": "meals", "measure": "orders",
+            "monthly": "1,000", "back_period": "month", "back_month": "2026-11"}  # fmt: skip
+    answer = await client.post("/statistics/targets", data=form)
+    assert answer.status_code == 303
+    back = f"/statistics?period=month&month=2026-11&district={mapo}&done=target#stat-targets"
+    assert answer.headers["location"] == back
+    assert "목표를 저장했어요." in (await client.get(answer.headers["location"])).text
+    api = (await client.get(f"/api/statistics?{NOV}&district={mapo}")).json()
+    targets = {r["code"]: (r["target"], r["actual"], r["reached"]) for r in api["tables"]["targets"]}
+    assert targets["meals:orders:2026-11"] == (1000, 2, 0.2)
+    bad = await client.post("/statistics/targets", data={**form, "monthly": "많이"})
+    assert bad.status_code == 400 and "0부터 1,000,000까지" in bad.text
+    no_district = await client.post("/statistics/targets", data={**form, "district": ""})
+    assert no_district.status_code == 400
+
+    # Eunpyeong's own admin names Mapo: the target is set for Eunpyeong, Mapo's stays.
+    async with db.transaction() as s:
+        s.add(Operator(username="eunpyeong-admin", password_hash=_password_hash(), role="admin",
+                       district_id=world.other.district_id, display_name="은평 관리자"))  # fmt: skip
+    await signed_in(client, "eunpyeong-admin")
+    answer = await client.post("/statistics/targets", data={**form, "csrf_token": await csrf(client), "monthly": "3"})
+    assert answer.status_code == 303
+    theirs = (await client.get(f"/api/statistics?{NOV}&district={mapo}")).json()
+    assert theirs["district"] == world.other.district_id
+    # Eunpyeong's November: one meals order, not cancelled → 1 of 3.
+    assert [(r["code"], r["target"], r["actual"]) for r in theirs["tables"]["targets"]] == [
+        ("meals:orders:2026-11", 3, 1)
+    ]  # fmt: skip
+    await signed_in(client, "admin")
+    again = (await client.get(f"/api/statistics?{NOV}&district={mapo}")).json()
+    assert {r["code"]: r["target"] for r in again["tables"]["targets"]}["meals:orders:2026-11"] == 1000
