@@ -38,7 +38,7 @@ from storage.models import (
 )
 
 OPEN, CLOSED = "open", "closed"
-STATUSES: dict[str, str] = {OPEN: N_("Open"), CLOSED: N_("Closed")}
+STATUSES: dict[str, str] = {OPEN: N_("Being handled"), CLOSED: N_("Concluded")}
 CATEGORIES: dict[str, str] = {
     "service": N_("Complaint about the service"),
     "unkind": N_("Provider was unkind"),
@@ -47,7 +47,7 @@ CATEGORIES: dict[str, str] = {
     "other": N_("Other"),
 }
 SOURCES: dict[str, str] = {
-    "phone": N_("Phone"),
+    "phone": N_("By phone"),
     "inbox": N_("Inbox conversation"),
     "order": N_("Order"),
 }

@@ -31,7 +31,7 @@ from dolbom.i18n import N_
 from storage.models import Assignment, District, Operator, Order, Provider, Resident, Survey
 
 MESSENGER, PHONE = "messenger", "phone"
-VIA: dict[str, str] = {MESSENGER: N_("Messenger"), PHONE: N_("Phone")}
+VIA: dict[str, str] = {MESSENGER: N_("Messenger"), PHONE: N_("By phone")}
 MSG_ANSWERED = N_("Someone has already written down this person's answer. It was not changed.")
 MSG_SCORE = N_("Please choose a score from 1 to 5.")
 MAX_MONTHS = 24
