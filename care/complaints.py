@@ -170,8 +170,6 @@ async def resolve_links(
             links.source = "order"
         if resident_id is None:
             resident_id = order.resident_id
-        elif resident_id != order.resident_id:
-            raise InvalidInput(N_("The order is of another resident."))
         if provider_id is None:
             links.provider = await _order_provider(session, order_id)
     if resident_id is not None:
@@ -180,6 +178,8 @@ async def resolve_links(
             raise NotFound()
         claim(resident.district_id, "resident", resident_id, resident_id)
         links.resident = resident
+        if links.order is not None and links.order.resident_id != resident_id:
+            raise InvalidInput(N_("The order is of another resident."))
     if provider_id is not None:
         provider = await session.get(Provider, provider_id)
         if provider is None:
