@@ -185,7 +185,11 @@ async def test_closing_needs_an_outcome_and_a_closed_complaint_takes_no_more_ste
         await complaints.close_complaint(session, access=me, complaint_id=c.id, outcome="  ")  # type: ignore[arg-type]
     assert "outcome" in refused.value.msgid
     closed = await complaints.close_complaint(
-        session, access=me, complaint_id=c.id, outcome="병원 진료 후 귀가, 제공기관 보험 처리", decided_by="돌봄지원팀장"  # type: ignore[arg-type]
+        session,
+        access=me,
+        complaint_id=c.id,  # type: ignore[arg-type]
+        outcome="병원 진료 후 귀가, 제공기관 보험 처리",
+        decided_by="돌봄지원팀장",
     )
     assert closed.status == "closed" and closed.closed_at is not None and closed.decided_by == "돌봄지원팀장"
     with pytest.raises(ConflictError):
