@@ -122,6 +122,7 @@ ACTIONS: dict[str, str] = {
     "complaint_create": N_("Recorded a complaint"),
     "complaint_step": N_("Added a step to a complaint"),
     "complaint_close": N_("Closed a complaint"),
+    "complaint_export": N_("Downloaded the complaints"),
     "satisfaction_view": N_("Viewed the satisfaction answers"),
     "satisfaction_export": N_("Downloaded the satisfaction answers"),
     "survey_phone_answer": N_("Wrote down a phone survey answer"),

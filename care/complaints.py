@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from care import parsing
 from care.auth import Access
-from care.residents import OutOfDistrict
+from care.residents import OutOfDistrict, clean_reason
 from dolbom import clock
 from dolbom.errors import ConflictError, InvalidInput, NotFound
 from dolbom.i18n import N_
@@ -335,6 +335,29 @@ async def list_complaints(
 ) -> list[Row]:
     """Return the complaints of the operator's district (an all-district admin: all, or the one picked),
     open ones first, newest first within; the residents shown are logged."""
+    rows = await _rows(
+        session, access=access, status=status, category=category, provider_id=provider_id, district_id=district_id,
+        limit=limit,
+    )  # fmt: skip
+    await access.log(
+        session,
+        action="complaint_list",
+        resident_ids=sorted({r.complaint.resident_id for r in rows if r.complaint.resident_id is not None}),
+        detail=f"{len(rows)} complaints",
+    )
+    return rows
+
+
+async def _rows(
+    session: AsyncSession,
+    *,
+    access: Access,
+    status: str | None,
+    category: str | None,
+    provider_id: int | None,
+    district_id: int | None,
+    limit: int = 5000,
+) -> list[Row]:
     if status is not None and status not in STATUSES:
         raise InvalidInput()
     if category is not None and category not in CATEGORIES:
@@ -363,15 +386,34 @@ async def list_complaints(
     query = query.order_by(
         case((col(Complaint.status) == OPEN, 0), else_=1), col(Complaint.created_at).desc(), col(Complaint.id).desc()
     )
-    rows = [
+    return [
         Row(complaint=c, resident_name=name, provider_name=provider, receipt_no=receipt, steps=int(n or 0))
         for c, name, provider, receipt, n in (await session.execute(query.limit(limit))).all()
     ]
+
+
+async def export_complaints(
+    session: AsyncSession,
+    *,
+    access: Access,
+    reason: str | None,
+    status: str | None = None,
+    category: str | None = None,
+    provider_id: int | None = None,
+    district_id: int | None = None,
+) -> list[Row]:
+    """Return the list's rows for a download (writers, with a reason); the download is logged with the reason."""
+    access.check_writer()
+    why = clean_reason(reason)
+    rows = await _rows(
+        session, access=access, status=status, category=category, provider_id=provider_id, district_id=district_id
+    )
     await access.log(
         session,
-        action="complaint_list",
+        action="complaint_export",
         resident_ids=sorted({r.complaint.resident_id for r in rows if r.complaint.resident_id is not None}),
         detail=f"{len(rows)} complaints",
+        reason=why,
     )
     return rows
 

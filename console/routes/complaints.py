@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from care import complaints, residents, statistics
-from console import forms, web
-from dolbom.errors import AppError, ConflictError, NotFound, PermissionDenied
+from console import exports, forms, web
+from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, PermissionDenied
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -100,6 +100,7 @@ async def complaints_page(request: Request, query: Annotated[Filters, Query()]) 
         )
         providers = await complaints.list_providers(session, access=access, district_id=query.district)
         open_count = await complaints.count_open(session, access=access)
+        districts = await _districts(session, access)
     return web.render(
         request,
         "complaints.html",
@@ -107,11 +108,59 @@ async def complaints_page(request: Request, query: Annotated[Filters, Query()]) 
         filters=query,
         providers=providers,
         open_count=open_count,
+        districts=districts,
         categories=complaints.CATEGORIES,
         statuses=complaints.STATUSES,
         sources=complaints.SOURCES,
         can_write=access.can_write,
     )
+
+
+class ExportIn(Filters):
+    """The list's filters and why the download is made."""
+
+    reason: forms.ShortText | None = None
+
+
+@router.post("/complaints/export")
+async def complaints_export(request: Request, _op: Operator = Depends(web.require_writer)) -> Response:
+    """Download the list (with its filters) as XLSX; a reason is asked and logged."""
+    body = forms.parse(ExportIn, await request.form())
+    access = web.access_of(request)
+    try:
+        async with web.database(request).transaction() as session:
+            rows = await complaints.export_complaints(
+                session,
+                access=access,
+                reason=body.reason,
+                status=body.status,
+                category=body.category,
+                provider_id=body.provider,
+                district_id=body.district,
+            )
+    except InvalidInput as err:
+        return web.render(request, "error.html", status_code=400, message=_message(err), status=400)
+    header = [gettext(m) for m in (N_("Received"), N_("Status"), N_("Kind"), N_("Came in by"), N_("Person"),
+              N_("Provider"), N_("Receipt"), N_("What happened"), N_("Steps taken"), N_("Who decided what to do"),
+              N_("Outcome"), N_("Concluded"))]  # fmt: skip
+    table = [
+        [
+            r.complaint.created_at,
+            gettext(complaints.STATUSES.get(r.complaint.status, r.complaint.status)),
+            gettext(complaints.CATEGORIES.get(r.complaint.category, r.complaint.category)),
+            gettext(complaints.SOURCES.get(r.complaint.source, r.complaint.source)),
+            r.resident_name or "",
+            r.provider_name or "",
+            r.receipt_no or "",
+            r.complaint.what_happened,
+            r.steps,
+            r.complaint.decided_by or "",
+            r.complaint.outcome or "",
+            r.complaint.closed_at,
+        ]
+        for r in rows
+    ]
+    return exports.response("xlsx", name="complaints", header=header, rows=table, title=gettext(N_("Complaints")))
 
 
 async def _form(

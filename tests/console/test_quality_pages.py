@@ -145,6 +145,12 @@ async def test_by_phone_with_a_resident_search_or_with_nobody(
     assert empty.status_code == 400 and "무슨 일이 있었는지 적어 주세요." in empty.text
     listing = await client.get("/complaints")
     assert "처리 중 1건" in listing.text and "이름을 밝히지 않은 분의 전화" in listing.text
+    download = await client.post("/complaints/export", data={"csrf_token": token, "reason": "월간 보고"})
+    assert download.status_code == 200
+    rows = list(load_workbook(io.BytesIO(download.content)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert rows[0][:4] == ("접수", "상태", "종류", "접수 경로")
+    assert rows[1][1:4] == ("처리 중", "기타", "전화") and rows[1][7] == "이름을 밝히지 않은 분의 전화"
+    assert (await client.post("/complaints/export", data={"csrf_token": token, "reason": ""})).status_code == 400
 
 
 async def test_two_operators_closing_at_once_one_wins_the_other_is_told(

@@ -754,6 +754,7 @@ ROUTES: list[Case] = [
         sided=True,
         shows=True,
     ),
+    Case("POST", "/complaints/export", writer_list(200), body=lambda fx, s: {"reason": "월말 점검"}, shows=True),
     Case("POST", "/complaints/new/search", writer_list(200), body=lambda fx, s: {"q": "주민"}, shows=True),
     # Another district's resident and order in the form: 404, nothing recorded (checked below).
     Case(
