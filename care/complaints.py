@@ -154,7 +154,9 @@ async def resolve_links(
         thread = await session.get(DeskThread, thread_id)
         if thread is None:
             raise NotFound()
-        claim(thread.district_id, "thread", thread_id, thread.resident_id)
+        # A conversation of nobody's district yet (only the all-district admin sees it): the form asks the district.
+        if thread.district_id is not None or access.district_id is not None:
+            claim(thread.district_id, "thread", thread_id, thread.resident_id)
         links.thread, links.source = thread, "inbox"
         if resident_id is None:
             resident_id = thread.resident_id
@@ -416,6 +418,16 @@ async def export_complaints(
         reason=why,
     )
     return rows
+
+
+async def list_for_order(session: AsyncSession, *, access: Access, order_id: int) -> list[Complaint]:
+    """Return the complaints about an order the operator already sees, newest first (not logged: the order
+    page that shows them logs the view)."""
+    query = select(Complaint).where(col(Complaint.order_id) == order_id)
+    if access.district_id is not None:
+        query = query.where(col(Complaint.district_id) == access.district_id)
+    query = query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc())
+    return list((await session.execute(query)).scalars())
 
 
 async def add_step(session: AsyncSession, *, access: Access, complaint_id: int, text: str | None) -> ComplaintStep:

@@ -238,3 +238,28 @@ async def test_two_operators_closing_at_once_exactly_one_outcome_is_kept(db: Dat
         closes = (await s.execute(select(func.count()).where(AccessLog.action == "complaint_close"))).scalar_one()
         assert closes == 1
         assert (await s.execute(select(func.count()).select_from(ComplaintStep))).scalar_one() == 1
+
+
+async def test_a_conversation_of_no_district_yet_takes_the_district_the_admin_picks(session: AsyncSession) -> None:
+    w = await _world(session)
+    thread = DeskThread(channel="telegram", user_key="999")
+    session.add(thread)
+    await session.flush()
+    with pytest.raises(NotFound):  # a district's operator never sees it
+        await complaints.prefill(session, access=desk(w["mapo"]), thread_id=thread.id)
+    admin = desk(None, role="admin")
+    links = await complaints.prefill(session, access=admin, thread_id=thread.id)
+    assert links.district_id is None and links.resident is None
+    with pytest.raises(InvalidInput):
+        await complaints.create_complaint(
+            session, access=admin, category="other", what_happened="x", thread_id=thread.id
+        )
+    c = await complaints.create_complaint(
+        session,
+        access=admin,
+        category="other",
+        what_happened="누구인지 모르는 분의 항의",
+        thread_id=thread.id,
+        district_id=w["mapo"].district_id,
+    )
+    assert (c.district_id, c.thread_id, c.source) == (w["mapo"].district_id, thread.id, "inbox")

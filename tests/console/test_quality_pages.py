@@ -117,6 +117,9 @@ async def test_from_an_order_page_the_resident_order_and_provider_are_filled_in(
         },
     )
     assert r.status_code == 303
+    # The order page lists it.
+    order_page = await client.get(f"/orders/{world.order.id}")
+    assert 'id="order-complaints"' in order_page.text and "사고" in order_page.text
     async with db.sessions() as s:
         c = await s.get(Complaint, _id(r.headers["location"]))
         assert c is not None
