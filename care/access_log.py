@@ -119,6 +119,16 @@ ACTIONS: dict[str, str] = {
     "inbox_link_order": N_("Linked a conversation to an order"),
     "inbox_settings": N_("Changed the inbox settings"),
     "canned_reply_update": N_("Changed a canned reply"),
+    "complaint_list": N_("Viewed the complaints"),
+    "complaint_view": N_("Viewed a complaint"),
+    "complaint_form": N_("Opened a new complaint for a resident"),
+    "complaint_create": N_("Recorded a complaint"),
+    "complaint_step": N_("Added a step to a complaint"),
+    "complaint_close": N_("Closed a complaint"),
+    "complaint_export": N_("Downloaded the complaints"),
+    "satisfaction_view": N_("Viewed the satisfaction answers"),
+    "satisfaction_export": N_("Downloaded the satisfaction answers"),
+    "survey_phone_answer": N_("Wrote down a phone survey answer"),
 }
 
 # Actions that show residents to the person acting (a look, in the sense of the review).

@@ -94,6 +94,9 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("settlement_adjustments", "reason", "why a closed month was corrected (free text)", purge="blank"),
     Entry("copay_payments", "reason", "why money was given back (free text)"),
     Entry("access_log", "detail", "what was looked at (may hold a search for the name)"),
+    Entry("complaints", "what_happened", "what happened to the resident (complaint, incident)", purge="blank"),
+    Entry("complaints", "outcome", "how the complaint ended (free text)"),
+    Entry("complaint_steps", "text", "what the desk did about the resident's complaint", purge="blank"),
     # staff and organisations: personal data too, kept while they work with the desk
     Entry("operators", "username", "operator's sign-in name", owner="staff", purge="keep"),
     Entry("operators", "display_name", "operator's name", owner="staff", purge="keep"),
@@ -179,6 +182,9 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("settlement_adjustments", "service_code"),
             ("copay_payments", "kind"),
             ("copay_payments", "method"),
+            ("complaints", "category"),
+            ("complaints", "source"),
+            ("complaints", "status"),
         )
     },
     ("districts", "name"): "a place",
@@ -216,6 +222,11 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("settlement_adjustments", "created_by_name"): "the correcting operator's name (staff)",
     ("copay_payments", "recorded_by_name"): "the recording operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
+    ("surveys", "phone_by_name"): "the operator who wrote down a phone survey's answer (staff)",
+    ("complaints", "decided_by"): "who decided the steps: a staff member's name or post, as the desk wrote it",
+    ("complaints", "created_by_name"): "the recording operator's name (staff)",
+    ("complaints", "closed_by_name"): "the closing operator's name (staff)",
+    ("complaint_steps", "operator_name"): "the operator's name (staff)",
     ("saved_filters", "name"): "an operator's label for a queue view (filters only, never a search)",
     ("saved_filters", "query"): "queue filter codes (tab, status, service, place ids, sort), never a search",
 }
@@ -296,6 +307,10 @@ ROWS: Final[dict[str, Callable[[Table, Subject], ColumnElement[bool]]]] = {
     "billing_check_resolutions": _by_resident,
     "settlement_adjustments": _by_resident,
     "copay_payments": _by_resident,
+    "complaints": _by_resident,
+    "complaint_steps": lambda t, s: t.c.complaint_id.in_(
+        select(col(models.Complaint.id)).where(col(models.Complaint.resident_id) == s.resident_id)
+    ),
     # Telegram updates carry no channel column: the resident's Telegram chats.
     "inbound": lambda t, s: t.c.chat_id.in_([k for c, k in s.chats if c == "telegram"]),
 }

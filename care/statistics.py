@@ -11,7 +11,8 @@ What is counted where: requests (and their service, source, 동/권역 and group
 was received; amounts by the day of the visit (or of the completion, for an order without visits),
 from the settlement's lines, so a closed month's frozen lines count and adjustment lines do not;
 a provider's assignments by the day they were assigned, its no-shows by the visit's day, its
-satisfaction and close-the-loop answers by the day the survey was sent. 정보제공·상담 is split by
+satisfaction and close-the-loop answers by the day the survey was sent (a phone survey's: the
+day the desk wrote down the answer). 정보제공·상담 is split by
 orders.details.desk.consult (기초상담 basic / 단순안내 simple), which the desk chooses when it
 finishes the order; an info order finished without it shows as 구분 없음.
 
@@ -643,6 +644,7 @@ async def _providers(session: AsyncSession, period: Period, scope: Scope) -> Tab
     for pid, count in (await session.execute(_in_scope(visits, scope))).all():
         of(pid)["no_shows"] = int(count)
     rec = col(Survey.received)
+    asked = func.coalesce(col(Survey.sent_at), col(Survey.phone_at))
     surveys = (
         select(
             col(Assignment.provider_id),
@@ -655,7 +657,8 @@ async def _providers(session: AsyncSession, period: Period, scope: Scope) -> Tab
         .select_from(Survey)
         .join(Order, col(Order.id) == col(Survey.order_id))
         .join(Assignment, and_(col(Assignment.order_id) == col(Order.id), col(Assignment.status) == "done"))
-        .where(col(Survey.sent_at) >= period.start, col(Survey.sent_at) < period.end)
+        # A phone survey (care.satisfaction) was never sent: it counts by when the desk wrote it down.
+        .where(asked >= period.start, asked < period.end)
         .group_by(col(Assignment.provider_id))
     )
     for pid, answered, total, r_all, r_part, r_not in (await session.execute(_in_scope(surveys, scope))).all():

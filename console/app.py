@@ -47,6 +47,8 @@ ROUTER_MODULES = [
     "console.routes.entitlements",
     "console.routes.settlement",
     "console.routes.statistics",
+    "console.routes.satisfaction",
+    "console.routes.complaints",
     "console.routes.checks",
     "console.routes.statements",
     "console.routes.providers",

@@ -929,6 +929,10 @@ class Survey(SQLModel, table=True):
     # The first question, "도시락 잘 받으셨어요?": all | partly | none (care.surveys.RECEIVED).
     received: str | None = None
     received_at: datetime | None = Moment(default=None)
+    # A person with no messenger answered the desk's phone survey (care.satisfaction): who wrote it down, when.
+    phone_at: datetime | None = Moment(default=None)
+    phone_by: int | None = Field(default=None, foreign_key="operators.id")
+    phone_by_name: str | None = None
 
 
 class DeskNotice(SQLModel, table=True):
@@ -979,6 +983,47 @@ class StatisticsTarget(SQLModel, table=True):
     monthly: int
     updated_at: datetime = Created()
     updated_by: int | None = Field(default=None, foreign_key="operators.id")
+
+
+# ---------------------------------------------------------------- quality
+
+
+class Complaint(SQLModel, table=True):
+    """민원·사고 — a complaint or an incident the desk records, follows with steps and closes with an outcome."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_district_status", "district_id", "status", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    category: str  # care.complaints.CATEGORIES: service | unkind | accident | conflict | other
+    source: str = "phone"  # where it came in: phone | inbox | order
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    provider_id: int | None = Field(default=None, foreign_key="providers.id", index=True)
+    thread_id: int | None = Field(default=None, foreign_key="desk_threads.id")
+    what_happened: str
+    decided_by: str | None = None  # who decided what to do (a name or a post, as the desk wrote it)
+    status: str = "open"  # open | closed
+    outcome: str | None = None  # required to close
+    created_by: int | None = Field(default=None, foreign_key="operators.id")
+    created_by_name: str | None = None
+    created_at: datetime = Created()
+    updated_at: datetime = Created()
+    closed_at: datetime | None = Moment(default=None)
+    closed_by: int | None = Field(default=None, foreign_key="operators.id")
+    closed_by_name: str | None = None
+
+
+class ComplaintStep(SQLModel, table=True):
+    """A step the desk took about a complaint (a call, a visit, a talk with the provider), in order."""
+
+    __tablename__ = "complaint_steps"
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaints.id", index=True)
+    at: datetime = Created()
+    text: str
+    operator_id: int | None = Field(default=None, foreign_key="operators.id")
+    operator_name: str | None = None
 
 
 # ---------------------------------------------------------------- no registration numbers

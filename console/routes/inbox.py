@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field
 
-from care import inbox
+from care import complaints, inbox
 from console import forms, web
 from dolbom import clock
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
@@ -184,6 +184,8 @@ async def inbox_poll(request: Request) -> Response:
     """The figures for the menu badge, the tab title and the live list: no names, nothing logged."""
     async with web.database(request).transaction() as session:
         figures: dict[str, Any] = {**await inbox.counts(session, access=web.access_of(request))}
+        # Open complaints (민원·사고), for their menu badge: a count only.
+        figures["complaints_open"] = await complaints.count_open(session, access=web.access_of(request))
     figures["overdue_label"] = gettext(N_("Past the answer time"))
     thread = request.query_params.get("thread", "")
     if thread.isdigit() and int(thread) <= forms.INT4_MAX:

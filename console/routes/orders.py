@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import entitlements, identity, inbox, queue, visits
+from care import complaints, entitlements, identity, inbox, queue, visits
 from console import forms, web
 from dolbom.errors import AppError, ConflictError, InvalidInput, NotFound, RegistrationNumberRefused
 from dolbom.i18n import N_, gettext
@@ -41,6 +41,7 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         page = await queue.order_page(session, order_id=order_id, access=web.access_of(request))
         who = await identity.for_order(session, order=page.order, access=web.access_of(request))
         threads = await inbox.list_for_order(session, access=web.access_of(request), order_id=order_id)
+        order_complaints = await complaints.list_for_order(session, access=web.access_of(request), order_id=order_id)
         money, money_line = await entitlements.order_summary(session, order=page.order)
         order_visits = await visits.list_for_order(session, order_id=order_id)
     done = request.query_params.get("done")
@@ -51,6 +52,9 @@ async def _show(request: Request, order_id: int, *, error: str | None = None, st
         p=page,
         who=who,
         threads=threads,
+        complaints=order_complaints,
+        complaint_categories=complaints.CATEGORIES,
+        complaint_statuses=complaints.STATUSES,
         inbox=inbox,
         money=money,
         money_line=money_line,

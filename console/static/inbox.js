@@ -23,6 +23,15 @@
     late.id = "inbox-late";
     link.appendChild(late);
   }
+  // Open complaints (민원·사고) on the menu's 민원 link, from the same poll.
+  var complaintsLink = document.querySelector('nav.menu a[href="/complaints"]');
+  var complaintsBadge = null;
+  if (complaintsLink) {
+    complaintsBadge = document.createElement("span");
+    complaintsBadge.className = "inbox-badge hidden";
+    complaintsBadge.id = "complaints-badge";
+    complaintsLink.appendChild(complaintsBadge);
+  }
   // Start from the stamps the page was rendered with, not the first poll's: a message that lands
   // between the page and its first poll would otherwise never be shown.
   var stamp = list && list.dataset.stamp ? Number(list.dataset.stamp) : null;
@@ -81,6 +90,11 @@
     }).then(function (data) {
       if (!data) { return null; }
       showUnread(data.unread);
+      if (complaintsBadge) {
+        var n = data.complaints_open || 0;
+        complaintsBadge.textContent = n > 0 ? String(n) : "";
+        complaintsBadge.classList.toggle("hidden", n === 0);
+      }
       if (late) {
         late.textContent = data.overdue > 0 ? "\u23F0 " + data.overdue : "";
         late.title = data.overdue_label || "";
@@ -97,7 +111,7 @@
     }).catch(function () { /* the network blinked: try again next time */ })
       .then(function () { window.setTimeout(tick, EVERY); });
   }
-  if (link || list || messages) { tick(); }
+  if (link || list || messages || complaintsLink) { tick(); }
 
   // Canned replies: "/" and a short code.
   var box = document.querySelector("textarea[data-canned-list]");

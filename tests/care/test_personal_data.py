@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
-from care import checkins, entitlements, intake, orders, personal_data, provider_tasks
+from care import checkins, complaints, entitlements, intake, orders, personal_data, provider_tasks
 from care.actors import Actor
 from care.auth import Access
 from dolbom import clock
@@ -191,6 +191,24 @@ async def _fill_every_table_for_one_resident(db: Database) -> tuple[int, factori
             )
         )
         s.add(Conversation(channel="telegram", user_key=CHAT, state={"a": {"name": NAME, "phone": PHONE}}))
+        # A complaint about her order, with a step and an outcome, through the service.
+        desk_access = Access(
+            operator_id=None, username="김창구", ip=None, district_id=resident.district_id, role="operator"
+        )
+        complaint = await complaints.create_complaint(
+            s,
+            access=desk_access,
+            category="unkind",
+            what_happened=f"{NAME} 님({ADDRESS})이 배달원이 불친절했다고 하심",
+            steps_taken=f"{NAME} 님께 010-8765-4321로 다시 전화함",
+            order_id=order.id,
+        )
+        await complaints.close_complaint(
+            s,
+            access=desk_access,
+            complaint_id=complaint.id,
+            outcome=f"{NAME} 님께 사과드림",  # type: ignore[arg-type]
+        )
         await intake.post_to_desk(s, channel="telegram", user_key=CHAT, text=f"저 {NAME}인데요, {ADDRESS}예요")
         thread_id = (await s.execute(select(DeskMessage.thread_id))).scalar_one()
         s.add(DeskMessage(thread_id=thread_id, direction="out", text=f"{NAME} 어르신, 곧 전화드릴게요"))

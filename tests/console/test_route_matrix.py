@@ -35,6 +35,8 @@ from storage.db import Database
 from storage.models import (
     AccessLog,
     CheckinSlot,
+    Complaint,
+    ComplaintStep,
     DeskNotice,
     DeskThread,
     District,
@@ -50,6 +52,7 @@ from storage.models import (
     ResidentChannel,
     ServiceCatalog,
     SupportLimit,
+    Survey,
 )
 from tests import factories
 
@@ -89,6 +92,8 @@ class Side:
     slot_id: int = 0  # today's check-in, set once the slots are made
     thread_id: int = 0
     call_id: int = 0
+    complaint_id: int = 0
+    survey_id: int = 0
 
 
 @dataclass
@@ -748,6 +753,60 @@ ROUTES: list[Case] = [
         body=lambda fx, s: ("json", {"text": "보호자에게 전화함"}),
         sided=True,
     ),
+    # 민원·사고: the list, the new form (from an order here), the resident search in it, recording, a step.
+    Case("GET", "/complaints", staff_list(), shows=True),
+    Case(
+        "GET",
+        "/complaints/new",
+        writer_thing(200),
+        fill=lambda s: f"/complaints/new?order={s.order_id}",
+        sided=True,
+        shows=True,
+    ),
+    Case("POST", "/complaints/export", writer_list(200), body=lambda fx, s: {"reason": "월말 점검"}, shows=True),
+    Case("POST", "/complaints/new/search", writer_list(200), body=lambda fx, s: {"q": "주민"}, shows=True),
+    # Another district's resident and order in the form: 404, nothing recorded (checked below).
+    Case(
+        "POST",
+        "/complaints",
+        writer_thing(303),
+        body=lambda fx, s: {
+            "category": "service",
+            "what_happened": "도시락이 식어서 왔다고 하심",
+            "resident_id": str(s.resident_id),
+            "order_id": str(s.order_id),
+            "provider_id": str(s.provider_id),
+        },
+        sided=True,
+    ),
+    Case(
+        "GET",
+        "/complaints/{complaint_id}",
+        staff_thing(),
+        fill=lambda s: f"/complaints/{s.complaint_id}",
+        sided=True,
+        shows=True,
+    ),
+    Case(
+        "POST",
+        "/complaints/{complaint_id}/{action}",
+        writer_thing(303),
+        fill=lambda s: f"/complaints/{s.complaint_id}/step",
+        body=lambda fx, s: {"text": "제공기관에 전화해 사정을 들음"},
+        sided=True,
+    ),
+    # 만족도: the page (with the people to call), its download with a reason, the phone survey's answer
+    # (the first writer records it, the next ones are told it is written down already: 303 both).
+    Case("GET", "/satisfaction", staff_list(), shows=True),
+    Case("POST", "/satisfaction/export", writer_list(200), body=lambda fx, s: {"reason": "월말 점검"}, shows=True),
+    Case(
+        "POST",
+        "/satisfaction/{survey_id}/phone",
+        writer_thing(303),
+        fill=lambda s: f"/satisfaction/{s.survey_id}/phone",
+        body=lambda fx, s: {"score": "4", "comment": "친절했어요"},
+        sided=True,
+    ),
     Case("GET", "/account/password", staff_list()),
     # The two new passwords differ: the page again with a kind 400, nothing changed.
     Case(
@@ -834,6 +893,18 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
     s.add(thread)
     await s.flush()
     await inbox.record_incoming(s, thread=thread, text=f"{tag}주민입니다. 전화 주세요")
+    # The bot could not ask them about the order (no messenger on it): the satisfaction page lists them.
+    survey = Survey(order_id=order.id)  # type: ignore[arg-type]
+    s.add(survey)
+    complaint = Complaint(
+        district_id=place.district_id,
+        category="unkind",
+        resident_id=resident.id,
+        order_id=order.id,
+        provider_id=provider.id,
+        what_happened=f"{tag}주민님이 배달원이 불친절했다고 하심",
+    )
+    s.add(complaint)
     await s.flush()
     return Side(
         district_id=place.district_id,
@@ -852,6 +923,8 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         region_id=place.regions[0].id,  # type: ignore[arg-type]
         thread_id=thread.id,  # type: ignore[arg-type]
         call_id=call.id,  # type: ignore[arg-type]
+        complaint_id=complaint.id,  # type: ignore[arg-type]
+        survey_id=survey.id,  # type: ignore[arg-type]
     )
 
 
@@ -1038,6 +1111,18 @@ async def test_nothing_changed_in_the_other_district(fx: Fixture, client: httpx.
             )
         ).scalar_one()
         assert b_limits == 0
+        # A's staff named B's resident, order and provider in a complaint, and wrote steps and phone answers
+        # on B's: nothing of it was recorded.
+        b_complaints = list(
+            (await s.execute(select(Complaint).where(Complaint.district_id == fx.b.district_id))).scalars()
+        )
+        assert len(b_complaints) == 1 and b_complaints[0].id == fx.b.complaint_id
+        b_steps = (
+            await s.execute(select(func.count()).where(ComplaintStep.complaint_id == fx.b.complaint_id))
+        ).scalar_one()
+        assert b_steps == 0
+        b_survey = await s.get(Survey, fx.b.survey_id)
+        assert b_survey is not None and b_survey.score is None
 
 
 async def test_every_resident_page_writes_one_access_row(fx: Fixture, client: httpx.AsyncClient) -> None:
