@@ -109,6 +109,13 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("channel_bindings", "user_key", "staff messenger account", owner="staff", purge="keep"),
     Entry("channel_bindings", "display_name", "staff member's name", owner="staff", purge="keep"),
     Entry("invite_codes", "used_by_key", "staff messenger account", owner="staff", purge="keep"),
+    Entry("provider_consultings", "consultant", "name of who consulted the provider", owner="staff", purge="keep"),
+    Entry("provider_consultings", "note", "the consulting's note (on the organisation)", owner="staff", purge="keep"),
+    Entry("inspections", "reason", "why an ad-hoc inspection (about the organisation)", owner="staff", purge="keep"),
+    Entry("inspections", "summary", "the inspection's summary (about the organisation)", owner="staff", purge="keep"),
+    Entry("inspection_results", "note", "a checklist item's note (on the organisation)", owner="staff", purge="keep"),
+    Entry("inspection_actions", "text", "a follow-up asked of the provider", owner="staff", purge="keep"),
+    Entry("inspection_actions", "done_note", "how a follow-up was done", owner="staff", purge="keep"),
 )
 
 NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
@@ -177,6 +184,10 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("settlement_adjustments", "service_code"),
             ("copay_payments", "kind"),
             ("copay_payments", "method"),
+            ("providers", "registration"),
+            ("inspections", "kind"),
+            ("inspections", "status"),
+            ("inspection_results", "verdict"),
         )
     },
     ("districts", "name"): "a place",
@@ -215,6 +226,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("copay_payments", "recorded_by_name"): "the recording operator's name (staff)",
     ("access_log", "resident_ids"): "resident ids (numbers); the log is kept 2 years as the law asks",
     ("saved_filters", "name"): "an operator's label for a queue view (filters only, never a search)",
+    ("monitoring_items", "text"): "a checklist item the district wrote for every provider",
+    ("inspection_results", "item_text"): "the checklist item's text as it was asked",
     ("saved_filters", "query"): "queue filter codes (tab, status, service, place ids, sort), never a search",
 }
 
