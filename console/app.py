@@ -48,6 +48,7 @@ ROUTER_MODULES = [
     "console.routes.settlement",
     "console.routes.statistics",
     "console.routes.checks",
+    "console.routes.monitoring",
     "console.routes.statements",
     "console.routes.providers",
     "console.routes.admin",

@@ -209,6 +209,7 @@ LABELS: dict[str, str] = {
     "consultant": N_("who consulted"),
     "planned_on": N_("planned date"),
     "due_on": N_("due date"),
+    "done_on": N_("date of the visit"),
     "kind": N_("kind"),
     "position": N_("order"),
 }
@@ -641,3 +642,8 @@ class InspectionFollowup(In):
 
 class FollowupDone(In):
     note: Annotated[ShortText | None, BeforeValidator(_blank)] = None
+
+
+class InspectionDone(In):
+    done_on: OptDate = None
+    summary: Annotated[Text | None, BeforeValidator(_blank)] = None
