@@ -497,7 +497,7 @@ def summary_text(view: View) -> str:
     pending = [a for a in view.actions if a.done_at is None]
     if pending:
         lines.append(_(N_("Please do by the date:")))
-        lines += [f"- {a.text} ({_(N_('by {day}'), day=a.due_on.isoformat())})" for a in pending]
+        lines += ["- " + _(N_("{what} (by {day})"), what=a.text, day=a.due_on.isoformat()) for a in pending]
     if i.summary:
         lines.append(i.summary)
     return "\n".join(lines)

@@ -211,7 +211,7 @@ LABELS: dict[str, str] = {
     "due_on": N_("due date"),
     "done_on": N_("date of the visit"),
     "kind": N_("kind"),
-    "position": N_("order"),
+    "position": N_("position"),
 }
 
 
