@@ -199,3 +199,14 @@ async def test_a_provider_added_in_the_console_waits_and_existing_ones_do_not(db
         )
         assert existing.registration == registration.REGISTERED
         assert added.registration == registration.PENDING
+
+
+async def test_providers_imported_from_the_district_workbook_are_registered(db: Database) -> None:
+    from care import workbook
+    from tests import workbooks
+
+    async with db.transaction() as s:
+        await workbook.import_workbook(s, access=_access(None, "admin"), data=workbooks.new_district())
+    async with db.sessions() as s:
+        states = {p.registration for p in (await s.execute(select(Provider))).scalars()}
+    assert states == {registration.REGISTERED}
