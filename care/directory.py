@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from care import parsing, prices
+from care import parsing, prices, registration
 from care.auth import Access
 from care.catalog import DEFAULTS
 from dolbom import clock
@@ -30,6 +30,7 @@ from storage.models import (
     District,
     Dong,
     Provider,
+    ProviderConsulting,
     ProviderRegion,
     ProviderService,
     Region,
@@ -430,6 +431,8 @@ async def create_provider(
         kind=_kind(kind),
         phone=_phone(phone),
         weekly_capacity=_capacity(weekly_capacity) or 0,
+        # A provider new to the district waits for its pre-registration consulting (decision 0018).
+        registration=registration.PENDING,
     )
     session.add(provider)
     await session.flush()
@@ -494,6 +497,7 @@ class ProviderView:
     regions: set[int]
     lead_regions: set[int]
     bindings: list[ChannelBinding]
+    consulting: ProviderConsulting | None = None  # the pre-registration consulting, once recorded
 
 
 async def get_provider(session: AsyncSession, *, access: Access, provider_id: int) -> ProviderView:
@@ -524,6 +528,7 @@ async def get_provider(session: AsyncSession, *, access: Access, provider_id: in
         regions={link.region_id for link in links},
         lead_regions={link.region_id for link in links if link.is_lead},
         bindings=bindings,
+        consulting=await registration.get_consulting(session, provider_id=provider_id),
     )
 
 

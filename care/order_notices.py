@@ -141,6 +141,11 @@ def assignment_buttons(assignment_id: int) -> list[list[dict[str, str]]]:
     ]
 
 
+async def provider_targets(session: AsyncSession, *, provider_id: int) -> list[tuple[str, str]]:
+    """Return the (channel, chat id) of every bot contact of a provider: its staff and its contact account."""
+    return await _provider_targets(session, provider_id)
+
+
 async def _provider_targets(session: AsyncSession, provider_id: int) -> list[tuple[str, str]]:
     targets = [(b.channel, b.user_key) for b in await invites.list_provider_accounts(session, provider_id=provider_id)]
     provider = await session.get(Provider, provider_id)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from care import entitlements, fees, lifecycle, order_notices, prices, proposal
+from care import entitlements, fees, lifecycle, order_notices, prices, proposal, registration
 from care.actors import Actor
 from care.catalog import BY_CODE
 from care.lifecycle import Action, Status
@@ -306,6 +306,7 @@ async def list_candidates(session: AsyncSession, *, order_id: int) -> list[propo
             provider_id=p.id,
             name=p.name,
             active=p.active,
+            registered=p.registration == registration.REGISTERED,
             offers_service=p.id in offers,
             serves_region=p.id in regions,
             is_lead=regions.get(p.id, False),
@@ -336,6 +337,9 @@ async def _new_assignment(
         raise NotFound()
     if not provider.active:
         raise RuleViolation(N_("This provider is paused."))
+    # The one choke point (decision 0018): every assignment is made here, so no path gives a
+    # pending provider (등록 대기, no pre-registration consulting yet) an order.
+    registration.check_can_receive(provider)
     assert order.id is not None
     assignment = Assignment(
         order_id=order.id,

@@ -112,6 +112,13 @@ PERSONAL: Final[tuple[Entry, ...]] = (
     Entry("channel_bindings", "user_key", "staff messenger account", owner="staff", purge="keep"),
     Entry("channel_bindings", "display_name", "staff member's name", owner="staff", purge="keep"),
     Entry("invite_codes", "used_by_key", "staff messenger account", owner="staff", purge="keep"),
+    Entry("provider_consultings", "consultant", "name of who consulted the provider", owner="staff", purge="keep"),
+    Entry("provider_consultings", "note", "the consulting's note (on the organisation)", owner="staff", purge="keep"),
+    Entry("inspections", "reason", "why an ad-hoc inspection (about the organisation)", owner="staff", purge="keep"),
+    Entry("inspections", "summary", "the inspection's summary (about the organisation)", owner="staff", purge="keep"),
+    Entry("inspection_results", "note", "a checklist item's note (on the organisation)", owner="staff", purge="keep"),
+    Entry("inspection_actions", "text", "a follow-up asked of the provider", owner="staff", purge="keep"),
+    Entry("inspection_actions", "done_note", "how a follow-up was done", owner="staff", purge="keep"),
 )
 
 NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
@@ -185,6 +192,10 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
             ("complaints", "category"),
             ("complaints", "source"),
             ("complaints", "status"),
+            ("providers", "registration"),
+            ("inspections", "kind"),
+            ("inspections", "status"),
+            ("inspection_results", "verdict"),
         )
     },
     ("districts", "name"): "a place",
@@ -228,6 +239,8 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("complaints", "closed_by_name"): "the closing operator's name (staff)",
     ("complaint_steps", "operator_name"): "the operator's name (staff)",
     ("saved_filters", "name"): "an operator's label for a queue view (filters only, never a search)",
+    ("monitoring_items", "text"): "a checklist item the district wrote for every provider",
+    ("inspection_results", "item_text"): "the checklist item's text as it was asked",
     ("saved_filters", "query"): "queue filter codes (tab, status, service, place ids, sort), never a search",
 }
 

@@ -19,6 +19,8 @@ class Candidate:
     is_lead: bool
     weekly_capacity: int
     load_this_week: int
+    # False while the provider waits for registration (등록 대기): never proposed nor assignable.
+    registered: bool = True
 
     @property
     def capacity_left(self) -> int:
@@ -38,7 +40,11 @@ class Proposal:
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
     """Return the providers that fit, best first: lead, then lowest load, then most room."""
-    fit = [c for c in candidates if c.active and c.offers_service and c.serves_region and c.capacity_left > 0]
+    fit = [
+        c
+        for c in candidates
+        if c.active and c.registered and c.offers_service and c.serves_region and c.capacity_left > 0
+    ]
     return sorted(
         fit,
         key=lambda c: (
@@ -70,6 +76,8 @@ def propose(candidates: list[Candidate]) -> Proposal:
         reason = N_("no provider offers this service in this region")
     elif not any(c.active for c in offering if c.serves_region):
         reason = N_("every provider in this region is paused")
+    elif not any(c.registered for c in offering if c.serves_region and c.active):
+        reason = N_("every provider in this region is waiting for registration")
     else:
         reason = N_("every provider in this region is full this week")
     raise NoProviderAvailable(reason=reason)

@@ -50,6 +50,7 @@ ROUTER_MODULES = [
     "console.routes.satisfaction",
     "console.routes.complaints",
     "console.routes.checks",
+    "console.routes.monitoring",
     "console.routes.statements",
     "console.routes.providers",
     "console.routes.admin",

@@ -205,6 +205,13 @@ LABELS: dict[str, str] = {
     "text": N_("message"),
     "data": N_("button"),
     "body": N_("request body"),
+    "consulted_on": N_("date of the consulting"),
+    "consultant": N_("who consulted"),
+    "planned_on": N_("planned date"),
+    "due_on": N_("due date"),
+    "done_on": N_("date of the visit"),
+    "kind": N_("kind"),
+    "position": N_("position"),
 }
 
 
@@ -598,3 +605,45 @@ class InviteCreate(In):
 class ProviderUpdate(In):
     weekly_capacity: Count
     active: Flag = False
+
+
+class ProviderConsulting(In):
+    """The pre-registration consulting of a new provider (care.registration)."""
+
+    consulted_on: OptDate = None
+    consultant: ShortText = ""
+    note: Annotated[Text | None, BeforeValidator(_blank)] = None
+
+
+# -------------------------------------------------------------- monitoring (care.monitoring)
+
+
+class MonitoringItemNew(In):
+    text: ShortText = ""
+
+
+class MonitoringItemEdit(In):
+    text: ShortText = ""
+    position: Count = 0
+    active: Flag = False
+
+
+class InspectionPlan(In):
+    provider_id: Id
+    kind: Literal["regular", "adhoc"] = "regular"
+    planned_on: OptDate = None
+    reason: Annotated[Text | None, BeforeValidator(_blank)] = None
+
+
+class InspectionFollowup(In):
+    text: ShortText = ""
+    due_on: OptDate = None
+
+
+class FollowupDone(In):
+    note: Annotated[ShortText | None, BeforeValidator(_blank)] = None
+
+
+class InspectionDone(In):
+    done_on: OptDate = None
+    summary: Annotated[Text | None, BeforeValidator(_blank)] = None

@@ -265,6 +265,22 @@ class Provider(SQLModel, table=True):
     contact_channel: str | None = None
     contact_user_key: str | None = None
     created_at: datetime = Created()
+    # registered | pending (등록 대기: no orders until its pre-registration consulting is recorded,
+    # care.registration and decision 0018). Existing rows and imports are registered.
+    registration: str = Field(default="registered", sa_column_kwargs={"server_default": "registered"})
+
+
+class ProviderConsulting(SQLModel, table=True):
+    """사전 컨설팅 — the pre-registration consulting of a new provider, as the desk recorded it."""
+
+    __tablename__ = "provider_consultings"
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="providers.id", index=True)
+    consulted_on: date
+    consultant: str  # who consulted (지원단 담당자, 구청 담당자)
+    note: str | None = None
+    recorded_by: int | None = Field(default=None, foreign_key="operators.id")
+    recorded_at: datetime = Created()
 
 
 class ProviderService(SQLModel, table=True):
@@ -1024,6 +1040,72 @@ class ComplaintStep(SQLModel, table=True):
     text: str
     operator_id: int | None = Field(default=None, foreign_key="operators.id")
     operator_name: str | None = None
+
+
+# ---------------------------------------------------------------- monitoring (모니터링)
+
+
+class MonitoringItem(SQLModel, table=True):
+    """점검표 항목 — one item of a district's monitoring checklist; retired, never deleted."""
+
+    __tablename__ = "monitoring_items"
+    __table_args__ = (Index("ix_monitoring_items_district", "district_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    position: int = 0
+    text: str
+    active: bool = True
+    created_at: datetime = Created()
+
+
+class Inspection(SQLModel, table=True):
+    """모니터링 — one planned inspection of a provider: 정기 (regular) or 수시 (ad hoc, with a reason)."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_district", "district_id", "planned_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    district_id: int = Field(foreign_key="districts.id")
+    provider_id: int = Field(foreign_key="providers.id", index=True)
+    kind: str = "regular"  # regular (정기) | adhoc (수시)
+    planned_on: date
+    reason: str | None = None  # why an ad-hoc one (a fraud report, a complaint)
+    status: str = "planned"  # planned | done
+    done_on: date | None = None
+    summary: str | None = None
+    created_by: int | None = Field(default=None, foreign_key="operators.id")
+    created_at: datetime = Created()
+    recorded_by: int | None = Field(default=None, foreign_key="operators.id")
+    recorded_at: datetime | None = Moment(default=None)
+    shared_at: datetime | None = Moment(default=None)  # last time the results went to the provider
+    shared_by: int | None = Field(default=None, foreign_key="operators.id")
+    shared_to: int = 0  # how many of the provider's bot contacts got them
+
+
+class InspectionResult(SQLModel, table=True):
+    """One checklist item's result in an inspection; the item's text is kept as it was asked."""
+
+    __tablename__ = "inspection_results"
+    inspection_id: int = Field(foreign_key="inspections.id", primary_key=True)
+    item_id: int = Field(foreign_key="monitoring_items.id", primary_key=True)
+    item_text: str
+    verdict: str  # pass (적합) | fail (부적합) | na (해당없음)
+    note: str | None = None
+
+
+class InspectionAction(SQLModel, table=True):
+    """후속 조치 — a follow-up an inspection asks of the provider, due on a date."""
+
+    __tablename__ = "inspection_actions"
+    __table_args__ = (Index("ix_inspection_actions_open", "done_at", "due_on"),)
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(foreign_key="inspections.id", index=True)
+    text: str
+    due_on: date
+    created_by: int | None = Field(default=None, foreign_key="operators.id")
+    created_at: datetime = Created()
+    done_at: datetime | None = Moment(default=None)
+    done_by: int | None = Field(default=None, foreign_key="operators.id")
+    done_note: str | None = None
 
 
 # ---------------------------------------------------------------- no registration numbers

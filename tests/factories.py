@@ -109,13 +109,15 @@ async def make_provider(
     is_lead: bool = False,
     weekly_capacity: int = 20,
     active: bool = True,
+    registration: str = "registered",
 ) -> Provider:
-    """A provider that serves one region of the place."""
+    """A provider that serves one region of the place (registered, unless registration="pending")."""
     provider = Provider(
         district_id=place.district_id,
         name=name or f"마포나눔협동조합{next(_seq)}",
         weekly_capacity=weekly_capacity,
         active=active,
+        registration=registration,
     )
     session.add(provider)
     await session.flush()

@@ -96,6 +96,8 @@ class ProviderOut(BaseModel):
     load_this_week: int
     acceptance_rate: float | None
     completion_rate: float | None
+    # registered | pending (등록 대기: receives no orders until its pre-registration consulting is recorded)
+    registration: str = "registered"
 
 
 class OrderListQuery(forms.QueueFilters, forms.Page):
@@ -234,6 +236,7 @@ async def list_providers(request: Request) -> list[ProviderOut]:
             load_this_week=s.load_this_week,
             acceptance_rate=s.acceptance_rate,
             completion_rate=s.completion_rate,
+            registration=s.provider.registration,
         )
         for s in rows
     ]

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from care import directory, invites, prices
+from care import directory, invites, prices, registration
 from care.catalog import DEFAULTS
 from console import directory_forms as df
 from console import forms, web
+from dolbom import clock
 from dolbom.errors import AppError, NotFound, PermissionDenied
 from dolbom.i18n import N_, gettext
 from storage.models import CareManager, ChannelBinding, Dong, Region
@@ -283,6 +284,9 @@ async def _provider_page(
         pending=pending,
         error=error,
         saved=request.query_params.get("done") == "saved",
+        registered_now=request.query_params.get("done") == "registered",
+        states=registration.STATES,
+        today=clock.local_now().date(),
         binding_name=_binding_name,
     )
 
@@ -318,6 +322,29 @@ async def provider_update(request: Request, provider_id: forms.PathId) -> Respon
     except AppError as err:
         return await _provider_page(request, provider_id, error=_err(err), status_code=400)
     return RedirectResponse(f"/admin/districts/{view.provider.district_id}?done=saved#providers", status_code=303)
+
+
+@router.post("/admin/directory/providers/{provider_id}/consulting")
+async def provider_consulting(request: Request, provider_id: forms.PathId) -> Response:
+    """Record a new provider's pre-registration consulting: from then on it can receive orders."""
+    try:
+        async with web.database(request).transaction() as session:
+            access = web.access_of(request)
+            view = await directory.get_provider(session, access=access, provider_id=provider_id)
+            body = forms.parse(forms.ProviderConsulting, await request.form())
+            await registration.record_consulting(
+                session,
+                access=access,
+                provider_id=provider_id,
+                consulted_on=body.consulted_on,
+                consultant=body.consultant,
+                note=body.note,
+            )
+    except (NotFound, PermissionDenied):
+        raise
+    except AppError as err:
+        return await _provider_page(request, provider_id, error=_err(err), status_code=400)
+    return RedirectResponse(f"/admin/directory/providers/{view.provider.id}?done=registered", status_code=303)
 
 
 # ------------------------------------------------------------------ care managers

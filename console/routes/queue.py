@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
-from care import lifecycle, orders, queue
+from care import lifecycle, orders, queue, registration
 from care.auth import Access
 from console import forms, web
 from dolbom.errors import AppError, InvalidInput, NotFound, RegistrationNumberRefused
@@ -47,7 +47,12 @@ async def _places(session, access: Access) -> tuple[list[Choice], list[Choice]]:
 
 
 async def _providers(session, access: Access) -> list[Choice]:  # type: ignore[no-untyped-def]
-    q = select(col(Provider.id), col(Provider.name)).where(col(Provider.active)).order_by(col(Provider.name))
+    # Paused providers and those waiting for registration (등록 대기) take no orders: not offered.
+    q = (
+        select(col(Provider.id), col(Provider.name))
+        .where(col(Provider.active), col(Provider.registration) == registration.REGISTERED)
+        .order_by(col(Provider.name))
+    )
     if access.district_id is not None:
         q = q.where(col(Provider.district_id) == access.district_id)
     return [Choice(pid, name) for pid, name in (await session.execute(q)).all()]

@@ -42,7 +42,11 @@ from storage.models import (
     District,
     Dong,
     FamilyContact,
+    Inspection,
+    InspectionAction,
+    InspectionResult,
     InviteCode,
+    MonitoringItem,
     Operator,
     OperatorSession,
     Order,
@@ -89,6 +93,9 @@ class Side:
     channel_id: int
     family_id: int
     region_id: int = 0
+    inspection_id: int = 0
+    item_id: int = 0
+    followup_id: int = 0
     slot_id: int = 0  # today's check-in, set once the slots are made
     thread_id: int = 0
     call_id: int = 0
@@ -807,6 +814,75 @@ ROUTES: list[Case] = [
         body=lambda fx, s: {"score": "4", "comment": "친절했어요"},
         sided=True,
     ),
+    # 모니터링: inspections of providers. Planning names a provider: another district's is 404.
+    Case("GET", "/monitoring", staff_list()),
+    Case(
+        "POST",
+        "/monitoring",
+        writer_thing(303),
+        body=lambda fx, s: {"provider_id": str(s.provider_id), "kind": "regular", "planned_on": "2026-11-20"},
+        sided=True,
+    ),
+    Case("GET", "/monitoring/checklist", admin_list()),
+    # A district's admin adds to their own checklist whatever district the form names.
+    Case(
+        "POST",
+        "/monitoring/checklist",
+        admin_list(303),
+        body=lambda fx, s: {"district_id": str(s.district_id), "text": f"서비스 시간 기록 확인 {next(_seq)}"},
+    ),
+    Case(
+        "POST",
+        "/monitoring/checklist/{item_id}",
+        admin_thing(303),
+        fill=lambda s: f"/monitoring/checklist/{s.item_id}",
+        body=lambda fx, s: {"text": "본인부담금 수납 기록", "position": "1", "active": "yes"},
+        sided=True,
+    ),
+    Case(
+        "GET", "/monitoring/{inspection_id}", staff_thing(), fill=lambda s: f"/monitoring/{s.inspection_id}", sided=True
+    ),
+    Case(
+        "POST",
+        "/monitoring/{inspection_id}/results",
+        writer_thing(303),
+        fill=lambda s: f"/monitoring/{s.inspection_id}/results",
+        body=lambda fx, s: {f"verdict_{s.item_id}": "fail", f"note_{s.item_id}": "기록 누락", "done_on": "2026-11-20"},
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/monitoring/{inspection_id}/followups",
+        writer_thing(303),
+        fill=lambda s: f"/monitoring/{s.inspection_id}/followups",
+        body=lambda fx, s: {"text": "기록 보완", "due_on": "2026-12-20"},
+        sided=True,
+    ),
+    # The first writer closes it; later ones find it closed (a redirect either way).
+    Case(
+        "POST",
+        "/monitoring/followups/{action_id}/done",
+        writer_thing(303),
+        fill=lambda s: f"/monitoring/followups/{s.followup_id}/done",
+        body=lambda fx, s: {"note": "보완 확인"},
+        sided=True,
+    ),
+    # The world's inspection is done and its provider has a bot contact: each writer sends it (again).
+    Case(
+        "POST",
+        "/monitoring/{inspection_id}/share",
+        writer_thing(303),
+        fill=lambda s: f"/monitoring/{s.inspection_id}/share",
+        sided=True,
+    ),
+    Case(
+        "POST",
+        "/admin/directory/providers/{provider_id}/consulting",
+        admin_thing(303),
+        fill=lambda s: f"/admin/directory/providers/{s.provider_id}/consulting",
+        body=lambda fx, s: {"consulted_on": "2026-11-02", "consultant": "지원단 김상담"},
+        sided=True,
+    ),
     Case("GET", "/account/password", staff_list()),
     # The two new passwords differ: the page again with a kind 400, nothing changed.
     Case(
@@ -887,6 +963,23 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
             missed_at=clock.now() - timedelta(days=1),
         )
     )
+    provider.contact_channel, provider.contact_user_key = "telegram", f"provider-{tag}"
+    s.add(provider)
+    item = MonitoringItem(district_id=place.district_id, position=1, text=f"{tag} 서비스 기록 확인")
+    s.add(item)
+    await s.flush()
+    inspection = Inspection(
+        district_id=place.district_id,
+        provider_id=provider.id,  # type: ignore[arg-type]
+        planned_on=clock.today(),
+        status="done",
+        done_on=clock.today(),
+    )
+    s.add(inspection)
+    await s.flush()
+    s.add(InspectionResult(inspection_id=inspection.id, item_id=item.id, item_text=item.text, verdict="pass"))  # type: ignore[arg-type]
+    followup = InspectionAction(inspection_id=inspection.id, text=f"{tag} 기록 보완", due_on=clock.today())  # type: ignore[arg-type]
+    s.add(followup)
     thread = DeskThread(
         channel="telegram", user_key=f"chat-{tag}", resident_id=resident.id, district_id=place.district_id
     )
@@ -925,6 +1018,9 @@ async def _side(s: Any, place: factories.Place, tag: str) -> Side:
         call_id=call.id,  # type: ignore[arg-type]
         complaint_id=complaint.id,  # type: ignore[arg-type]
         survey_id=survey.id,  # type: ignore[arg-type]
+        inspection_id=inspection.id,  # type: ignore[arg-type]
+        item_id=item.id,  # type: ignore[arg-type]
+        followup_id=followup.id,  # type: ignore[arg-type]
     )
 
 
