@@ -116,6 +116,10 @@ ACTIONS: dict[str, str] = {
     "inbox_link_order": N_("Linked a conversation to an order"),
     "inbox_settings": N_("Changed the inbox settings"),
     "canned_reply_update": N_("Changed a canned reply"),
+    "statistics_view": N_("Viewed the statistics"),
+    "statistics_export": N_("Downloaded the statistics"),
+    "statistics_report": N_("Viewed the monthly statistics report"),
+    "statistics_report_export": N_("Downloaded the monthly statistics report"),
 }
 
 # Actions that show residents to the person acting (a look, in the sense of the review).

@@ -197,6 +197,34 @@ class Column:
     kind: str = "number"  # text | number | share (percent, one decimal) | won | hours
 
 
+@dataclass(frozen=True)
+class Chart:
+    """How a table is drawn beside itself (console/charts.py draws it; the total row is left out).
+
+    kind: bar, barh (horizontal bars, for long labels) or line; values: the columns drawn, one
+    series each; label: the column naming the bars or points; stacked: bars on top of each other.
+    """
+
+    kind: str
+    values: tuple[str, ...]
+    label: str = "label"
+    stacked: bool = False
+
+
+# The chart of each table, by its key (a table may also be given its own `chart=`).
+CHARTS: dict[str, Chart] = {
+    "services": Chart("barh", ("requests", "completed")),
+    "amounts": Chart("barh", ("public", "resident"), stacked=True),
+    "sources": Chart("barh", ("requests",)),
+    "regions": Chart("bar", ("requests",)),
+    "dongs": Chart("barh", ("requests",)),
+    "groups": Chart("barh", ("requests",)),
+    "funnel": Chart("bar", ("orders",)),
+    "durations": Chart("barh", ("median", "p90")),
+    "providers": Chart("barh", ("assigned", "completed")),
+}
+
+
 @dataclass
 class Table:
     """One table of the page: the same rows go to the screen, the XLSX sheet and the API."""
@@ -205,6 +233,11 @@ class Table:
     title: str  # msgid
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    chart: Chart | None = None
+
+    def __post_init__(self) -> None:
+        if self.chart is None:
+            self.chart = CHARTS.get(self.key)
 
     def cells(self, row: Mapping[str, Any]) -> list[Any]:
         """Return a row's values in column order."""
