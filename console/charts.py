@@ -151,7 +151,7 @@ def _plot(spec: Spec, family: str) -> str:
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     n, count = len(spec.labels), len(spec.series)
     if spec.kind == "barh":
@@ -174,11 +174,13 @@ def _plot(spec: Spec, family: str) -> str:
         ax = fig.add_subplot()
         positions = [float(p) for p in range(n)]
         fmt = FuncFormatter(_axis_text(spec.unit))
+        ticks = MaxNLocator(nbins=6, integer=spec.unit in ("number", "won"), min_n_ticks=2)
         if spec.kind == "line":
             for i, (name, values) in enumerate(spec.series):
                 ax.plot(positions, values, marker="o", color=COLOURS[i % len(COLOURS)], label=name)
             ax.set_xticks(positions, spec.labels, rotation=30 if n > 6 else 0, ha="right" if n > 6 else "center")
             ax.yaxis.set_major_formatter(fmt)
+            ax.yaxis.set_major_locator(ticks)
             ax.set_ylim(bottom=0)
             ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         else:
@@ -204,12 +206,14 @@ def _plot(spec: Spec, family: str) -> str:
                 ax.set_yticks(positions, spec.labels)
                 ax.invert_yaxis()  # the first row on top, as in the table
                 ax.xaxis.set_major_formatter(fmt)
+                ax.xaxis.set_major_locator(ticks)
                 ax.margins(x=0.12)
                 ax.grid(axis="x", color="#dddddd", linewidth=0.6)
             else:
                 tilt = n > 5 or max((len(label) for label in spec.labels), default=0) > 8
                 ax.set_xticks(positions, spec.labels, rotation=30 if tilt else 0, ha="right" if tilt else "center")
                 ax.yaxis.set_major_formatter(fmt)
+                ax.yaxis.set_major_locator(ticks)
                 ax.margins(y=0.12)
                 ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
@@ -220,15 +224,27 @@ def _plot(spec: Spec, family: str) -> str:
     return out.getvalue()
 
 
+def _attributes(match: re.Match[str]) -> str:
+    pairs = (part.split(":", 1) for part in match[1].split(";") if ":" in part)
+    return " ".join(f'{k.strip()}="{v.strip()}"' for k, v in pairs)
+
+
 def _inline(svg: str, spec: Spec) -> str:
-    """Return the SVG ready to sit in a page: no XML prologue or metadata, ids made the chart's own."""
+    """Return the SVG ready to sit in a page: no XML prologue or metadata, ids made the chart's own.
+
+    The console's Content-Security-Policy (style-src 'self') refuses inline styles, so matplotlib's
+    `style="fill: …"` become presentation attributes (`fill="…"`) and its <style> goes.
+    """
     body = svg[svg.index("<svg") :]
     body = re.sub(r"\s*<metadata>.*?</metadata>", "", body, flags=re.S)
+    body = re.sub(r"\s*<style[^>]*>.*?</style>", "", body, flags=re.S)
+    body = re.sub(r'style="([^"]*)"', _attributes, body)
     prefix = f"chart-{spec.key}-"
     body = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m[1]}"', body)
     body = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m[1]})", body)
     body = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{prefix}{m[1]}"', body)
-    return body.replace("<svg ", f'<svg role="img" aria-label="{escape(spec.title)}" class="chart-svg" ', 1)
+    root = f'<svg role="img" aria-label="{escape(spec.title)}" stroke-linejoin="round" stroke-linecap="butt" '
+    return body.replace("<svg ", root, 1)
 
 
 def render(spec: Spec, *, family: str | None = None) -> str:

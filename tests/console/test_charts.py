@@ -58,6 +58,8 @@ def test_korean_labels_are_drawn_as_paths_without_tofu(kind: str, stacked: bool)
     svg = _strict_render(spec)
     assert svg.startswith("<svg ") and svg.rstrip().endswith("</svg>")
     assert "<text" not in svg  # no letter left to a font the browser may not have
+    assert "style" not in svg  # the console's CSP (style-src 'self') would refuse inline styles: all black
+    assert 'fill="#ffffff"' in svg and 'fill="#2f6fb0"' in svg  # the background and the first series
     glyphs = re.findall(r'<path id="chart-[^"]*?-(NotoSansCJK[a-z]*-Regular)-([0-9a-f]+)"', svg)
     assert glyphs, "the letters are Noto Sans CJK paths"
     assert all(index != "0" for _, index in glyphs)  # glyph 0 is the font's empty box
