@@ -161,7 +161,7 @@ def _plot(spec: Spec, family: str) -> str:
         height = 3.0
     rc: dict[Any, Any] = {
         "font.family": [family],
-        "font.size": 9,
+        "font.size": 10,
         "svg.fonttype": "path",  # letters as paths: no font needed where it is shown
         "svg.hashsalt": spec.key,  # the same chart gives the same SVG
         "axes.unicode_minus": False,
@@ -201,7 +201,7 @@ def _plot(spec: Spec, family: str) -> str:
                     base = [b + v for b, v in zip(base, values, strict=True)]
                 else:
                     texts = [_value_text(spec.unit, v) if v else "" for v in values]
-                    ax.bar_label(bars, labels=texts, padding=2, fontsize=7.5)
+                    ax.bar_label(bars, labels=texts, padding=2, fontsize=8.5)
             if horizontal:
                 ax.set_yticks(positions, spec.labels)
                 ax.invert_yaxis()  # the first row on top, as in the table
@@ -218,7 +218,7 @@ def _plot(spec: Spec, family: str) -> str:
                 ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
         if count > 1:
-            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=count, frameon=False, fontsize=8)
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=count, frameon=False, fontsize=9)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
     return out.getvalue()
