@@ -44,7 +44,7 @@ NO_FONT = N_(
     "The charts cannot be drawn: the server lacks the Korean font (Noto Sans CJK). The tables show every figure."
 )
 COLOURS = ("#2f6fb0", "#e08a2c", "#4b9a5b", "#b04a6f", "#7a6bb8", "#8c8c8c")
-_WIDTH = 6.4  # inches; the page scales the SVG to its box
+_WIDTH = 5.0  # inches; the page scales the SVG to its box
 _LABEL_CHARS = 22  # longer bar names are cut with "…" (the table beside has them whole)
 _KEPT = 256  # charts kept drawn
 
@@ -158,7 +158,7 @@ def _plot(spec: Spec, family: str) -> str:
         per_row = 0.3 if spec.stacked or count == 1 else 0.22 * count + 0.08
         height = max(1.8, 0.9 + per_row * n)
     else:
-        height = 3.0
+        height = 2.6
     rc: dict[Any, Any] = {
         "font.family": [family],
         "font.size": 10,
