@@ -202,13 +202,17 @@ class Chart:
     """How a table is drawn beside itself (console/charts.py draws it; the total row is left out).
 
     kind: bar, barh (horizontal bars, for long labels) or line; values: the columns drawn, one
-    series each; label: the column naming the bars or points; stacked: bars on top of each other.
+    series each (empty: every number column but those in `skip`); label: the column naming the bars
+    or points; stacked: bars on top of each other; by_row: each row is a series and the columns are
+    the points (a table of services × months drawn as one line per service).
     """
 
     kind: str
-    values: tuple[str, ...]
+    values: tuple[str, ...] = ()
     label: str = "label"
     stacked: bool = False
+    by_row: bool = False
+    skip: tuple[str, ...] = ()
 
 
 # The chart of each table, by its key (a table may also be given its own `chart=`).
@@ -222,6 +226,13 @@ CHARTS: dict[str, Chart] = {
     "funnel": Chart("bar", ("orders",)),
     "durations": Chart("barh", ("median", "p90")),
     "providers": Chart("barh", ("assigned", "completed")),
+    "social_economy": Chart("barh", ("completed", "social")),
+    "returns": Chart("barh", ("assigned", "returned", "reassigned")),
+    "declines": Chart("barh", ("requests",)),
+    "checkins": Chart("barh", ("count",)),
+    "checkin_outcomes": Chart("barh", ("missed", "alerted")),
+    "trends": Chart("line", by_row=True, skip=("total",)),
+    "targets": Chart("barh", ("target", "actual")),
 }
 
 

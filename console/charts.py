@@ -43,7 +43,7 @@ FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",)
 NO_FONT = N_(
     "The charts cannot be drawn: the server lacks the Korean font (Noto Sans CJK). The tables show every figure."
 )
-COLOURS = ("#2f6fb0", "#e08a2c", "#4b9a5b", "#b04a6f", "#7a6bb8", "#8c8c8c")
+COLOURS = ("#2f6fb0", "#e08a2c", "#4b9a5b", "#b04a6f", "#7a6bb8", "#8c8c8c", "#c9b037", "#3aa6b9", "#8a5a3c", "#d46fb5")
 _WIDTH = 5.0  # inches; the page scales the SVG to its box
 _LABEL_CHARS = 22  # longer bar names are cut with "…" (the table beside has them whole)
 _KEPT = 256  # charts kept drawn
@@ -90,15 +90,25 @@ def spec_of(table: Table, locale: str | None = None) -> Spec | None:
     if not rows:
         return None
     columns = {c.key: c for c in table.columns}
-    wanted = [columns[k] for k in chart.values if k in columns]
+    if chart.values:
+        wanted = [columns[k] for k in chart.values if k in columns]
+    else:
+        wanted = [c for c in table.columns if c.kind != "text" and c.key != chart.label and c.key not in chart.skip]
     if not wanted:
         return None
+    names = [_short(str(r.get(chart.label) or "")) for r in rows]
+    if chart.by_row:  # one series a row, one point a column
+        labels = [gettext(c.title, locale) for c in wanted]
+        series = [(name, tuple(_number(r.get(c.key)) for c in wanted)) for name, r in zip(names, rows, strict=True)]
+    else:
+        labels = names
+        series = [(gettext(c.title, locale), tuple(_number(r.get(c.key)) for r in rows)) for c in wanted]
     return Spec(
         key=re.sub(r"[^a-z0-9_-]", "-", table.key.lower()),
         title=gettext(table.title, locale),
         kind=chart.kind,
-        labels=tuple(_short(str(r.get(chart.label) or "")) for r in rows),
-        series=tuple((gettext(c.title, locale), tuple(_number(r.get(c.key)) for r in rows)) for c in wanted),
+        labels=tuple(labels),
+        series=tuple(series),
         unit=wanted[0].kind,
         stacked=chart.stacked,
     )
@@ -218,7 +228,7 @@ def _plot(spec: Spec, family: str) -> str:
                 ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
         if count > 1:
-            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=count, frameon=False, fontsize=9)
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=min(count, 4), frameon=False, fontsize=9)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
     return out.getvalue()

@@ -135,3 +135,22 @@ def test_a_name_with_markup_stays_text() -> None:
     comments = re.findall(r"<!--(.*?)-->", svg, flags=re.S)
     assert "&lt;script&gt;1&lt;/script&gt;" in [c.strip() for c in comments]
     assert all("--" not in c for c in comments)  # no comment ends early
+
+
+def test_a_table_of_months_is_one_line_a_row() -> None:
+    """The month-by-month trends: services down, months across, drawn as one line per service."""
+    months = ["2026-09", "2026-10", "2026-11"]
+    table = Table("trends", "Orders by month (not cancelled)", [
+        Column("label", "Service", "text"), *[Column(m, m) for m in months], Column("total", "Total")])  # fmt: skip
+    table.rows = [
+        {"code": "meals", "label": "식사지원", "2026-09": 3, "2026-10": 5, "2026-11": 4, "total": 12},
+        {"code": "escort", "label": "이동지원", "2026-09": 1, "2026-10": 0, "2026-11": 2, "total": 3},
+        {"code": "total", "label": "합계", "2026-09": 4, "2026-10": 5, "2026-11": 6, "total": 15},
+    ]
+    assert table.chart is not None and table.chart.kind == "line"  # from CHARTS
+    spec = charts.spec_of(table)
+    assert spec is not None
+    assert spec.labels == tuple(months)  # the total column is not a month
+    assert spec.series == (("식사지원", (3.0, 5.0, 4.0)), ("이동지원", (1.0, 0.0, 2.0)))
+    svg = _strict_render(spec)
+    assert "<!-- 식사지원 -->" in svg and "<!-- 2026-10 -->" in svg and "<text" not in svg
