@@ -209,7 +209,7 @@ class Chart:
 
     kind: str
     values: tuple[str, ...] = ()
-    label: str = "label"
+    label: str | tuple[str, ...] = "label"  # several columns: their values joined with " · "
     stacked: bool = False
     by_row: bool = False
     skip: tuple[str, ...] = ()
@@ -232,7 +232,7 @@ CHARTS: dict[str, Chart] = {
     "checkins": Chart("barh", ("count",)),
     "checkin_outcomes": Chart("barh", ("missed", "alerted")),
     "trends": Chart("line", by_row=True, skip=("total",)),
-    "targets": Chart("barh", ("target", "actual")),
+    "targets": Chart("barh", ("target", "actual"), label=("label", "measure", "month")),
 }
 
 

@@ -90,13 +90,14 @@ def spec_of(table: Table, locale: str | None = None) -> Spec | None:
     if not rows:
         return None
     columns = {c.key: c for c in table.columns}
+    parts = (chart.label,) if isinstance(chart.label, str) else chart.label
     if chart.values:
         wanted = [columns[k] for k in chart.values if k in columns]
     else:
-        wanted = [c for c in table.columns if c.kind != "text" and c.key != chart.label and c.key not in chart.skip]
+        wanted = [c for c in table.columns if c.kind != "text" and c.key not in parts + chart.skip]
     if not wanted:
         return None
-    names = [_short(str(r.get(chart.label) or "")) for r in rows]
+    names = [_short(" · ".join(str(r.get(k) or "") for k in parts if r.get(k))) for r in rows]
     if chart.by_row:  # one series a row, one point a column
         labels = [gettext(c.title, locale) for c in wanted]
         series = [(name, tuple(_number(r.get(c.key)) for c in wanted)) for name, r in zip(names, rows, strict=True)]
@@ -188,7 +189,7 @@ def _plot(spec: Spec, family: str) -> str:
         if spec.kind == "line":
             for i, (name, values) in enumerate(spec.series):
                 ax.plot(positions, values, marker="o", color=COLOURS[i % len(COLOURS)], label=name)
-            ax.set_xticks(positions, spec.labels, rotation=30 if n > 6 else 0, ha="right" if n > 6 else "center")
+            ax.set_xticks(positions, spec.labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
             ax.yaxis.set_major_formatter(fmt)
             ax.yaxis.set_major_locator(ticks)
             ax.set_ylim(bottom=0)
@@ -227,8 +228,8 @@ def _plot(spec: Spec, family: str) -> str:
                 ax.margins(y=0.12)
                 ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
-        if count > 1:
-            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=min(count, 4), frameon=False, fontsize=9)
+        if count > 1:  # above the plot, in as many rows as it takes (constrained layout makes room)
+            fig.legend(loc="outside upper left", ncols=min(count, 3), frameon=False, fontsize=9)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
     return out.getvalue()
