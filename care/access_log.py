@@ -136,6 +136,8 @@ ACTIONS: dict[str, str] = {
     "satisfaction_view": N_("Viewed the satisfaction answers"),
     "satisfaction_export": N_("Downloaded the satisfaction answers"),
     "survey_phone_answer": N_("Wrote down a phone survey answer"),
+    "statistics_report": N_("Viewed the monthly statistics report"),
+    "statistics_report_export": N_("Downloaded the monthly statistics report"),
 }
 
 # Actions that show residents to the person acting (a look, in the sense of the review).

@@ -258,6 +258,45 @@ class Column:
     kind: str = "number"  # text | number | share (percent, one decimal) | won | hours
 
 
+@dataclass(frozen=True)
+class Chart:
+    """How a table is drawn beside itself (console/charts.py draws it; the total row is left out).
+
+    kind: bar, barh (horizontal bars, for long labels) or line; values: the columns drawn, one
+    series each (empty: every number column but those in `skip`); label: the column naming the bars
+    or points; stacked: bars on top of each other; by_row: each row is a series and the columns are
+    the points (a table of services × months drawn as one line per service).
+    """
+
+    kind: str
+    values: tuple[str, ...] = ()
+    label: str | tuple[str, ...] = "label"  # several columns: their values joined with " · "
+    stacked: bool = False
+    by_row: bool = False
+    skip: tuple[str, ...] = ()
+
+
+# The chart of each table, by its key (a table may also be given its own `chart=`).
+CHARTS: dict[str, Chart] = {
+    "services": Chart("barh", ("requests", "completed")),
+    "amounts": Chart("barh", ("public", "resident"), stacked=True),
+    "sources": Chart("barh", ("requests",)),
+    "regions": Chart("bar", ("requests",)),
+    "dongs": Chart("barh", ("requests",)),
+    "groups": Chart("barh", ("requests",)),
+    "funnel": Chart("bar", ("orders",)),
+    "durations": Chart("barh", ("median", "p90")),
+    "providers": Chart("barh", ("assigned", "completed")),
+    "social_economy": Chart("barh", ("completed", "social")),
+    "returns": Chart("barh", ("assigned", "returned", "reassigned")),
+    "declines": Chart("barh", ("requests",)),
+    "checkins": Chart("barh", ("count",)),
+    "checkin_outcomes": Chart("barh", ("missed", "alerted")),
+    "trends": Chart("line", by_row=True, skip=("total",)),
+    "targets": Chart("barh", ("target", "actual"), label=("label", "measure", "month")),
+}
+
+
 @dataclass
 class Table:
     """One table of the page: the same rows go to the screen, the XLSX sheet and the API."""
@@ -266,6 +305,11 @@ class Table:
     title: str  # msgid
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    chart: Chart | None = None
+
+    def __post_init__(self) -> None:
+        if self.chart is None:
+            self.chart = CHARTS.get(self.key)
 
     def cells(self, row: Mapping[str, Any]) -> list[Any]:
         """Return a row's values in column order."""

@@ -2,19 +2,27 @@
 
 Filters are a GET form: period (month, quarter, year or from–to dates) and scope (the operator's
 district, or a 권역 or 동 in it; an all-district admin picks a district). Another district asked
-for by an operator bound to one is ignored: they see their own.
+for by an operator bound to one is ignored: they see their own. Each table's chart is drawn beside
+it (console/charts.py, in a worker thread).
+
+The monthly report (/statistics/report, ?month=YYYY-MM, the last month if none) gathers every table
+and chart of one month for the district on printable A4 pages; /statistics/report/export is the same
+as one XLSX workbook with a cover sheet (district, month, when and by whom it was made).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from care import labels, statistics
+from console import charts as drawing
 from console import exports, web
+from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
@@ -33,10 +41,22 @@ def _id(params: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-async def _compute(request: Request, *, action: str) -> tuple[statistics.Statistics, dict[str, list[statistics.Place]]]:
+def _report_period(params: Mapping[str, str]) -> statistics.Period:
+    """The report's month: month=YYYY-MM, or the last whole month."""
+    month = (params.get("month") or "").strip()
+    if not month:
+        last = clock.today().replace(day=1) - timedelta(days=1)
+        month = f"{last.year}-{last.month:02d}"
+    return statistics.parse_period({"month": month})
+
+
+async def _compute(
+    request: Request, *, action: str, report: bool = False
+) -> tuple[statistics.Statistics, dict[str, list[statistics.Place]]]:
     params = request.query_params
-    period = statistics.parse_period(params)
-    district_id, region_id, dong_id = _id(params, "district"), _id(params, "region"), _id(params, "dong")
+    period = _report_period(params) if report else statistics.parse_period(params)
+    district_id = _id(params, "district")
+    region_id, dong_id = (None, None) if report else (_id(params, "region"), _id(params, "dong"))
     async with web.database(request).transaction() as session:
         access = web.access_of(request)
         stats = await statistics.for_operator(session, access=access, period=period, district_id=district_id,
@@ -45,18 +65,26 @@ async def _compute(request: Request, *, action: str) -> tuple[statistics.Statist
     return stats, places
 
 
+def _refused(request: Request, err: InvalidInput | NotFound) -> Response:
+    return web.render(request, "statistics.html", status_code=404 if isinstance(err, NotFound) else 400,
+                      error=gettext(err.msgid), stats=None, places=None, params=request.query_params,
+                      periods=statistics.PERIODS)  # fmt: skip
+
+
 @router.get("/statistics")
 async def statistics_page(request: Request) -> Response:
-    """The statistics tables for a period and a scope, with the filters and the XLSX download."""
+    """The statistics tables and their charts for a period and a scope, with the filters and the downloads."""
     params = request.query_params
     try:
         stats, places = await _compute(request, action="statistics_view")
     except (InvalidInput, NotFound) as err:
-        return web.render(request, "statistics.html", status_code=404 if isinstance(err, NotFound) else 400,
-                          error=gettext(err.msgid), stats=None, places=None, params=params,
-                          periods=statistics.PERIODS)  # fmt: skip
-    return web.render(request, "statistics.html", stats=stats, places=places, params=params,
-                      periods=statistics.PERIODS, query=str(request.url.query), services=labels.SERVICE,
+        return _refused(request, err)
+    charts = await drawing.draw(stats.tables)
+    month = f"{stats.period.first.year}-{stats.period.first.month:02d}"
+    report = {"month": month, **({"district": str(stats.scope.district_id)} if stats.scope.district_id else {})}
+    return web.render(request, "statistics.html", stats=stats, places=places, params=params, charts=charts,
+                      periods=statistics.PERIODS, query=str(request.url.query), report_month=month,
+                      report_query=urlencode(report), services=labels.SERVICE,
                       measures=statistics.MEASURE)  # fmt: skip
 
 
@@ -103,11 +131,50 @@ async def statistics_export(request: Request) -> Response:
     try:
         stats, _places = await _compute(request, action="statistics_export")
     except (InvalidInput, NotFound) as err:
-        return web.render(request, "statistics.html", status_code=404 if isinstance(err, NotFound) else 400,
-                          error=gettext(err.msgid), stats=None, places=None, params=request.query_params,
-                          periods=statistics.PERIODS)  # fmt: skip
+        return _refused(request, err)
     name = f"statistics-{stats.period.first.isoformat()}-{stats.period.last.isoformat()}"
     return exports.workbook(name=name, sheets=sheets_of(stats))
+
+
+def _place(stats: statistics.Statistics) -> str:
+    return stats.scope.name or gettext(N_("All districts"))
+
+
+@router.get("/statistics/report")
+async def statistics_report(request: Request) -> Response:
+    """The district's monthly report: every table of the month with its chart, on printable A4 pages."""
+    try:
+        stats, _places = await _compute(request, action="statistics_report", report=True)
+    except (InvalidInput, NotFound) as err:
+        return _refused(request, err)
+    charts = await drawing.draw(stats.tables)
+    month = f"{stats.period.first.year}-{stats.period.first.month:02d}"
+    query = {"month": month, **({"district": str(stats.scope.district_id)} if stats.scope.district_id else {})}
+    return web.render(request, "statistics_report.html", stats=stats, charts=charts, month=month,
+                      place=_place(stats), made_at=clock.local_now(), query=urlencode(query))  # fmt: skip
+
+
+@router.get("/statistics/report/export")
+async def statistics_report_export(request: Request) -> Response:
+    """Download the monthly report as one XLSX workbook: a cover sheet, then one sheet a table."""
+    try:
+        stats, _places = await _compute(request, action="statistics_report_export", report=True)
+    except (InvalidInput, NotFound) as err:
+        return _refused(request, err)
+    month = f"{stats.period.first.year}-{stats.period.first.month:02d}"
+    operator = request.state.operator
+    cover = exports.Sheet(
+        title=gettext(N_("Cover")),
+        header=[gettext(N_("Monthly statistics report")), ""],
+        rows=[
+            [gettext(N_("District")), _place(stats)],
+            [gettext(N_("Month")), month],
+            [gettext(N_("Period")), stats.period.label],
+            [gettext(N_("Made at")), clock.local_now()],
+            [gettext(N_("Made by")), operator.display_name or operator.username],
+        ],
+    )
+    return exports.workbook(name=f"statistics-report-{month}", sheets=[cover, *sheets_of(stats)])
 
 
 @api.get("/statistics")

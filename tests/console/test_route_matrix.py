@@ -595,6 +595,20 @@ ROUTES: list[Case] = [
         body=lambda fx, s: {"district": str(s.district_id), "service": "meals", "measure": "orders", "monthly": "9"},
         sided=True,
     ),
+    # A's district asked for: B's staff get their own report (the district is forced; tested in
+    # tests/console/test_statistics_report.py).
+    Case(
+        "GET",
+        "/statistics/report",
+        staff_list(),
+        fill=lambda s: f"/statistics/report?month=2026-11&district={s.district_id}",
+    ),
+    Case(
+        "GET",
+        "/statistics/report/export",
+        staff_list(),
+        fill=lambda s: f"/statistics/report/export?month=2026-11&district={s.district_id}",
+    ),
     Case(
         "POST", "/settlement/export", writer_list(200), body=lambda fx, s: {"month": "2026-11", "reason": "월말 점검"}
     ),
