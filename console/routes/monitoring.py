@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from care import directory, monitoring
 from console import forms, web
 from dolbom import clock
-from dolbom.errors import AppError, NotFound, PermissionDenied
+from dolbom.errors import AppError, NotFound, PermissionDenied, RegistrationNumberRefused, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage.models import Operator
 
@@ -38,9 +38,8 @@ def _message(err: AppError) -> str:
 
 
 def _status(err: AppError) -> int:
-    from console.app import _status as status_of  # the one mapping of errors to statuses
-
-    return status_of(err)
+    # As the app's own handler answers: a rule (or a registration number typed) 422, an answer that does not fit 400.
+    return 422 if isinstance(err, (RuleViolation, RegistrationNumberRefused)) else 400
 
 
 def _done(request: Request) -> str | None:
