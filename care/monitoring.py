@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -133,7 +133,21 @@ async def _provider(session: AsyncSession, *, access: Access, provider_id: int) 
     return provider
 
 
-async def _inspection(session: AsyncSession, *, access: Access, inspection_id: int) -> Inspection:
+async def _inspection(session: AsyncSession, *, access: Access, inspection_id: int, lock: bool = False) -> Inspection:
+    if lock:
+        # Two people saving results at once: the second waits here, then replaces the first's rows
+        # (PostgreSQL: the row lock; SQLite: a no-op UPDATE takes the one write lock).
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                select(col(Inspection.id)).where(col(Inspection.id) == inspection_id).with_for_update()
+            )
+        else:
+            await session.execute(
+                update(Inspection)
+                .where(col(Inspection.id) == inspection_id)
+                .values(id=Inspection.id)
+                .execution_options(synchronize_session=False)
+            )
     inspection = await session.get(Inspection, inspection_id, populate_existing=True)
     if inspection is None:
         raise NotFound()
@@ -370,7 +384,7 @@ async def record_results(
     the item does not change what was asked.
     """
     access.check_writer()
-    inspection = await _inspection(session, access=access, inspection_id=inspection_id)
+    inspection = await _inspection(session, access=access, inspection_id=inspection_id, lock=True)
     if done_on is None:
         raise InvalidInput(N_("Please give the date of the visit."))
     if done_on > clock.today():

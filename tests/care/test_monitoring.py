@@ -16,6 +16,8 @@ from dolbom.errors import InvalidInput, NotFound, PermissionDenied, ReasonRequir
 from storage.db import Database
 from storage.models import AccessLog, ChannelBinding, Inspection, InspectionResult, Outbox
 from tests import factories
+from tests.care.test_races import race
+from tests.storage.pausing import Pause
 
 
 def _access(district_id: int | None, role: str = "operator") -> Access:
@@ -272,3 +274,40 @@ async def test_a_provider_with_nobody_on_the_bot_cannot_be_sent_the_results(db: 
             await monitoring.share(s, access=desk, inspection_id=inspection.id)
     async with db.sessions() as s:
         assert (await s.execute(select(Outbox))).first() is None
+
+
+def _writing_results(statement: str) -> bool:
+    return statement.lstrip().upper().startswith("INSERT INTO INSPECTION_RESULTS")
+
+
+async def test_two_people_saving_results_at_once_both_succeed_and_the_later_answers_stand(db: Database) -> None:
+    w = await _world(db)
+    mapo, provider, items = w["mapo"], w["provider"], w["items"]
+    desk = _access(mapo.district_id)
+    async with db.transaction() as s:
+        inspection = await monitoring.plan(
+            s, access=desk, provider_id=provider.id, kind="regular", planned_on=clock.today()
+        )
+
+    def saving(verdict: str, note: str) -> Any:
+        async def step(s: Any) -> Any:
+            return await monitoring.record_results(
+                s, access=desk, inspection_id=inspection.id, done_on=clock.today(),
+                results={items[0].id: (verdict, note), items[1].id: (verdict, note)},
+            )  # fmt: skip
+
+        return step
+
+    # The first stops between clearing the old answers and writing its own: without a lock the
+    # second's rows land in between and the first's INSERT breaks on the key.
+    outcome = await race(db, saving("pass", "첫 번째"), Pause(_writing_results), saving("fail", "두 번째"))
+    # Neither is a database error: the second waited for the first, then replaced its answers.
+    assert all(isinstance(r, Inspection) for r in (outcome.paused, outcome.meanwhile)), outcome
+    later = ("fail", "두 번째") if outcome.first == "paused" else ("pass", "첫 번째")
+    async with db.sessions() as s:
+        rows = (
+            (await s.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id)))
+            .scalars()
+            .all()
+        )
+    assert sorted((r.item_id, r.verdict, r.note) for r in rows) == sorted((i.id, *later) for i in items[:2])
