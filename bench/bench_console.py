@@ -6,7 +6,9 @@ phone's last 4 digits, an order page and the statistics month. Each page: p50/p9
 and the baseline measured in the same run — the very SQL statements the page executed (captured
 from the real route in this process), replayed directly on one asyncpg connection. The ratio is
 page p50 / SQL p50. Targets: p95 < 50 ms (district operator) / < 150 ms (admin) at Seoul scale;
-ratio ≤ 2.
+ratio ≤ 2. The statistics month (one district, last month; the admin picks district 1) has its own
+target, p95 < 1 s. Each line also gives the serve process's CPU time per request (from /proc,
+which the machine's load does not change, unlike the wall-clock figures).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ RUNS = {"quick": 30, "full": 60}
 USERS = (("desk", "desk-01", 50.0), ("admin", "seoul-admin", 150.0))
 RATIO = 2.0
 WARM = 3
+STATISTICS_TARGET = 1000.0  # ms, p95 of the statistics month, either user
+STATISTICS_RUNS = {"quick": 5, "full": 10}
 
 
 @dataclass
@@ -90,7 +94,12 @@ async def _picks(db_url: str, district_id: int | None) -> dict[str, Any]:
             ).scalar()
     finally:
         await engine.dispose()
+    from dolbom import clock
+
+    today = clock.today()
+    last_month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return {
+        "month": f"{last_month[0]:04d}-{last_month[1]:02d}",
         "after": queue._encode("a", [created, oid]),
         "dong": dong,
         "name": name,
@@ -109,6 +118,8 @@ def _pages(p: dict[str, Any]) -> list[Page]:
         Page("search-name", "POST", "/queue/search", {"q": p["name"]}),
         Page("search-last4", "POST", "/queue/search", {"q": p["last4"]}),
         Page("order", "GET", f"/orders/{p['order']}"),
+        # One district, one month (an operator's own district; the admin picks district 1).
+        Page("statistics-month", "GET", f"/statistics?period=month&month={p['month']}&district=1"),
     ]
 
 
@@ -210,30 +221,30 @@ async def run(ctx: Context) -> list[Result]:
             )
             figures[f"{who}-healthz"] = {"p50": statistics.median(floor), "p95": percentile(floor, 95)}
             for page in pages:
-                times = await _timed(client, page, csrf, runs)
-                sql = await _replay(ctx.db_url, captured[page.name], runs)
+                stats = page.name == "statistics-month"
+                n = int(os.environ.get("DOLBOM_BENCH_RUNS") or STATISTICS_RUNS[ctx.size]) if stats else runs
+                cpu_before = serve.cpu_seconds()
+                times = await _timed(client, page, csrf, n)
+                cpu = (serve.cpu_seconds() - cpu_before) * 1000 / (n + WARM)
+                sql = await _replay(ctx.db_url, captured[page.name], n)
                 p50, p95 = statistics.median(times), percentile(times, 95)
                 s50 = statistics.median(sql)
                 ratio = p50 / s50 if s50 else float("inf")
                 n_sql = len(captured[page.name])
-                figures[f"{who}-{page.name}"] = {"p50": p50, "p95": p95, "sql_p50": s50, "statements": n_sql}
-                results.append(
-                    Result(
-                        f"console-{who}-{page.name}",
-                        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; SQL alone {s50:.1f} ms ({n_sql} statements),"
-                        f" ratio {ratio:.1f}",
-                        f"p95 < {target:.0f} ms, ratio ≤ {RATIO:.0f}",
-                        p95 < target and ratio <= RATIO,
-                    )
+                figures[f"{who}-{page.name}"] = {
+                    "p50": p50, "p95": p95, "sql_p50": s50, "statements": n_sql, "cpu_ms": cpu,
+                }  # fmt: skip
+                figure = (
+                    f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; serve CPU {cpu:.1f} ms/request;"
+                    f" SQL alone {s50:.1f} ms ({n_sql} statements), ratio {ratio:.1f}"
                 )
-        results.append(
-            Result(
-                f"console-{who}-statistics-month",
-                "not built (the console has no statistics page)",
-                f"p95 < {target:.0f} ms",
-                None,
-            )
-        )
+                if stats:
+                    verdict = f"p95 < {STATISTICS_TARGET:.0f} ms"
+                    results.append(Result(f"console-{who}-{page.name}", figure, verdict, p95 < STATISTICS_TARGET))
+                else:
+                    verdict = f"p95 < {target:.0f} ms, ratio ≤ {RATIO:.0f}"
+                    passed = p95 < target and ratio <= RATIO
+                    results.append(Result(f"console-{who}-{page.name}", figure, verdict, passed))
         if ctx.profile:
             # Where the serve process spends a page's time: py-spy while the default view is asked for again and again.
             async with httpx.AsyncClient(base_url=serve.url, timeout=30) as client:

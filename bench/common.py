@@ -135,6 +135,11 @@ class Serve:
             time.sleep(0.2)
         raise RuntimeError(f"dolbom serve did not answer in {timeout:.0f} s: {self.log.read_text()[-2000:]}")
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) the process has used so far, from /proc: load does not change it."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self, key: str = "VmRSS") -> float:
         """Return the process's resident memory (VmRSS) or its peak (VmHWM) in MB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -229,8 +229,18 @@ async def get_session(
     """Return the live session and its operator for a token, or None (unknown, ended, idle, inactive)."""
     if not token:
         return None
-    row = await session.get(OperatorSession, token_id(token))
-    if row is None or row.revoked_at is not None:
+    # The session and its operator in one statement: this runs before every console request.
+    found = (
+        await session.execute(
+            select(OperatorSession, Operator)
+            .outerjoin(Operator, col(Operator.id) == col(OperatorSession.operator_id))
+            .where(col(OperatorSession.id) == token_id(token))
+        )
+    ).first()
+    if found is None:
+        return None
+    row, operator = found
+    if row.revoked_at is not None:
         return None
     now = clock.now()
     if now - row.last_seen_at > timedelta(minutes=idle_minutes):
@@ -238,7 +248,6 @@ async def get_session(
         session.add(row)
         await session.flush()
         return None
-    operator = await session.get(Operator, row.operator_id)
     if operator is None or not operator.active:
         return None
     # Write at most once a minute: every page would otherwise be a write.

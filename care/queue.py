@@ -352,10 +352,9 @@ async def _query(
         next_cursor = None
     else:
         rows, next_cursor = await _keyset(session, conds, f, cursor, limit)
-    counts, mark = await summary(session, district_id=district_id)
+    counts, mark, approvals = await overview(session, district_id=district_id, approvals=f.tab == "desk")
     plain = Filters(tab=f.tab) == f or Filters(tab=f.tab, sort=f.sort) == f
     statuses = TABS.get(f.tab)
-    approvals = await count_awaiting_approval(session, district_id=district_id) if f.tab == "desk" else 0
     if plain and statuses is not None and f.tab != "mine" and not (search and search.strip()):
         # A whole tab: its total is the sum of the counts already read (no second count).
         total = sum(counts.get(st, 0) for st in statuses) + approvals
@@ -378,18 +377,35 @@ async def _query(
 
 async def summary(session: AsyncSession, *, district_id: int | None) -> tuple[dict[str, int], str]:
     """Return the open orders per open status and the change marker, from one index-only read of open orders."""
-    q = select(col(Order.status), func.count(), func.max(col(Order.id)), func.max(col(Order.updated_at))).where(
-        col(Order.status).in_(OPEN_STATUSES)
-    )
+    counts, mark, _approvals = await overview(session, district_id=district_id, approvals=False)
+    return counts, mark
+
+
+async def overview(
+    session: AsyncSession, *, district_id: int | None, approvals: bool = True
+) -> tuple[dict[str, int], str, int]:
+    """Return the open orders per open status, the change marker and the orders awaiting approval, in one statement.
+
+    The approvals are `count_awaiting_approval` as a subquery of the same statement (0 when not asked for):
+    an order awaiting approval is in progress, so a scope without open orders has none.
+    """
+    waiting: Any = literal(0)
+    if approvals:
+        ids = _awaiting_approval(district_id).distinct().subquery()
+        waiting = select(func.count()).select_from(ids).scalar_subquery()
+    q = select(
+        col(Order.status), func.count(), func.max(col(Order.id)), func.max(col(Order.updated_at)), waiting
+    ).where(col(Order.status).in_(OPEN_STATUSES))
     if district_id is not None:
         q = q.where(col(Order.district_id) == district_id)
     counts = dict.fromkeys(OPEN_STATUSES, 0)
-    top, changed = 0, None
-    for status, n, high, latest in (await session.execute(q.group_by(col(Order.status)))).all():
+    top, changed, awaiting = 0, None, 0
+    for status, n, high, latest, waiting_n in (await session.execute(q.group_by(col(Order.status)))).all():
         counts[status] = n
         top = max(top, high or 0)
         changed = latest if changed is None or (latest is not None and latest > changed) else changed
-    return counts, _marker(top, sum(counts.values()), changed)
+        awaiting = int(waiting_n or 0)
+    return counts, _marker(top, sum(counts.values()), changed), awaiting
 
 
 def _marker(top: int | None, n: int, changed: Any) -> str:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -122,10 +124,20 @@ def _local_start(year: int, month: int) -> datetime:
 
 
 @dataclass(frozen=True)
+class _OrderRef:
+    """What the settlement walk reads of an order (columns, not an ORM object: a year holds tens of thousands)."""
+
+    id: int
+    receipt_no: str
+    resident_id: int
+    service_code: str
+
+
+@dataclass(frozen=True)
 class _Event:
     """Units billable on one day: a recorded visit, or a whole completion for an order without visits."""
 
-    order: Order
+    order: _OrderRef
     day: date
     units: int
     provider_id: int | None
@@ -134,76 +146,63 @@ class _Event:
     no_show: bool = False  # units are the catalog's no-show rule of the day's year (0: not billed)
 
 
+_ORDER_REF = (col(Order.id), col(Order.receipt_no), col(Order.resident_id), col(Order.service_code))
+
+
+def _visits_of(*, district_id: int, first: date, last: date) -> Any:
+    """Return the query of the billable visits (delivered, no-show) of the district's days first..last."""
+    return select(col(Visit.order_id)).where(
+        col(Visit.district_id) == district_id,
+        col(Visit.kind).in_(("delivered", "no_show")),
+        col(Visit.day) >= first,
+        col(Visit.day) <= last,
+    )
+
+
+def _done_without_visits(*, district_id: int, year_start: datetime, end: datetime) -> Any:
+    """Return the query of the district's orders completed in the range without any recorded visit."""
+    return select(col(Order.id)).where(
+        col(Order.district_id) == district_id,
+        col(Order.status) == Status.DONE.value,
+        col(Order.status_changed_at) >= year_start,
+        col(Order.status_changed_at) < end,
+        ~select(col(Visit.id)).where(col(Visit.order_id) == col(Order.id)).exists(),
+    )
+
+
 async def _events(session: AsyncSession, *, district_id: int, year_start: datetime, end: datetime) -> list[_Event]:
     first, last = year_start.date(), (end - timedelta(days=1)).date()
-    visited: dict[int, list[Visit]] = {}
-    for v in (
-        await session.execute(
-            select(Visit).where(
-                col(Visit.district_id) == district_id,
-                col(Visit.kind).in_(("delivered", "no_show")),
-                col(Visit.day) >= first,
-                col(Visit.day) <= last,
-            )
-        )
-    ).scalars():
-        visited.setdefault(v.order_id, []).append(v)
     events: list[_Event] = []
-    orders_by_id: dict[int, Order] = {}
-    if visited:
-        for o in (await session.execute(select(Order).where(col(Order.id).in_(list(visited))))).scalars():
-            assert o.id is not None
-            if o.status not in (Status.CANCELLED.value, Status.REJECTED.value):
-                orders_by_id[o.id] = o
-    for order_id, vs in visited.items():
-        if order_id not in orders_by_id:
-            continue
-        for v in vs:
-            moment = datetime(v.day.year, v.day.month, v.day.day, tzinfo=clock.zone())
-            no_show = v.kind == "no_show"
-            units = 0 if no_show else v.units
-            events.append(_Event(orders_by_id[order_id], v.day, units, v.provider_id, moment, v.id, no_show))
-    # Orders completed without any recorded visit: the completion is the one billable event.
-    done = list(
-        (
-            await session.execute(
-                select(Order).where(
-                    col(Order.district_id) == district_id,
-                    col(Order.status) == Status.DONE.value,
-                    Order.status_changed_at >= year_start,
-                    Order.status_changed_at < end,
-                )
-            )
-        ).scalars()
-    )
-    with_visits = (
-        set(
-            (
-                await session.execute(
-                    select(Visit.order_id).where(col(Visit.order_id).in_([o.id for o in done if o.id is not None]))
-                )
-            ).scalars()
+    visits = (
+        _visits_of(district_id=district_id, first=first, last=last)
+        .with_only_columns(
+            col(Visit.id), col(Visit.day), col(Visit.units), col(Visit.kind), col(Visit.provider_id), *_ORDER_REF
         )
-        if done
-        else set()
+        .join(Order, col(Order.id) == col(Visit.order_id))
+        .where(col(Order.status).not_in((Status.CANCELLED.value, Status.REJECTED.value)))
+        .order_by(col(Visit.order_id), col(Visit.id))
     )
-    owner: dict[int, int] = {}
-    if done:
-        for order_id, provider_id in (
-            await session.execute(
-                select(Assignment.order_id, col(Assignment.provider_id))
-                .where(col(Assignment.order_id).in_([o.id for o in done]), col(Assignment.status) == "done")
-                .order_by(col(Assignment.id))
-            )
-        ).all():
-            owner[order_id] = provider_id
-    for o in done:
-        if o.id in with_visits or o.id is None:
-            continue
-        units = o.delivered_units if o.delivered_units is not None else o.units
-        day = o.status_changed_at.astimezone(clock.zone()).date()
-        events.append(_Event(o, day, units, owner.get(o.id), o.status_changed_at))
-    events.sort(key=lambda e: (e.at, e.order.id or 0))
+    for visit_id, day, units, kind, provider_id, *ref in (await session.execute(visits)).all():
+        moment = datetime(day.year, day.month, day.day, tzinfo=clock.zone())
+        no_show = kind == "no_show"
+        events.append(_Event(_OrderRef(*ref), day, 0 if no_show else units, provider_id, moment, visit_id, no_show))
+    # Orders completed without any recorded visit: the completion is the one billable event, paid to
+    # the provider of its (last) done assignment.
+    owner = (
+        select(col(Assignment.provider_id))
+        .where(col(Assignment.order_id) == col(Order.id), col(Assignment.status) == "done")
+        .order_by(col(Assignment.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    done = _done_without_visits(district_id=district_id, year_start=year_start, end=end).with_only_columns(
+        col(Order.delivered_units), col(Order.units), col(Order.status_changed_at), owner, *_ORDER_REF
+    )
+    for delivered, planned, changed, provider_id, *ref in (await session.execute(done)).all():
+        units = delivered if delivered is not None else planned
+        day = changed.astimezone(clock.zone()).date()
+        events.append(_Event(_OrderRef(*ref), day, units, provider_id, changed))
+    events.sort(key=lambda e: (e.at, e.order.id))
     return events
 
 
@@ -297,30 +296,31 @@ async def _adjustments(
     return result
 
 
-_CHUNK = 5000  # ids per IN (…): well under SQLite's and asyncpg's limits on bound parameters
+def _event_orders(*, district_id: int, year_start: datetime, end: datetime) -> Any:
+    """Return the query of the ids of every order `_events` reads (a subquery: no list of ids to send)."""
+    first, last = year_start.date(), (end - timedelta(days=1)).date()
+    return union(
+        _visits_of(district_id=district_id, first=first, last=last),
+        _done_without_visits(district_id=district_id, year_start=year_start, end=end),
+    )
 
 
-async def _entries(session: AsyncSession, *, order_ids: set[int]) -> dict[int, EntitlementEntry]:
-    found: dict[int, EntitlementEntry] = {}
-    ids = sorted(order_ids)
-    for i in range(0, len(ids), _CHUNK):
-        query = select(EntitlementEntry).where(col(EntitlementEntry.order_id).in_(ids[i : i + _CHUNK]))
-        found.update({e.order_id: e for e in (await session.execute(query)).scalars()})
-    return found
+async def _entries(session: AsyncSession, *, orders: Any) -> dict[int, EntitlementEntry]:
+    query = select(EntitlementEntry).where(col(EntitlementEntry.order_id).in_(orders))
+    return {e.order_id: e for e in (await session.execute(query)).scalars()}
 
 
-async def _decisions(session: AsyncSession, *, resident_ids: set[int]) -> dict[int, list[EligibilityDecision]]:
+async def _decisions(session: AsyncSession, *, orders: Any) -> dict[int, list[EligibilityDecision]]:
     """Return each resident's decisions newest first (as entitlements.list_decisions orders them)."""
     found: dict[int, list[EligibilityDecision]] = {}
-    ids = sorted(resident_ids)
-    for i in range(0, len(ids), _CHUNK):
-        query = (
-            select(EligibilityDecision)
-            .where(col(EligibilityDecision.resident_id).in_(ids[i : i + _CHUNK]))
-            .order_by(col(EligibilityDecision.decided_at).desc(), col(EligibilityDecision.id).desc())
-        )
-        for d in (await session.execute(query)).scalars():
-            found.setdefault(d.resident_id, []).append(d)
+    residents = select(col(Order.resident_id)).where(col(Order.id).in_(orders))
+    query = (
+        select(EligibilityDecision)
+        .where(col(EligibilityDecision.resident_id).in_(residents))
+        .order_by(col(EligibilityDecision.decided_at).desc(), col(EligibilityDecision.id).desc())
+    )
+    for d in (await session.execute(query)).scalars():
+        found.setdefault(d.resident_id, []).append(d)
     return found
 
 
@@ -343,8 +343,9 @@ async def compute(session: AsyncSession, *, district_id: int, year: int, month: 
     result: dict[int, ProviderSettlement] = {}
     events = await _events(session, district_id=district_id, year_start=year_start, end=end)
     # Every entry and decision the walk needs, read once (not two queries per visit).
-    entries = await _entries(session, order_ids={ev.order.id for ev in events if ev.order.id is not None})
-    decisions = await _decisions(session, resident_ids={ev.order.resident_id for ev in events})
+    read = _event_orders(district_id=district_id, year_start=year_start, end=end).subquery()
+    entries = await _entries(session, orders=select(read.c[0])) if events else {}
+    decisions = await _decisions(session, orders=select(read.c[0])) if events else {}
     for ev in events:
         order = ev.order
         assert order.id is not None

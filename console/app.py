@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.residents import OutOfDistrict
@@ -154,6 +155,39 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return spec
 
 
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every answer (a plain ASGI layer: no task per request)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("Content-Security-Policy", CSP)
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("X-Frame-Options", "DENY")
+                h.setdefault("Referrer-Policy", "same-origin")
+                if not static:
+                    # Pages and API answers carry personal data: never keep them in a cache.
+                    h["Cache-Control"] = "no-store"
+                if https:
+                    # Every answer, errors and redirects included: a browser that once reached us over
+                    # HTTPS never again sends a session cookie in clear. Not includeSubDomains: the
+                    # district's other hosts are not ours to commit (decision 0010).
+                    h.setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(*, database: Database, settings: Settings | None = None) -> FastAPI:
     """Return the console app bound to a database."""
     settings = settings or get_settings()
@@ -192,23 +226,7 @@ def create_app(*, database: Database, settings: Settings | None = None) -> FastA
 
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, refuse=refuse)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):
-            # Pages and API answers carry personal data: never keep them in a cache.
-            h["Cache-Control"] = "no-store"
-        if web.is_https(request):
-            # Every answer, errors and redirects included: a browser that once reached us over
-            # HTTPS never again sends a session cookie in clear. Not includeSubDomains: the
-            # district's other hosts are not ours to commit (decision 0010).
-            h.setdefault("Strict-Transport-Security", HSTS)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(web.SignInRequired)
     async def _sign_in(request: Request, _exc: web.SignInRequired) -> Response:

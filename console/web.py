@@ -94,6 +94,8 @@ env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates are compiled once per process: no stat() of each template and include on every page.
+    auto_reload=False,
 )
 env.globals.update(
     _=gettext,
@@ -162,7 +164,7 @@ async def require_operator(request: Request) -> Operator:
     settings = request.app.state.settings
     # The queue's background poll does not count as activity: idle means nobody touched the page.
     touch = request.headers.get("x-dolbom-poll") != "1"
-    async with database(request).transaction() as session:
+    async with database(request).autocommit() as session:
         found = await auth.get_session(session, token=token, idle_minutes=settings.session_idle_minutes, touch=touch)
     if found is None:
         raise SignInRequired()

@@ -372,6 +372,15 @@ class Order(SQLModel, table=True):
         Index("ix_orders_district_service", "district_id", "service_code", "created_at", "id"),
         # The all-district admin's 전체 tab (every order, newest first): keyset pages without a district.
         Index("ix_orders_created", "created_at", "id"),
+        # The settlement's year so far (statistics' amounts, the month's settlement): the district's
+        # completed orders by completion time, index-only (PostgreSQL keeps the walk's columns in it).
+        Index(
+            "ix_orders_district_done",
+            "district_id",
+            "status",
+            "status_changed_at",
+            postgresql_include=["id", "units", "delivered_units", "resident_id", "service_code", "receipt_no"],
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     receipt_no: str = Field(unique=True)
@@ -434,6 +443,10 @@ class Assignment(SQLModel, table=True):
         Index("ix_assignments_provider_status", "provider_id", "status"),
         # A provider's load this week (the assignment proposal on every order page): an index-only range.
         Index("ix_assignments_provider_assigned", "provider_id", "assigned_at", "status"),
+        # Who is paid for a completed order (the settlement: its last done assignment): index-only.
+        Index("ix_assignments_order_status", "order_id", "status", "id", postgresql_include=["provider_id"]),
+        # Statistics' providers table (the assignments of a period): a range instead of a scan of all.
+        Index("ix_assignments_assigned_at", "assigned_at", postgresql_include=["order_id", "provider_id", "status"]),
     )
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)

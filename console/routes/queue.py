@@ -157,8 +157,7 @@ async def rows(request: Request, query: Annotated[forms.QueueFilters, Query()]) 
 async def poll(request: Request) -> JSONResponse:
     access = web.access_of(request)
     async with web.database(request).transaction() as session:
-        counts, mark = await queue.summary(session, district_id=access.district_id)
-        approvals = await queue.count_awaiting_approval(session, district_id=access.district_id)
+        counts, mark, approvals = await queue.overview(session, district_id=access.district_id)
     tabs = queue.tab_counts(counts, approvals=approvals)
     return JSONResponse({"marker": mark, "counts": counts, "tabs": tabs})
 
