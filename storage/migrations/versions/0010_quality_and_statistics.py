@@ -1,8 +1,8 @@
-"""Statistics and quality (issue 14): monthly targets, complaints and their steps, phone surveys, monitoring (checklist, inspections, results, follow-ups), provider registration (every existing provider stays registered), an order-history index for the period's returns
+"""Statistics and quality (issue 14): monthly targets, complaints and their steps, phone surveys, monitoring (checklist, inspections, results, follow-ups), provider registration (every existing provider stays registered); indexes for the period's returns and the settlement's year walk (issue 15)
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-01 14:16:56.189843
+Create Date: 2026-12-01 14:44:57.481507
 """
 from collections.abc import Sequence
 
@@ -168,8 +168,15 @@ def upgrade() -> None:
     with op.batch_alter_table('complaint_steps', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_complaint_steps_complaint_id'), ['complaint_id'], unique=False)
 
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.create_index('ix_assignments_assigned_at', ['assigned_at'], unique=False, postgresql_include=['order_id', 'provider_id', 'status'])
+        batch_op.create_index('ix_assignments_order_status', ['order_id', 'status', 'id'], unique=False, postgresql_include=['provider_id'])
+
     with op.batch_alter_table('order_history', schema=None) as batch_op:
         batch_op.create_index('ix_order_history_action_at', ['action', 'at'], unique=False)
+
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_district_done', ['district_id', 'status', 'status_changed_at'], unique=False, postgresql_include=['id', 'units', 'delivered_units', 'resident_id', 'service_code', 'receipt_no'])
 
     with op.batch_alter_table('providers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('registration', sa.String(), server_default='registered', nullable=False))
@@ -194,8 +201,15 @@ def downgrade() -> None:
     with op.batch_alter_table('providers', schema=None) as batch_op:
         batch_op.drop_column('registration')
 
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_district_done', postgresql_include=['id', 'units', 'delivered_units', 'resident_id', 'service_code', 'receipt_no'])
+
     with op.batch_alter_table('order_history', schema=None) as batch_op:
         batch_op.drop_index('ix_order_history_action_at')
+
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index('ix_assignments_order_status', postgresql_include=['provider_id'])
+        batch_op.drop_index('ix_assignments_assigned_at', postgresql_include=['order_id', 'provider_id', 'status'])
 
     with op.batch_alter_table('complaint_steps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_complaint_steps_complaint_id'))
