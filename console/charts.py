@@ -7,10 +7,17 @@ the internet; the chart is put into the page as inline SVG (its ids prefixed, so
 live in one page).
 
 matplotlib is imported on the first chart only: the bot and the jobs never import this module,
-and the console pays the import once, on the first statistics page. Drawing is CPU work, so it
-runs in a worker thread (`draw`), one chart at a time (matplotlib's font objects are not
-thread-safe) with `matplotlib.figure.Figure` and the SVG canvas, never pyplot. Charts already
-drawn are kept (the same figures give the same SVG), so a page seen again is quick.
+and `dolbom serve` imports it in the background a little after start (`warm`), so the first
+statistics page does not pay for it. Drawing is CPU work, so it runs in one worker thread, one
+chart at a time (matplotlib's font objects are not thread-safe) with `matplotlib.figure.Figure`
+and the SVG canvas, never pyplot. Charts already drawn are kept (the same figures give the same
+SVG), so a page seen again is quick.
+
+A chart takes 0.1–0.2 s to draw, a page of them 1–3 s: the statistics page does not wait for
+them (`draw(..., wait=False)`). Charts not drawn yet leave a placeholder holding a one-off token;
+the page's script fetches `/statistics/charts/<token>` (answered when the drawing is done, only to
+staff who may see the district the figures are of) and puts the SVG in. The monthly report, a
+print page, waits for all of them.
 
 Without Noto Sans CJK (a machine without Debian's fonts-noto-cjk) the page still works: no chart,
 a note saying why, every table as before.
@@ -22,9 +29,11 @@ import asyncio
 import io
 import logging
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -50,6 +59,9 @@ _KEPT = 256  # charts kept drawn
 
 _lock = threading.Lock()
 _drawn: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+_later: OrderedDict[str, tuple[int | None, Future[str]]] = OrderedDict()  # token -> (district, drawing)
+_LATER_KEPT = 512
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class Charts:
     """The SVG of each table's chart, by table key; note: why there are none, when there are none."""
 
     svg: dict[str, Markup] = field(default_factory=dict)
+    later: dict[str, str] = field(default_factory=dict)  # table key -> token of a chart still being drawn
     note: str | None = None
 
 
@@ -294,7 +307,50 @@ def _render_all(specs: Sequence[Spec]) -> Charts:
     return charts
 
 
-async def draw(tables: Sequence[Table], *, locale: str | None = None) -> Charts:
-    """Return the charts of the tables that have one, drawn in a worker thread."""
+def _kept(spec: Spec, family: str) -> str | None:
+    with _lock:
+        return _drawn.get((spec, family))
+
+
+async def draw(
+    tables: Sequence[Table], *, locale: str | None = None, wait: bool = True, district_id: int | None = None
+) -> Charts:
+    """Return the charts of the tables that have one; wait=False: those not drawn yet come later by token.
+
+    district_id: the district the figures are of (None: every district), checked when the token is used.
+    """
     specs = [s for s in (spec_of(t, locale) for t in tables) if s is not None]
-    return await asyncio.to_thread(_render_all, specs)
+    if wait:
+        return await asyncio.wrap_future(_worker.submit(_render_all, specs))
+    charts = Charts()
+    if not specs:
+        return charts
+    family = await asyncio.wrap_future(_worker.submit(font_family))
+    if family is None:
+        charts.note = gettext(NO_FONT)
+        return charts
+    for spec in specs:
+        kept = _kept(spec, family)
+        if kept is not None:
+            charts.svg[spec.key] = Markup(kept)
+            continue
+        token = secrets.token_urlsafe(18)
+        with _lock:
+            _later[token] = (district_id, _worker.submit(render, spec, family=family))
+            while len(_later) > _LATER_KEPT:
+                _later.popitem(last=False)
+        charts.later[spec.key] = token
+    return charts
+
+
+def later(token: str) -> tuple[int | None, Future[str]] | None:
+    """Return the district and the drawing behind a placeholder's token (None: unknown or forgotten)."""
+    with _lock:
+        return _later.get(token)
+
+
+def warm() -> None:
+    """Import matplotlib and find the font now (blocking; `dolbom serve` calls it in a thread after start)."""
+    if font_family() is not None:
+        from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401

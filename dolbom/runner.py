@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dolbom")
 ROLES = ("web", "bot", "jobs")
 STOP_GRACE_SECONDS = 8.0
+CHARTS_WARM_SECONDS = 30.0  # matplotlib is imported this long after start (console/charts.py)
 BOT_FIRST_SECONDS = 10.0  # the other roles wait at most this long for the bot to catch up
 MAX_RESTARTS = 5  # per role and process; beyond that the process exits 1 for its supervisor
 # What each role imports before it can start; the roles other than the bot load on a thread.
@@ -96,6 +97,23 @@ async def _announce_first_run(database: Database, settings: Settings) -> None:
         )
 
 
+async def _warm_charts(stop: asyncio.Event) -> None:
+    """Import matplotlib for the statistics charts a while after start, off the event loop.
+
+    Not at start: the bot's first answers after a restart come first (decision 0017), and a
+    process that is stopped soon never pays for it.
+    """
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), CHARTS_WARM_SECONDS)
+        return
+    try:
+        from console import charts
+
+        await asyncio.to_thread(charts.warm)
+    except Exception:  # the charts then load on the first statistics page instead
+        log.warning("the charts could not be prepared", exc_info=True)
+
+
 async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     """Migrate if behind, then run the roles until SIGTERM or SIGINT; stop them cleanly."""
     # Also when serve() is started without the CLI (tests, an embedding process).
@@ -157,6 +175,7 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     # Everything every role needs is imported now: keep it out of later full collections.
     startup.settle_heap()
     log.info("dolbom serving %s", ", ".join(tasks))
+    warming = asyncio.create_task(_warm_charts(stop), name="charts") if "web" in roles else None
 
     stopper = asyncio.create_task(stop.wait())
     failed: list[asyncio.Task[Any]] = []
@@ -198,6 +217,8 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
             task.cancel()
         await asyncio.gather(*still, return_exceptions=True)
     stopper.cancel()
+    if warming is not None:
+        warming.cancel()
     await database.dispose()
     log.info("dolbom stopped")
     if failed:

@@ -12,6 +12,7 @@ as one XLSX workbook with a cover sheet (district, month, when and by whom it wa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -79,13 +80,30 @@ async def statistics_page(request: Request) -> Response:
         stats, places = await _compute(request, action="statistics_view")
     except (InvalidInput, NotFound) as err:
         return _refused(request, err)
-    charts = await drawing.draw(stats.tables)
+    # The page does not wait for charts not drawn yet: its script fetches them (console/charts.py).
+    charts = await drawing.draw(stats.tables, wait=False, district_id=stats.scope.district_id)
     month = f"{stats.period.first.year}-{stats.period.first.month:02d}"
     report = {"month": month, **({"district": str(stats.scope.district_id)} if stats.scope.district_id else {})}
     return web.render(request, "statistics.html", stats=stats, places=places, params=params, charts=charts,
                       periods=statistics.PERIODS, query=str(request.url.query), report_month=month,
                       report_query=urlencode(report), services=labels.SERVICE,
                       measures=statistics.MEASURE)  # fmt: skip
+
+
+@router.get("/statistics/charts/{token}")
+async def statistics_chart(request: Request, token: str) -> Response:
+    """One chart the statistics page left for later, as SVG, once drawn (404: unknown, or another district's)."""
+    found = drawing.later(token)
+    if found is None or not web.access_of(request).sees(found[0]):
+        return Response(status_code=404)
+    district_id, drawing_done = found
+    if district_id is None and web.access_of(request).district_id is not None:
+        return Response(status_code=404)  # every district's figures: the all-district admin's only
+    try:
+        svg = await asyncio.wait_for(asyncio.wrap_future(drawing_done), timeout=60)
+    except Exception:  # not drawn (no font, or a chart that cannot be drawn): the page takes it away
+        return Response(status_code=404)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/statistics/targets")
@@ -147,6 +165,7 @@ async def statistics_report(request: Request) -> Response:
         stats, _places = await _compute(request, action="statistics_report", report=True)
     except (InvalidInput, NotFound) as err:
         return _refused(request, err)
+    # A print page: it waits for every chart.
     charts = await drawing.draw(stats.tables)
     month = f"{stats.period.first.year}-{stats.period.first.month:02d}"
     query = {"month": month, **({"district": str(stats.scope.district_id)} if stats.scope.district_id else {})}

@@ -132,3 +132,31 @@ async def test_without_the_korean_font_the_report_still_shows_every_table(
         assert page.status_code == 200, url
         assert "<svg " not in page.text and "한글 글꼴(Noto Sans CJK)" in page.text
         assert "64,353원" in page.text and 'data-testid="stat-providers"' in page.text
+
+
+async def test_the_page_sends_charts_not_drawn_yet_later_and_only_to_who_may_see_them(
+    client: httpx.AsyncClient, db: Database, world: World, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(charts, "_drawn", charts.OrderedDict())  # nothing drawn yet in this process
+    await _november(db, world)
+    await signed_in(client, "mapo")
+    page = await client.get("/statistics?period=month&month=2026-11")
+    assert page.status_code == 200
+    later = re.findall(r'data-testid="chart-([a-z_]+)" data-later="(/statistics/charts/[^"]+)"', page.text)
+    api = (await client.get("/api/statistics?from=2026-11-01&to=2026-11-30")).json()
+    assert {key for key, _ in later} == set(api["tables"]) and "<svg " not in page.text
+    assert '<script src="/static/charts.js" defer></script>' in page.text
+    key, url = next((k, u) for k, u in later if k == "services")
+    chart = await client.get(url)
+    assert chart.status_code == 200 and chart.headers["content-type"].startswith("image/svg+xml")
+    assert chart.text.startswith("<svg ") and "<text" not in chart.text and "<!-- 식사지원 -->" in chart.text
+    # Another district's operator with the token: 404, nothing of 마포구's figures.
+    await signed_in(client, "eunpyeong")
+    refused = await client.get(url)
+    assert refused.status_code == 404 and "식사지원" not in refused.text
+    # Drawn once, the charts come with the page.
+    await signed_in(client, "mapo")
+    for _key, other in later:
+        assert (await client.get(other)).status_code == 200
+    again = await client.get("/statistics?period=month&month=2026-11")
+    assert again.text.count("<svg ") == len(api["tables"]) and "data-later" not in again.text

@@ -90,6 +90,8 @@ def _sign_in(page: Any, base: str) -> None:
 
 def _charts_are_paths(page: Any, what: str) -> list[dict[str, Any]]:
     """Every table has its chart; every chart's letters are Noto Sans CJK paths, none an empty box."""
+    # Charts the server was still drawing come a moment after the page (console/static/charts.js).
+    page.wait_for_function("() => !document.querySelector('figure.chart[data-later]')", timeout=60_000)
     sections = page.locator("section.stat").count()
     found: list[dict[str, Any]] = page.evaluate(CHARTS_JS)
     assert sections >= 9 and len(found) == sections, f"{what}: {len(found)} charts for {sections} tables"
