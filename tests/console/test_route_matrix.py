@@ -588,8 +588,12 @@ ROUTES: list[Case] = [
     Case("GET", "/statistics/export", staff_list()),
     # A chart the page left for later: an unknown token is 404 for everyone (tokens and districts:
     # tests/console/test_statistics_report.py).
-    Case("GET", "/statistics/charts/{token}", _exp(303, 404, 404, 404, 404, 404, 404),
-         fill=lambda s: "/statistics/charts/no-such-token"),  # fmt: skip
+    Case(
+        "GET",
+        "/statistics/charts/{token}",
+        _exp(303, 404, 404, 404, 404, 404, 404),
+        fill=lambda s: "/statistics/charts/no-such-token",
+    ),
     # A district admin sets their own district's target whatever district the form names; the
     # all-district admin sets the named one.
     Case(
