@@ -146,7 +146,7 @@ async def test_the_page_sends_charts_not_drawn_yet_later_and_only_to_who_may_see
     api = (await client.get("/api/statistics?from=2026-11-01&to=2026-11-30")).json()
     assert {key for key, _ in later} == set(api["tables"]) and "<svg " not in page.text
     assert '<script src="/static/charts.js" defer></script>' in page.text
-    key, url = next((k, u) for k, u in later if k == "services")
+    url = next(u for k, u in later if k == "services")
     chart = await client.get(url)
     assert chart.status_code == 200 and chart.headers["content-type"].startswith("image/svg+xml")
     assert chart.text.startswith("<svg ") and "<text" not in chart.text and "<!-- 식사지원 -->" in chart.text
