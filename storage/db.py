@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from dolbom.errors import AppError
@@ -64,9 +64,14 @@ def _unwrap_app_errors(context: ExceptionContext) -> BaseException | None:
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     """Return an async engine for the URL (default: DOLBOM_DATABASE_URL)."""
-    url = url or get_settings().database_url
+    settings = get_settings()
+    url = url or settings.database_url
     # SQL errors must never carry names or phone numbers into the logs.
     kwargs.setdefault("hide_parameters", True)
+    if make_url(url).database not in (None, "", ":memory:") and "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", settings.database_pool_size)
+        kwargs.setdefault("max_overflow", settings.database_max_overflow)
+        kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 15})
     else:
@@ -107,6 +112,15 @@ class Database:
                 # The options reach the "begin" event: the connection is procured (and begun) here.
                 await session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
             yield session
+
+    @property
+    def connections(self) -> int:
+        """How many connections the engine's pool may hand out at once (size + overflow)."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        if size is None:
+            return 1
+        return max(1, int(size()) + max(0, int(getattr(pool, "_max_overflow", 0))))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

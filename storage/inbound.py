@@ -104,6 +104,18 @@ async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | 
     return (await session.execute(query)).scalars().first()
 
 
+async def claim_row(session: AsyncSession, *, row_id: int) -> Inbound | None:
+    """Return this pending row again (after a rolled-back attempt), locked on PostgreSQL; None when it is gone."""
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id) == row_id, col(Inbound.status) == PENDING)
+        .execution_options(populate_existing=True)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().first()
+
+
 async def mark_handled(session: AsyncSession, *, row_id: int) -> bool:
     """Mark a pending row handled in the current transaction; False when it was handled already."""
     result = await session.execute(
