@@ -15,7 +15,6 @@ from aiogram.methods import SendMessage
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from bot import telegram
 from storage import inbound
 from storage.db import Database
 from storage.models import Inbound
