@@ -44,6 +44,7 @@ from aiogram.types import (
     Update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import core
@@ -569,6 +570,10 @@ class Inbox:
         try:
             async with self._answer_slots, self._db_slots:
                 return await self._answer(row_id)
+        except PoolTimeout:
+            # No connection free now: the row stays handled and the sweep answers it shortly.
+            log.warning("inbox row %s: no database connection free; answering it shortly", row_id)
+            return False
         except Exception as err:
             log.error("answering inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
             return False
@@ -702,6 +707,11 @@ class Inbox:
                 handled = await self.handle_next()
             except asyncio.CancelledError:
                 raise
+            except PoolTimeout:  # every connection is in use (back-pressure): the rows wait in the inbox
+                log.warning("inbox worker: no database connection free; updates wait in the inbox")
+                handled = None
+                await _sleep_unless(stop, 0.1)
+                continue
             except Exception as err:  # the database is away: the rows wait in it
                 log.error("inbox worker: %s", type(err).__name__)
                 handled = None

@@ -193,7 +193,7 @@ async def begin_send_many(session: AsyncSession, *, row_ids: list[int], sender_i
         .returning(col(Outbox.id))
         .execution_options(synchronize_session=False)
     )
-    return {int(row_id) for row_id in result.scalars()}
+    return {int(row_id) for row_id in result.scalars() if row_id is not None}
 
 
 async def mark_sent_many(session: AsyncSession, *, row_ids: list[int]) -> None:
