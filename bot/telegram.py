@@ -55,7 +55,7 @@ from dolbom.errors import AppError
 from dolbom.i18n import N_, gettext
 from dolbom.settings import Settings
 from storage import inbound
-from storage.db import Database
+from storage.db import Database, GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +454,7 @@ class Inbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_slots = asyncio.Semaphore(max(1, min(ANSWERS_AT_ONCE, connections - self.handlers - 1)))
         self._db_slots = asyncio.Semaphore(max(1, connections - 1))
+        self._answered = GroupCommit(database, _mark_answered_many)
         self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
         self.polled = asyncio.Event()  # the receiver's first poll is over (stored, or another process polls)
         self.caught_up = asyncio.Event()  # polled, and nothing was due or being answered since
@@ -590,6 +591,11 @@ class Inbox:
             if row is None:
                 return False
             outcome = await self._perform(row)
+            if outcome == ("answered", len(row.answer or []), None):
+                # The common case goes in one transaction with the other answers of the moment:
+                # SQLite has one write lock, and a row per transaction kept writers queueing.
+                await self._answered(row_id)
+                return True
             async with self.database.transaction() as session:
                 await self._record(session, row, outcome)
             return True
@@ -731,6 +737,10 @@ class Inbox:
                 await self.recover(everything=False)
             except Exception as err:
                 log.error("inbox sweep: %s", type(err).__name__)
+
+
+async def _mark_answered_many(session: AsyncSession, ids: list[int]) -> None:
+    await inbound.mark_answered_many(session, row_ids=ids)
 
 
 class _Refused(Exception):

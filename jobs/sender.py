@@ -28,7 +28,7 @@ from care import deliveries
 from dolbom import clock
 from dolbom.settings import Settings
 from storage import outbox
-from storage.db import Database
+from storage.db import Database, GroupCommit
 from storage.models import Outbox
 
 log = logging.getLogger("dolbom.jobs.sender")
@@ -63,42 +63,6 @@ def render_markup(buttons: list[Any] | None) -> dict[str, Any] | None:
 def backoff_seconds(attempts: int, base: float) -> float:
     """Return the wait before the next try: exponential with full jitter, capped."""
     return min(MAX_BACKOFF_SECONDS, base * (2 ** max(0, attempts))) * random.uniform(0.5, 1.5)
-
-
-class GroupCommit:
-    """Many senders' small writes in one transaction: each caller waits for the commit that holds its row.
-
-    While one commit is under way the next callers gather; their rows go in the next one. At
-    1,000 messages a second this turns 2,000 one-row transactions into a few dozen.
-    """
-
-    def __init__(self, database: Database, apply: Any) -> None:
-        self.database = database
-        self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
-        self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __call__(self, row_id: int) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((row_id, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:500], self._waiting[500:]
-            try:
-                async with self.database.transaction() as session:
-                    done = await self.apply(session, [row_id for row_id, _ in batch])
-            except Exception as err:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
-                continue
-            for row_id, future in batch:
-                if not future.done():
-                    future.set_result(done is None or row_id in done)
 
 
 class Sender:

@@ -13,6 +13,7 @@ with "database is locked" because another writer committed after its read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -124,3 +125,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class GroupCommit:
+    """Many senders' small writes in one transaction: each caller waits for the commit that holds its row.
+
+    While one commit is under way the next callers gather; their rows go in the next one (the
+    outbox sender's "sending"/"sent" marks, the SQLite inbox's "answered" marks): a thousand
+    one-row transactions become a few dozen.
+    """
+
+    def __init__(self, database: Database, apply: Any) -> None:
+        self.database = database
+        self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
+        self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, row_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row_id, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:500], self._waiting[500:]
+            try:
+                async with self.database.transaction() as session:
+                    done = await self.apply(session, [row_id for row_id, _ in batch])
+            except Exception as err:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for row_id, future in batch:
+                if not future.done():
+                    future.set_result(done is None or row_id in done)

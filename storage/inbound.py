@@ -182,6 +182,18 @@ async def mark_answered(session: AsyncSession, *, row_id: int, error: str | None
     )
 
 
+async def mark_answered_many(session: AsyncSession, *, row_ids: list[int]) -> None:
+    """Record that the answers of these rows went out, in one statement (see mark_answered)."""
+    if not row_ids:
+        return
+    await session.execute(
+        update(Inbound)
+        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
+        .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def answer_later(session: AsyncSession, *, row_id: int, sent: int, not_before: datetime, error: str) -> None:
     """Keep a handled row for another try at not_before, remembering how many actions went out."""
     await session.execute(
