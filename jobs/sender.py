@@ -216,6 +216,9 @@ class Sender:
         self._chat_next[row.chat_id] = time.monotonic() + PER_CHAT_INTERVAL
         try:
             response = await self._client.post(self.url, json=payload)
+            # The next message to this chat goes a second after this one was answered, so it
+            # cannot arrive within a second of this one however late this one arrived.
+            self._chat_next[row.chat_id] = time.monotonic() + PER_CHAT_INTERVAL
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return await self._retry(row, f"network: {exc!r}")
         except httpx.HTTPError as exc:
