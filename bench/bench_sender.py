@@ -189,7 +189,7 @@ async def run(ctx: Any) -> list[Any]:
             results.append(
                 Result(
                     f"sender {engine} {rate:g}/s",
-                    f"{got['rate']:.1f}/s = {ratio:.2f}× the configured {rate:g}/s; {got['lost']} not sent when the run ended, "
+                    f"{got['rate']:.1f}/s = {ratio:.2f}× the configured {rate:g}/s; {got['lost']} unsent at the end, "
                     f"{got['duplicates']} duplicates, {got['refused']} answered 429 ({messages} messages)",
                     "≥ 0.95×, 0 lost, 0 duplicates, 0 answered 429",
                     ratio >= 0.95 and got["lost"] == 0 and got["duplicates"] == 0 and got["refused"] == 0,
