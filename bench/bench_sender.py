@@ -45,6 +45,7 @@ def _limited_stand_in(rate: float) -> Any:
             self.last_at: dict[str, float] = {}
             self.window: deque[float] = deque()
             self.refused = 0
+            self.refused_chat = 0  # of which: the chat got a message less than a second before
 
         def _send(self, params: dict[str, Any], token: str = "") -> web.Response:
             now = time.monotonic()
@@ -55,6 +56,7 @@ def _limited_stand_in(rate: float) -> Any:
             too_many = len(self.window) >= rate * 1.05 + 1
             if too_soon or too_many:
                 self.refused += 1
+                self.refused_chat += int(too_soon)
                 return web.json_response(
                     {
                         "ok": False,
@@ -78,7 +80,7 @@ def _stand_in_process(rate: float, conn: Any) -> None:
         api = await _limited_stand_in(rate).start()
         conn.send(api.url)
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
-        conn.send(([(r.text, r.at) for r in api.received], api.refused))
+        conn.send(([(r.text, r.at) for r in api.received], (api.refused, api.refused_chat)))
         await api.stop()
 
     asyncio.run(main())
@@ -96,11 +98,11 @@ class StandInProcess:
         self.proc.start()
         self.url = str(self.conn.recv())
 
-    def finish(self) -> tuple[list[tuple[str, float]], int]:
+    def finish(self) -> tuple[list[tuple[str, float]], tuple[int, int]]:
         self.conn.send("stop")
         received, refused = self.conn.recv()
         self.proc.join(10)
-        return received, int(refused)
+        return received, (int(refused[0]), int(refused[1]))
 
 
 async def _sent_count(database: Any) -> int:
@@ -159,7 +161,7 @@ async def send_all(url: str, *, messages: int, rate: float) -> dict[str, Any]:
             )
     finally:
         await database.dispose()
-        received, refused = api.finish()
+        received, (refused, refused_chat) = api.finish()
     texts = Counter(text for text, _ in received)
     times = sorted(at for _, at in received)
     span = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -168,6 +170,7 @@ async def send_all(url: str, *, messages: int, rate: float) -> dict[str, Any]:
         "lost": messages - len(texts),
         "duplicates": sum(n - 1 for n in texts.values()),
         "refused": refused,
+        "refused_chat": refused_chat,
         "seconds": time.monotonic() - started,
         "statuses": statuses,
         "concurrency": settings.outbox_concurrency,
@@ -190,7 +193,8 @@ async def run(ctx: Any) -> list[Any]:
                 Result(
                     f"sender {engine} {rate:g}/s",
                     f"{got['rate']:.1f}/s = {ratio:.2f}× the configured {rate:g}/s; {got['lost']} unsent at the end, "
-                    f"{got['duplicates']} duplicates, {got['refused']} answered 429 ({messages} messages)",
+                    f"{got['duplicates']} duplicates, {got['refused']} answered 429 "
+                    f"({got['refused_chat']} of them per chat; {messages} messages)",
                     "≥ 0.95×, 0 lost, 0 duplicates, 0 answered 429",
                     ratio >= 0.95 and got["lost"] == 0 and got["duplicates"] == 0 and got["refused"] == 0,
                     note=f"outbox {got['statuses']}, concurrency {got['concurrency']}, {got['seconds']:.1f} s",

@@ -37,11 +37,18 @@ MAX_BACKOFF_SECONDS = 600.0
 
 
 class RateLimiter:
-    """An even-paced overall limit: at most `rate` sends a second."""
+    """An even-paced overall limit: at most `rate` sends a second, and never more in any one second.
+
+    Sends are spaced evenly; a loop that stalled (a busy machine) catches up, but the sliding
+    one-second window caps the catching up, so Telegram never sees a burst above the rate.
+    """
 
     def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / max(0.1, min(rate, 1000.0))
+        rate = max(0.1, min(rate, 1000.0))
+        self.interval = 1.0 / rate
+        self.per_second = max(1, int(rate))
         self._next = 0.0
+        self._recent: deque[float] = deque()
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
@@ -51,6 +58,14 @@ class RateLimiter:
             self._next = max(now, self._next) + self.interval
         if wait > 0:
             await asyncio.sleep(wait)
+        while True:
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) < self.per_second:
+                self._recent.append(now)
+                return
+            await asyncio.sleep(self._recent[0] + 1.0 - now)
 
 
 def render_markup(buttons: list[Any] | None) -> dict[str, Any] | None:
