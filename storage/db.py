@@ -13,12 +13,13 @@ with "database is locked" because another writer committed after its read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from dolbom.errors import AppError
@@ -64,9 +65,14 @@ def _unwrap_app_errors(context: ExceptionContext) -> BaseException | None:
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     """Return an async engine for the URL (default: DOLBOM_DATABASE_URL)."""
-    url = url or get_settings().database_url
+    settings = get_settings()
+    url = url or settings.database_url
     # SQL errors must never carry names or phone numbers into the logs.
     kwargs.setdefault("hide_parameters", True)
+    if make_url(url).database not in (None, "", ":memory:") and "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", settings.database_pool_size)
+        kwargs.setdefault("max_overflow", settings.database_max_overflow)
+        kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 15})
     else:
@@ -108,5 +114,51 @@ class Database:
                 await session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
             yield session
 
+    @property
+    def connections(self) -> int:
+        """How many connections the engine's pool may hand out at once (size + overflow)."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        if size is None:
+            return 1
+        return max(1, int(size()) + max(0, int(getattr(pool, "_max_overflow", 0))))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class GroupCommit:
+    """Many senders' small writes in one transaction: each caller waits for the commit that holds its row.
+
+    While one commit is under way the next callers gather; their rows go in the next one (the
+    outbox sender's "sending"/"sent" marks, the SQLite inbox's "answered" marks): a thousand
+    one-row transactions become a few dozen.
+    """
+
+    def __init__(self, database: Database, apply: Any) -> None:
+        self.database = database
+        self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
+        self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, row_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row_id, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:500], self._waiting[500:]
+            try:
+                async with self.database.transaction() as session:
+                    done = await self.apply(session, [row_id for row_id, _ in batch])
+            except Exception as err:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for row_id, future in batch:
+                if not future.done():
+                    future.set_result(done is None or row_id in done)

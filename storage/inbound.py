@@ -104,6 +104,18 @@ async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | 
     return (await session.execute(query)).scalars().first()
 
 
+async def claim_row(session: AsyncSession, *, row_id: int) -> Inbound | None:
+    """Return this pending row again (after a rolled-back attempt), locked on PostgreSQL; None when it is gone."""
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id) == row_id, col(Inbound.status) == PENDING)
+        .execution_options(populate_existing=True)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().first()
+
+
 async def mark_handled(session: AsyncSession, *, row_id: int) -> bool:
     """Mark a pending row handled in the current transaction; False when it was handled already."""
     result = await session.execute(
@@ -166,6 +178,18 @@ async def mark_answered(session: AsyncSession, *, row_id: int, error: str | None
         update(Inbound)
         .where(col(Inbound.id) == row_id, col(Inbound.status) == HANDLED)
         .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_answered_many(session: AsyncSession, *, row_ids: list[int]) -> None:
+    """Record that the answers of these rows went out, in one statement (see mark_answered)."""
+    if not row_ids:
+        return
+    await session.execute(
+        update(Inbound)
+        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
+        .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
 
