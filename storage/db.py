@@ -14,6 +14,7 @@ with "database is locked" because another writer committed after its read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -135,9 +136,13 @@ class GroupCommit:
     one-row transactions become a few dozen.
     """
 
-    def __init__(self, database: Database, apply: Any) -> None:
+    def __init__(
+        self, database: Database, apply: Any, *, slots: asyncio.Semaphore | None = None, batch: int = 500
+    ) -> None:
         self.database = database
+        self.batch = batch  # rows per transaction at most
         self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
+        self.slots = slots  # held around each transaction (the caller's connection budget), if given
         self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -150,9 +155,12 @@ class GroupCommit:
 
     async def _flush(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting[:500], self._waiting[500:]
+            batch, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
             try:
-                async with self.database.transaction() as session:
+                async with contextlib.AsyncExitStack() as stack:
+                    if self.slots is not None:
+                        await stack.enter_async_context(self.slots)
+                    session = await stack.enter_async_context(self.database.transaction())
                     done = await self.apply(session, [row_id for row_id, _ in batch])
             except Exception as err:
                 for _, future in batch:

@@ -163,6 +163,21 @@ async def take_for_answer(session: AsyncSession, *, row_id: int) -> Inbound | No
     return (await session.execute(query)).scalars().first()
 
 
+async def take_many_for_answer(session: AsyncSession, *, row_ids: list[int]) -> list[Inbound]:
+    """Return those of these handled rows that are free to answer now, locked against other workers on PostgreSQL."""
+    if not row_ids:
+        return []
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
+        .order_by(col(Inbound.update_id))
+        .execution_options(populate_existing=True)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).scalars())
+
+
 async def list_unanswered(session: AsyncSession, *, bot_id: int, due_only: bool = True, limit: int = 100) -> list[int]:
     """Return ids of handled rows whose answer has not gone out, oldest first (due: lease over)."""
     query = select(col(Inbound.id)).where(col(Inbound.bot_id) == bot_id, col(Inbound.status) == HANDLED)
