@@ -420,6 +420,18 @@ def _summary(payload: dict[str, Any] | None) -> tuple[str | None, str | None, st
     return None, None, None
 
 
+class _Wake(asyncio.Event):
+    """The inbox's wake-up call, counting each call: a handling loop looks only for news nobody looked at yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 0
+
+    def set(self) -> None:
+        self.generation += 1
+        super().set()
+
+
 class _ResendLater(Exception):
     """An answer could not go out now (network, Telegram 5xx): try again later from where it stopped."""
 
@@ -449,7 +461,8 @@ class Inbox:
         # wait here (back-pressure) while the updates wait in the inbound table, not in memory.
         connections = database.connections
         self.handlers = handlers or (1 if database.is_sqlite else max(1, min(HANDLERS_AT_MOST, connections // 3)))
-        self.wake = asyncio.Event()
+        self.wake = _Wake()
+        self._looked = 0  # the wake-up call the last look for due rows began after
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_slots = asyncio.Semaphore(max(1, min(ANSWERS_AT_ONCE, connections - self.handlers - 1)))
@@ -498,6 +511,8 @@ class Inbox:
                         row = await inbound.claim_row(session, row_id=row_id)
                     if row is None:
                         return row_id
+                    if row_id is None:
+                        self.wake.set()  # there may be more: one more loop looks while this one works
                     row_id = row.id
                     assert row_id is not None
                     claim = core.Claim(session=session, row_id=row_id, conflicts=conflicts, accepted=accepted)
@@ -742,6 +757,7 @@ class Inbox:
 
     async def _handle_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._looked = self.wake.generation
             try:
                 handled = await self.handle_next()
             except asyncio.CancelledError:
@@ -758,9 +774,16 @@ class Inbox:
             if handled is None:
                 if self.polled.is_set() and not self._tasks:
                     self.caught_up.set()
-                self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self._idle)
+                    await asyncio.wait_for(self._news(), self._idle)
+
+    async def _news(self) -> None:
+        # One wake-up call (rows stored, an answer out, a row claimed) sends one idle loop to
+        # look, not all of them: the others would find nothing, each costing a transaction.
+        # Every loop still looks after the idle interval (rows another process stored, retries).
+        while self.wake.generation <= self._looked:
+            self.wake.clear()
+            await self.wake.wait()
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         # Answers whose first try failed (network) and, on PostgreSQL, those a dead process left.
