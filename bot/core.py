@@ -463,6 +463,12 @@ class Claim:
     handled: bool = False
     actions: list[dict[str, Any]] = field(default_factory=list)
     error_text: str | None = None
+    conflicts: int = 0  # earlier attempts at this row that found the conversation changed
+    accepted: bool = False  # on_accepted ran in an earlier attempt
+
+
+class Conflicted(Exception):
+    """The person's conversation changed meanwhile: the worker rolls back and applies the row again."""
 
 
 async def mark_handled(claim: Claim) -> bool:
@@ -504,29 +510,42 @@ async def handle(
     """Apply one incoming event in one transaction and return the replies (None: handled already).
 
     With inbound_claim (an inbox row held by the worker) the event is applied in the worker's
-    transaction, inside a savepoint, and the row is marked handled there first: an exception
-    anywhere after that leaves no mark, and the worker tries the row again. Without one (the web
-    chat) the event gets its own transaction. A conversation changed meanwhile by someone else
-    (ConflictError) is tried once more; the second conflict answers MSG_BUSY. on_accepted runs
+    transaction, and the row is marked handled there first: an exception anywhere after that
+    rolls the transaction back (the mark too), and the worker tries the row again. A conversation
+    changed meanwhile by someone else raises Conflicted: the worker applies the row again in a
+    fresh transaction, and after the second conflict the answer is MSG_BUSY. Without a claim (the
+    web chat) the event gets its own transaction, tried twice in the same way. on_accepted runs
     once the event is known to be new (the Telegram adapter answers the callback query there).
     """
+    if inbound_claim is not None:
+        return await _handle_claimed(incoming, inbound_claim, on_accepted)
     accepted: list[bool] = []
     for attempt in (1, 2):
         try:
-            if inbound_claim is not None:
-                async with inbound_claim.session.begin_nested():
-                    return await _apply(inbound_claim.session, incoming, inbound_claim, on_accepted, accepted)
             async with database.transaction() as session:
                 return await _apply(session, incoming, None, on_accepted, accepted)
         except ConflictError:
             log.info("conversation %s/%s changed meanwhile (attempt %d)", incoming.channel, "…", attempt)
-            if inbound_claim is not None:
-                inbound_claim.handled = False
-    if inbound_claim is not None and not await inbound.mark_handled(inbound_claim.session, row_id=inbound_claim.row_id):
-        return None
-    if inbound_claim is not None:
-        inbound_claim.handled = True
     return [Reply(text=gettext(MSG_BUSY, incoming.language))]
+
+
+async def _handle_claimed(
+    incoming: Incoming, claim: Claim, on_accepted: Callable[[], None] | None
+) -> list[Reply] | None:
+    # No savepoint: the worker's transaction is the unit. A conflict rolls all of it back (the
+    # mark too) and the worker applies the row again; the third try answers MSG_BUSY.
+    if claim.conflicts >= 2:
+        if not await mark_handled(claim):
+            return None
+        return [Reply(text=gettext(MSG_BUSY, incoming.language))]
+    accepted = [True] if claim.accepted else []
+    try:
+        return await _apply(claim.session, incoming, claim, on_accepted, accepted)
+    except ConflictError:
+        log.info("conversation %s/%s changed meanwhile (attempt %d)", incoming.channel, "…", claim.conflicts + 1)
+        claim.handled = False
+        claim.accepted = bool(accepted)
+        raise Conflicted() from None
 
 
 def load_flows() -> None:

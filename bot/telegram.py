@@ -44,6 +44,7 @@ from aiogram.types import (
     Update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import core
@@ -54,7 +55,7 @@ from dolbom.errors import AppError
 from dolbom.i18n import N_, gettext
 from dolbom.settings import Settings
 from storage import inbound
-from storage.db import Database
+from storage.db import Database, GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,7 @@ POLL_TIMEOUT = 10
 IDLE_POLL_SECONDS = 0.25
 IDLE_POLL_SECONDS_SQLITE = 1.0
 ANSWERS_AT_ONCE = 8  # answers going out at the same time (each holds a connection on PostgreSQL)
+HANDLERS_AT_MOST = 4  # handling loops per process on PostgreSQL (fewer when the pool is small)
 STOP_GRACE_SECONDS = 5.0
 # A registration number the person typed is never stored, not even as a stand-in number (the
 # storage guard refuses any number of that shape in every text and JSON column, the inbox
@@ -418,6 +420,18 @@ def _summary(payload: dict[str, Any] | None) -> tuple[str | None, str | None, st
     return None, None, None
 
 
+class _Wake(asyncio.Event):
+    """The inbox's wake-up call, counting each call: a handling loop looks only for news nobody looked at yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 0
+
+    def set(self) -> None:
+        self.generation += 1
+        super().set()
+
+
 class _ResendLater(Exception):
     """An answer could not go out now (network, Telegram 5xx): try again later from where it stopped."""
 
@@ -442,11 +456,24 @@ class Inbox:
         self.bot = bot
         self.dp = dp
         self.bot_id = bot.id
-        self.handlers = handlers or (1 if database.is_sqlite else 4)
-        self.wake = asyncio.Event()
+        # Sized from the connection pool (settings): the loops and the answers together never ask
+        # for more connections than the pool holds, less one for the receiver. Beyond that they
+        # wait here (back-pressure) while the updates wait in the inbound table, not in memory.
+        connections = database.connections
+        self.handlers = handlers or (1 if database.is_sqlite else max(1, min(HANDLERS_AT_MOST, connections // 3)))
+        self.wake = _Wake()
+        self._looked = 0  # the wake-up call the last look for due rows began after
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._answer_slots = asyncio.Semaphore(ANSWERS_AT_ONCE)
+        self._answer_slots = asyncio.Semaphore(max(1, min(ANSWERS_AT_ONCE, connections - self.handlers - 1)))
+        self._db_slots = asyncio.Semaphore(max(1, connections - 1))
+        self._answered = GroupCommit(database, _mark_answered_many)
+        # PostgreSQL: the answers of the moment go out in one transaction that holds their rows
+        # locked while they are sent (another process's sweep skips them) and marks them
+        # answered together; one transaction per answer cost five round trips each.
+        self._answer_together = GroupCommit(
+            database, self._answer_batch, slots=self._db_slots, batch=4 * ANSWERS_AT_ONCE
+        )
         self._idle = IDLE_POLL_SECONDS_SQLITE if database.is_sqlite else IDLE_POLL_SECONDS
         self.polled = asyncio.Event()  # the receiver's first poll is over (stored, or another process polls)
         self.caught_up = asyncio.Event()  # polled, and nothing was due or being answered since
@@ -465,41 +492,61 @@ class Inbox:
     # ------------------------------------------------------------ handling
 
     async def handle_next(self) -> int | None:
-        """Claim one due row and handle it in one transaction; return its id (None: nothing due)."""
+        """Claim one due row and handle it in one transaction; return its id (None: nothing due).
+
+        A conversation changed meanwhile by someone else rolls the whole transaction back and the
+        same row is handled again at once (no savepoint per update); after the second conflict
+        the person gets MSG_BUSY (core.handle).
+        """
         row_id: int | None = None
         claim: core.Claim | None = None
-        try:
-            async with self.database.transaction() as session:
-                row = await inbound.claim_next(session, bot_id=self.bot_id)
-                if row is None:
-                    return None
-                row_id = row.id
-                assert row_id is not None
-                claim = core.Claim(session=session, row_id=row_id)
-                update = Update.model_validate(row.payload or {}, context={"bot": self.bot})
-                await self.dp.feed_update(self.bot, update, claim=claim)
-                if claim.error_text is not None:
-                    raise _Refused(claim.error_text)
-                if claim.handled:
-                    await inbound.set_answer(session, row_id=row_id, answer=claim.actions)
-                else:
-                    await inbound.ignore(session, row_id=row_id)
-        except _Refused as refused:
-            await self._answer_refusal(row_id, refused.text)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            if row_id is None:
+        conflicts = 0
+        accepted = False
+        while True:
+            try:
+                async with self._db_slots, self.database.transaction() as session:
+                    if row_id is None:
+                        row = await inbound.claim_next(session, bot_id=self.bot_id)
+                    else:
+                        row = await inbound.claim_row(session, row_id=row_id)
+                    if row is None:
+                        return row_id
+                    if row_id is None:
+                        self.wake.set()  # there may be more: one more loop looks while this one works
+                    row_id = row.id
+                    assert row_id is not None
+                    claim = core.Claim(session=session, row_id=row_id, conflicts=conflicts, accepted=accepted)
+                    update = Update.model_validate(row.payload or {}, context={"bot": self.bot})
+                    await self.dp.feed_update(self.bot, update, claim=claim)
+                    if claim.error_text is not None:
+                        raise _Refused(claim.error_text)
+                    if claim.handled:
+                        await inbound.set_answer(session, row_id=row_id, answer=claim.actions)
+                    else:
+                        await inbound.ignore(session, row_id=row_id)
+                break
+            except core.Conflicted:
+                # Rolled back, the row is pending again: apply it once more on a fresh read.
+                conflicts += 1
+                accepted = bool(claim and claim.accepted)
+                continue
+            except _Refused as refused:
+                await self._answer_refusal(row_id, refused.text)
+                break
+            except asyncio.CancelledError:
                 raise
-            await self._failed(row_id, err)
-            return row_id
+            except Exception as err:
+                if row_id is None:
+                    raise
+                await self._failed(row_id, err)
+                return row_id
         if row_id is not None and claim is not None and (claim.handled or claim.error_text is not None):
             self._spawn(self.answer(row_id))
         return row_id
 
     async def _answer_refusal(self, row_id: int | None, text: str) -> None:
         assert row_id is not None
-        async with self.database.transaction() as session:
+        async with self._db_slots, self.database.transaction() as session:
             row = await session.get(inbound.Inbound, row_id)
             if row is None or not await inbound.mark_handled(session, row_id=row_id):
                 return
@@ -510,7 +557,7 @@ class Inbox:
         """Count the failure; at the limit tell the desk and the person. Never drop the row silently."""
         log.error("inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
         try:
-            async with self.database.transaction() as session:
+            async with self._db_slots, self.database.transaction() as session:
                 row = await inbound.record_failure(session, row_id=row_id, error=type(err).__name__)
                 if row is None or row.status != inbound.DEAD:
                     return
@@ -543,8 +590,14 @@ class Inbox:
             return False
         self._answering.add(row_id)
         try:
-            async with self._answer_slots:
+            if not self.database.is_sqlite:
+                return await self._answer_together(row_id)
+            async with self._answer_slots, self._db_slots:
                 return await self._answer(row_id)
+        except PoolTimeout:
+            # No connection free now: the row stays handled and the sweep answers it shortly.
+            log.warning("inbox row %s: no database connection free; answering it shortly", row_id)
+            return False
         except Exception as err:
             log.error("answering inbox row %s failed: %s", row_id, type(err).__name__, exc_info=err)
             return False
@@ -561,6 +614,11 @@ class Inbox:
             if row is None:
                 return False
             outcome = await self._perform(row)
+            if outcome == ("answered", len(row.answer or []), None):
+                # The common case goes in one transaction with the other answers of the moment:
+                # SQLite has one write lock, and a row per transaction kept writers queueing.
+                await self._answered(row_id)
+                return True
             async with self.database.transaction() as session:
                 await self._record(session, row, outcome)
             return True
@@ -573,6 +631,31 @@ class Inbox:
             outcome = await self._perform(row)
             await self._record(session, row, outcome)
         return True
+
+    async def _answer_batch(self, session: AsyncSession, row_ids: list[int]) -> set[int]:
+        """PostgreSQL: send the answers of these rows (those free now) at once, rows locked; return the ids answered."""
+        rows = await inbound.take_many_for_answer(session, row_ids=row_ids)
+
+        async def perform(row: inbound.Inbound) -> tuple[str, int, str | None]:
+            async with self._answer_slots:  # no more sends at once than before
+                return await self._perform(row)
+
+        outcomes = await asyncio.gather(*(perform(row) for row in rows), return_exceptions=True)
+        answered: list[int] = []
+        taken: set[int] = set()
+        for row, outcome in zip(rows, outcomes, strict=True):
+            assert row.id is not None
+            if isinstance(outcome, BaseException):
+                # As a failed answer of its own: the row stays handled and the sweep tries it again.
+                log.error("answering inbox row %s failed: %s", row.id, type(outcome).__name__, exc_info=outcome)
+                continue
+            taken.add(row.id)
+            if outcome == ("answered", len(row.answer or []), None):
+                answered.append(row.id)
+            else:
+                await self._record(session, row, outcome)
+        await inbound.mark_answered_many(session, row_ids=answered)
+        return taken
 
     async def _perform(self, row: inbound.Inbound) -> tuple[str, int, str | None]:
         """Carry out the stored actions from where they stopped; return (outcome, done, error)."""
@@ -632,7 +715,7 @@ class Inbox:
 
     async def recover(self, *, everything: bool) -> int:
         """Answer handled rows whose answer never went out (everything: all, at start on SQLite); return how many."""
-        async with self.database.sessions() as session:
+        async with self._db_slots, self.database.sessions() as session:
             ids = await inbound.list_unanswered(session, bot_id=self.bot_id, due_only=not everything)
         answered = 0
         for row_id in ids:
@@ -674,10 +757,16 @@ class Inbox:
 
     async def _handle_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._looked = self.wake.generation
             try:
                 handled = await self.handle_next()
             except asyncio.CancelledError:
                 raise
+            except PoolTimeout:  # every connection is in use (back-pressure): the rows wait in the inbox
+                log.warning("inbox worker: no database connection free; updates wait in the inbox")
+                handled = None
+                await _sleep_unless(stop, 0.1)
+                continue
             except Exception as err:  # the database is away: the rows wait in it
                 log.error("inbox worker: %s", type(err).__name__)
                 handled = None
@@ -685,9 +774,16 @@ class Inbox:
             if handled is None:
                 if self.polled.is_set() and not self._tasks:
                     self.caught_up.set()
-                self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self._idle)
+                    await asyncio.wait_for(self._news(), self._idle)
+
+    async def _news(self) -> None:
+        # One wake-up call (rows stored, an answer out, a row claimed) sends one idle loop to
+        # look, not all of them: the others would find nothing, each costing a transaction.
+        # Every loop still looks after the idle interval (rows another process stored, retries).
+        while self.wake.generation <= self._looked:
+            self.wake.clear()
+            await self.wake.wait()
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         # Answers whose first try failed (network) and, on PostgreSQL, those a dead process left.
@@ -697,6 +793,10 @@ class Inbox:
                 await self.recover(everything=False)
             except Exception as err:
                 log.error("inbox sweep: %s", type(err).__name__)
+
+
+async def _mark_answered_many(session: AsyncSession, ids: list[int]) -> None:
+    await inbound.mark_answered_many(session, row_ids=ids)
 
 
 class _Refused(Exception):

@@ -56,7 +56,14 @@ class Settings(BaseSettings):
     survey_delay_hours: int = 24
     digest_at_minute: int = 8 * 60
     outbox_max_attempts: int = 8
-    outbox_concurrency: int = 8
+    # Sends in flight at once; with the stand-in Bot API on loopback 1,000/s needs about 64.
+    outbox_concurrency: int = 64
+    # Connections each process keeps (pool size) and may open beyond it (overflow); a caller
+    # waits up to pool_timeout seconds for one. The bot's inbox sizes its loops from these and
+    # waits for a connection rather than failing; what waits stays in the inbound table.
+    database_pool_size: int = 10
+    database_max_overflow: int = 5
+    database_pool_timeout: float = 30.0
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from dolbom import clock
@@ -22,11 +23,15 @@ from storage.models import Conversation, Outbox
 
 async def load(session: AsyncSession, *, channel: str, user_key: str) -> Conversation:
     """Return the person's conversation, creating an empty one the first time."""
-    stmt = select(Conversation).where(col(Conversation.channel) == channel, col(Conversation.user_key) == user_key)
+    # populate_existing: another instance may have changed it since this session last looked,
+    # so the row is read afresh in the same statement (no refresh after it).
+    stmt = (
+        select(Conversation)
+        .where(col(Conversation.channel) == channel, col(Conversation.user_key) == user_key)
+        .execution_options(populate_existing=True)
+    )
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is not None:
-        # Another instance may have changed it since this session last looked.
-        await session.refresh(row)
         return row
     row = Conversation(channel=channel, user_key=user_key, state={}, version=1)
     try:
@@ -54,7 +59,10 @@ async def save(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError()
-    await session.refresh(conversation)
+    # What was written is what the row holds now: set it without reading it back (and without
+    # marking the object changed, which would write it again at the next flush).
+    for key, value in values.items():
+        set_committed_value(conversation, key, value)
     return seen + 1
 
 

@@ -13,12 +13,14 @@ with "database is locked" because another writer committed after its read.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from dolbom.errors import AppError
@@ -79,9 +81,14 @@ def _ping_once(dbapi_connection: Any) -> bool:
 
 def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
     """Return an async engine for the URL (default: DOLBOM_DATABASE_URL)."""
-    url = url or get_settings().database_url
+    settings = get_settings()
+    url = url or settings.database_url
     # SQL errors must never carry names or phone numbers into the logs.
     kwargs.setdefault("hide_parameters", True)
+    if make_url(url).database not in (None, "", ":memory:") and "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", settings.database_pool_size)
+        kwargs.setdefault("max_overflow", settings.database_max_overflow)
+        kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 15})
     else:
@@ -141,5 +148,58 @@ class Database:
             yield session
             await session.commit()
 
+    @property
+    def connections(self) -> int:
+        """How many connections the engine's pool may hand out at once (size + overflow)."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        if size is None:
+            return 1
+        return max(1, int(size()) + max(0, int(getattr(pool, "_max_overflow", 0))))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class GroupCommit:
+    """Many senders' small writes in one transaction: each caller waits for the commit that holds its row.
+
+    While one commit is under way the next callers gather; their rows go in the next one (the
+    outbox sender's "sending"/"sent" marks, the SQLite inbox's "answered" marks): a thousand
+    one-row transactions become a few dozen.
+    """
+
+    def __init__(
+        self, database: Database, apply: Any, *, slots: asyncio.Semaphore | None = None, batch: int = 500
+    ) -> None:
+        self.database = database
+        self.batch = batch  # rows per transaction at most
+        self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
+        self.slots = slots  # held around each transaction (the caller's connection budget), if given
+        self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, row_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row_id, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    if self.slots is not None:
+                        await stack.enter_async_context(self.slots)
+                    session = await stack.enter_async_context(self.database.transaction())
+                    done = await self.apply(session, [row_id for row_id, _ in batch])
+            except Exception as err:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for row_id, future in batch:
+                if not future.done():
+                    future.set_result(done is None or row_id in done)

@@ -104,6 +104,18 @@ async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | 
     return (await session.execute(query)).scalars().first()
 
 
+async def claim_row(session: AsyncSession, *, row_id: int) -> Inbound | None:
+    """Return this pending row again (after a rolled-back attempt), locked on PostgreSQL; None when it is gone."""
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id) == row_id, col(Inbound.status) == PENDING)
+        .execution_options(populate_existing=True)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).scalars().first()
+
+
 async def mark_handled(session: AsyncSession, *, row_id: int) -> bool:
     """Mark a pending row handled in the current transaction; False when it was handled already."""
     result = await session.execute(
@@ -151,6 +163,21 @@ async def take_for_answer(session: AsyncSession, *, row_id: int) -> Inbound | No
     return (await session.execute(query)).scalars().first()
 
 
+async def take_many_for_answer(session: AsyncSession, *, row_ids: list[int]) -> list[Inbound]:
+    """Return those of these handled rows that are free to answer now, locked against other workers on PostgreSQL."""
+    if not row_ids:
+        return []
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
+        .order_by(col(Inbound.update_id))
+        .execution_options(populate_existing=True)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).scalars())
+
+
 async def list_unanswered(session: AsyncSession, *, bot_id: int, due_only: bool = True, limit: int = 100) -> list[int]:
     """Return ids of handled rows whose answer has not gone out, oldest first (due: lease over)."""
     query = select(col(Inbound.id)).where(col(Inbound.bot_id) == bot_id, col(Inbound.status) == HANDLED)
@@ -166,6 +193,18 @@ async def mark_answered(session: AsyncSession, *, row_id: int, error: str | None
         update(Inbound)
         .where(col(Inbound.id) == row_id, col(Inbound.status) == HANDLED)
         .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_answered_many(session: AsyncSession, *, row_ids: list[int]) -> None:
+    """Record that the answers of these rows went out, in one statement (see mark_answered)."""
+    if not row_ids:
+        return
+    await session.execute(
+        update(Inbound)
+        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
+        .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
 

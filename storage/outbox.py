@@ -182,6 +182,32 @@ async def begin_send(session: AsyncSession, *, row_id: int, sender_id: str) -> b
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def begin_send_many(session: AsyncSession, *, row_ids: list[int], sender_id: str) -> set[int]:
+    """Mark claimed rows as being sent now, in one statement; return the ids whose claim held (send only those)."""
+    if not row_ids:
+        return set()
+    result = await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(row_ids), col(Outbox.status) == "claimed", col(Outbox.claimed_by) == sender_id)
+        .values(status="sending")
+        .returning(col(Outbox.id))
+        .execution_options(synchronize_session=False)
+    )
+    return {int(row_id) for row_id in result.scalars() if row_id is not None}
+
+
+async def mark_sent_many(session: AsyncSession, *, row_ids: list[int]) -> None:
+    """Record that these rows were delivered, in one statement."""
+    if not row_ids:
+        return
+    await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id).in_(row_ids))
+        .values(status="sent", sent_at=clock.now(), claimed_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _set(session: AsyncSession, row_id: int, **values: Any) -> None:
     await session.execute(
         update(Outbox).where(col(Outbox.id) == row_id).values(**values).execution_options(synchronize_session=False)
