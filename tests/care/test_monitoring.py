@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,6 @@ from dolbom.errors import InvalidInput, NotFound, PermissionDenied, ReasonRequir
 from storage.db import Database
 from storage.models import AccessLog, ChannelBinding, Inspection, InspectionResult, Outbox
 from tests import factories
-from tests.care.test_races import race
 from tests.storage.pausing import Pause
 
 
@@ -298,12 +298,30 @@ async def test_two_people_saving_results_at_once_both_succeed_and_the_later_answ
 
         return step
 
-    # The first stops between clearing the old answers and writing its own: without a lock the
-    # second's rows land in between and the first's INSERT breaks on the key.
-    outcome = await race(db, saving("pass", "첫 번째"), Pause(_writing_results), saving("fail", "두 번째"))
-    # Neither is a database error: the second waited for the first, then replaced its answers.
-    assert all(isinstance(r, Inspection) for r in (outcome.paused, outcome.meanwhile)), outcome
-    later = ("fail", "두 번째") if outcome.first == "paused" else ("pass", "첫 번째")
+    # The first stops between clearing the old answers and writing its own, and the second runs
+    # meanwhile: without a lock the second's rows land in that gap (it commits) and the first's
+    # INSERT breaks on the key. With the lock the second waits, then replaces the first's answers.
+    # (tests.care.test_races.race expects PostgreSQL to finish the second first, which a lock held
+    # across the gap does not do; so the two sessions are run by hand here.)
+    pause = Pause(_writing_results, patience=10.0)
+
+    async def run(step: Any, pause: Pause | None = None) -> Any:
+        try:
+            async with db.transaction() as s:
+                if pause is not None:
+                    await pause.attach(s)
+                return await step(s)
+        except Exception as exc:  # the outcome the test checks
+            return exc
+
+    first = asyncio.create_task(run(saving("pass", "첫 번째"), pause))
+    await asyncio.wait_for(pause.reached.wait(), 10)
+    second = asyncio.create_task(run(saving("fail", "두 번째")))
+    await asyncio.sleep(1.0)  # the second gets as far as it can while the first is held
+    pause.go.set()
+    results = (await first, await second)
+    assert pause.happened and all(isinstance(r, Inspection) for r in results), results
+    later = ("fail", "두 번째")
     async with db.sessions() as s:
         rows = (
             (await s.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id)))
