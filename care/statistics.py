@@ -138,6 +138,8 @@ MEASURE = {
     "residents": N_("Number of people served"),
     "units": N_("Units (delivered when completed)"),
 }
+# The same measures in a word, for the chart's bar names (the table beside has them whole).
+MEASURE_SHORT = {"orders": N_("count of orders"), "residents": N_("count of people"), "units": N_("count of units")}
 MAX_TARGET = 1_000_000
 
 
@@ -293,7 +295,7 @@ CHARTS: dict[str, Chart] = {
     "checkins": Chart("barh", ("count",)),
     "checkin_outcomes": Chart("barh", ("missed", "alerted")),
     "trends": Chart("line", by_row=True, skip=("total",)),
-    "targets": Chart("barh", ("target", "actual"), label=("label", "measure", "month")),
+    "targets": Chart("barh", ("target", "actual"), label=("label", "short", "month")),
 }
 
 
@@ -1043,11 +1045,13 @@ async def _targets(session: AsyncSession, period: Period, scope: Scope) -> Table
             got = actual.get((code, i), {}).get(measure, 0)
             sum_target, sum_actual = sum_target + target, sum_actual + got
             table.rows.append({"code": f"{code}:{measure}:{p.first.isoformat()[:7]}", "label": service_label(code),
-                               "measure": gettext(MEASURE[measure]), "month": p.first.isoformat()[:7],
+                               "measure": gettext(MEASURE[measure]), "short": gettext(MEASURE_SHORT[measure]),
+                               "month": p.first.isoformat()[:7],
                                "target": target, "actual": got, "reached": share(got, target)})  # fmt: skip
         if len(months) > 1:
             table.rows.append({"code": f"{code}:{measure}:total", "label": service_label(code),
-                               "measure": gettext(MEASURE[measure]), "month": gettext(N_("Total")),
+                               "measure": gettext(MEASURE[measure]), "short": gettext(MEASURE_SHORT[measure]),
+                               "month": gettext(N_("Total")),
                                "target": sum_target, "actual": sum_actual,
                                "reached": share(sum_actual, sum_target)})  # fmt: skip
     return table

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from care import chasers, entitlements, orders, provider_tasks, statistics
 from care.auth import Access
+from console import charts
 from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, PermissionDenied
 from storage.models import AccessLog, Assignment, CheckinSchedule, CheckinSlot, Order, Survey, Visit
@@ -351,6 +352,12 @@ async def test_the_new_figures_counted_by_hand(session: AsyncSession) -> None:
         ("meals:residents:2026-11", "2026-11", 3, 2, 66.7),
         ("meals:units:2026-11", "2026-11", 20, 14, 70.0),
     ]
+    # The chart beside names each bar whole: service · measure in a word · month (nothing cut).
+    targets_chart = charts.spec_of(stats.table("targets"), "ko")
+    assert targets_chart is not None and targets_chart.labels == (
+        "일시재가 · 건수 · 2026-11", "식사지원 · 건수 · 2026-11",
+        "식사지원 · 인원 · 2026-11", "식사지원 · 단위 수 · 2026-11",
+    )  # fmt: skip
     # Trends: a month is shorter than 12, so December 2025 to November 2026; October has O0 (meals),
     # November the 7 not cancelled (O8 is).
     trends = stats.table("trends")
