@@ -100,6 +100,38 @@ async def add_item(session: AsyncSession, *, access: Access, district_id: int | 
     return item
 
 
+# A starting checklist from seed 004's 정기 / 수시 모니터링 (사업 지침 준수, 부정사용, 민원, 본인부담금,
+# 이용시간과 결제, 개인정보): a district's admin adds it in one go and rewords it as they like.
+DEFAULT_ITEMS = (
+    N_("The provider follows the programme's guidelines"),
+    N_("Service times in the records match what was delivered"),
+    N_("Payments are made the agreed way, with no sign of fraudulent billing"),
+    N_("Co-payments and refunds are recorded and explained to the resident"),
+    N_("Complaints are recorded and dealt with"),
+    N_("Personal data is kept safe (paper and screens)"),
+)
+
+
+async def add_defaults(session: AsyncSession, *, access: Access, district_id: int | None) -> int:
+    """Give a district with no checklist items the starting checklist (admins); return the district.
+
+    Once the district has any item (even retired) nothing is added: two admins pressing at once
+    add it once (the district's row is locked while counting).
+    """
+    access.check_admin()
+    chosen = await _district(session, access=access, district_id=district_id)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(col(District.id)).where(col(District.id) == chosen).with_for_update())
+    count = (await session.execute(select(func.count()).where(col(MonitoringItem.district_id) == chosen))).scalar_one()
+    if count:
+        raise RuleViolation(N_("This district has a checklist already: add or change its items one by one."))
+    for position, msgid in enumerate(DEFAULT_ITEMS, start=1):
+        session.add(MonitoringItem(district_id=chosen, position=position, text=gettext(msgid, "ko")))
+    await access.log(session, action="monitoring_checklist", detail=f"district {chosen}: the starting checklist")
+    await session.flush()
+    return chosen
+
+
 async def update_item(
     session: AsyncSession, *, access: Access, item_id: int, text: str, position: int, active: bool
 ) -> MonitoringItem:

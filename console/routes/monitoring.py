@@ -158,6 +158,21 @@ async def checklist_add(request: Request, _op: Operator = Depends(web.require_ad
     return RedirectResponse(f"/monitoring/checklist?district={item.district_id}&done=saved", status_code=303)
 
 
+@router.post("/monitoring/checklist/defaults")  # before /{item_id}: "defaults" is not an item
+async def checklist_defaults(request: Request, _op: Operator = Depends(web.require_admin)) -> Response:
+    form = await request.form()
+    raw = str(form.get("district_id", "")).strip()
+    district_id = int(raw) if raw.isdigit() and 1 <= int(raw) <= forms.INT4_MAX else None
+    try:
+        async with web.database(request).transaction() as session:
+            chosen = await monitoring.add_defaults(session, access=web.access_of(request), district_id=district_id)
+    except (NotFound, PermissionDenied):
+        raise
+    except AppError as err:
+        return await _checklist_page(request, district_id=district_id, error=_message(err), status_code=_status(err))
+    return RedirectResponse(f"/monitoring/checklist?district={chosen}&done=saved", status_code=303)
+
+
 @router.post("/monitoring/checklist/{item_id}")
 async def checklist_edit(
     request: Request, item_id: forms.PathId, _op: Operator = Depends(web.require_admin)

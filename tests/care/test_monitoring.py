@@ -329,3 +329,32 @@ async def test_two_people_saving_results_at_once_both_succeed_and_the_later_answ
             .all()
         )
     assert sorted((r.item_id, r.verdict, r.note) for r in rows) == sorted((i.id, *later) for i in items[:2])
+
+
+async def test_a_district_without_a_checklist_starts_from_the_usual_items_once(db: Database) -> None:
+    async with db.transaction() as s:
+        fresh = await factories.make_district(s, name="서대문구")
+        other = await factories.make_district(s, name="종로구")
+    admin = _access(fresh.district_id, "admin")
+    async with db.transaction() as s:
+        with pytest.raises(PermissionDenied):  # an operator cannot
+            await monitoring.add_defaults(s, access=_access(fresh.district_id), district_id=None)
+    async with db.transaction() as s:
+        # A district admin naming another district gets their own.
+        assert await monitoring.add_defaults(s, access=admin, district_id=other.district_id) == fresh.district_id
+    async with db.transaction() as s:
+        items = await monitoring.list_checklist(s, access=admin)
+        assert [i.text for i in items] == [
+            "사업 지침을 지키고 있다",
+            "기록된 서비스 시간과 실제 제공이 맞다",
+            "정해진 방식으로 결제하고, 부정결제 흔적이 없다",
+            "본인부담금 수납과 환급을 기록하고 이용자에게 설명했다",
+            "민원을 기록하고 처리했다",
+            "개인정보를 안전하게 보관한다(서류와 화면)",
+        ]
+        assert await monitoring.list_checklist(s, access=_access(other.district_id, "admin")) == []
+    async with db.transaction() as s:
+        with pytest.raises(RuleViolation):  # pressed again: nothing doubled
+            await monitoring.add_defaults(s, access=admin, district_id=None)
+    async with db.sessions() as s:
+        assert len(await monitoring.list_checklist(s, access=admin)) == 6

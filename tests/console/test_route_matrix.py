@@ -846,6 +846,13 @@ ROUTES: list[Case] = [
         sided=True,
     ),
     Case("GET", "/monitoring/checklist", admin_list()),
+    # The starting checklist: the fixture's districts have items already, so a kind refusal (422).
+    Case(
+        "POST",
+        "/monitoring/checklist/defaults",
+        admin_list(422),
+        body=lambda fx, s: {"district_id": str(s.district_id)},
+    ),
     # A district's admin adds to their own checklist whatever district the form names.
     Case(
         "POST",
