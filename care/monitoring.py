@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,6 +24,7 @@ from dolbom import clock
 from dolbom.errors import InvalidInput, NotFound, ReasonRequired, RuleViolation
 from dolbom.i18n import N_, gettext
 from storage import outbox
+from storage.db import lock_row
 from storage.models import (
     District,
     Inspection,
@@ -120,8 +121,7 @@ async def add_defaults(session: AsyncSession, *, access: Access, district_id: in
     """
     access.check_admin()
     chosen = await _district(session, access=access, district_id=district_id)
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(col(District.id)).where(col(District.id) == chosen).with_for_update())
+    await lock_row(session, District, chosen)
     count = (await session.execute(select(func.count()).where(col(MonitoringItem.district_id) == chosen))).scalar_one()
     if count:
         raise RuleViolation(N_("This district has a checklist already: add or change its items one by one."))
@@ -167,19 +167,8 @@ async def _provider(session: AsyncSession, *, access: Access, provider_id: int) 
 
 async def _inspection(session: AsyncSession, *, access: Access, inspection_id: int, lock: bool = False) -> Inspection:
     if lock:
-        # Two people saving results at once: the second waits here, then replaces the first's rows
-        # (PostgreSQL: the row lock; SQLite: a no-op UPDATE takes the one write lock).
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(
-                select(col(Inspection.id)).where(col(Inspection.id) == inspection_id).with_for_update()
-            )
-        else:
-            await session.execute(
-                update(Inspection)
-                .where(col(Inspection.id) == inspection_id)
-                .values(id=Inspection.id)
-                .execution_options(synchronize_session=False)
-            )
+        # Two people saving results at once: the second waits here, then replaces the first's rows.
+        await lock_row(session, Inspection, inspection_id)
     inspection = await session.get(Inspection, inspection_id, populate_existing=True)
     if inspection is None:
         raise NotFound()

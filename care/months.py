@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from dolbom.errors import RuleViolation
 from dolbom.i18n import N_
+from storage.db import lock_row
 from storage.models import District, SettlementClose
 
 
@@ -42,19 +42,9 @@ def following(year: int, month: int) -> tuple[int, int]:
 async def lock(session: AsyncSession, *, district_id: int, exclusive: bool) -> None:
     """Hold the district's month lock until the transaction ends (shared for changes, exclusive to close).
 
-    PostgreSQL: SELECT ... FOR SHARE / FOR UPDATE on the district's row.
-    SQLite: a no-op UPDATE takes the database's one write lock, with the same effect.
+    PostgreSQL: FOR SHARE / FOR UPDATE on the district's row; SQLite: its one write lock (storage.db.lock_row).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        query = select(col(District.id)).where(col(District.id) == district_id)
-        await session.execute(query.with_for_update(read=not exclusive))
-    else:
-        await session.execute(
-            update(District)
-            .where(col(District.id) == district_id)
-            .values(id=District.id)
-            .execution_options(synchronize_session=False)
-        )
+    await lock_row(session, District, district_id, shared=not exclusive)
 
 
 async def get_close(session: AsyncSession, *, district_id: int, year: int, month: int) -> SettlementClose | None:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -30,6 +30,21 @@ from dolbom.settings import get_settings
 def is_sqlite(url: str) -> bool:
     """Return True when the URL names an SQLite database."""
     return url.startswith("sqlite")
+
+
+async def lock_row(session: AsyncSession, model: Any, row_id: int, *, shared: bool = False) -> None:
+    """Hold one row (by its `id`) until the transaction ends, so reading then writing is one step.
+
+    PostgreSQL: SELECT ... FOR UPDATE (a second writer waits, then reads the first's work), or
+    FOR SHARE when shared (shared holders only keep out an exclusive one).
+    SQLite: a no-op UPDATE takes the database's one write lock, with the same effect either way.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))
+    else:
+        await session.execute(
+            update(model).where(model.id == row_id).values(id=model.id).execution_options(synchronize_session=False)
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.db import lock_row
 from storage.models import Assignment, Order, OrderHistory, Resident
 
 
@@ -105,15 +106,6 @@ async def used_units(session: AsyncSession, *, resident_id: int, service_code: s
 async def lock_resident_units(session: AsyncSession, *, resident_id: int) -> None:
     """Hold the resident's row until the transaction ends, so counting their units then writing is one step.
 
-    PostgreSQL: SELECT ... FOR UPDATE (a second completion waits, then counts the first's units).
-    SQLite: a no-op UPDATE takes the database's one write lock, with the same effect.
+    A second completion waits, then counts the first's units (storage.db.lock_row).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(col(Resident.id)).where(col(Resident.id) == resident_id).with_for_update())
-    else:
-        await session.execute(
-            update(Resident)
-            .where(col(Resident.id) == resident_id)
-            .values(id=Resident.id)
-            .execution_options(synchronize_session=False)
-        )
+    await lock_row(session, Resident, resident_id)
