@@ -52,3 +52,12 @@ def serving(app: FastAPI, what: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def sign_in(page: Any, base: str, username: str, password: str) -> None:
+    """Sign in on the console's form in a Playwright page and wait for the first page."""
+    page.goto(f"{base}/login")
+    page.get_by_label("아이디").fill(username)
+    page.get_by_label("비밀번호").fill(password)
+    page.get_by_role("button", name="로그인").click()
+    page.wait_for_url(f"{base}/")

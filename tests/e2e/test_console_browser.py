@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.models import District, Dong, Operator
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving, sign_in
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -82,11 +82,7 @@ def server(db_url: str) -> Iterator[tuple[str, Seeded, str]]:
 
 
 def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("아이디").fill(username)
-    page.get_by_label("비밀번호").fill(PASSWORD)
-    page.get_by_role("button", name="로그인").click()
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, username, PASSWORD)
 
 
 def test_desk_day_in_the_browser(server: tuple[str, Seeded, str]) -> None:

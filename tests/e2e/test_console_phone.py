@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.models import CheckinSlot, Operator, Outbox
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving, sign_in
 from tests.jobs.helpers import add_family, resident_with_chat
 
 pytestmark = pytest.mark.e2e
@@ -163,11 +163,7 @@ def test_the_console_fits_a_phone_and_a_desk_screen(server: tuple[str, Seeded, s
             page = browser.new_page(viewport=PHONE if phone else DESK, locale="ko-KR", has_touch=phone)
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{base}/login")
-            page.get_by_label("아이디").fill("mapo")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, "mapo", PASSWORD)
 
             # The queue.
             expect(page.locator("#queue")).to_contain_text("박순자0")

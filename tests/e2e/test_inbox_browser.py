@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import District, Operator
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving, sign_in
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -77,11 +77,7 @@ def test_the_inbox_shows_new_messages_without_reloading(server: tuple[str, str])
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="ko-KR")
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{base}/login")
-            page.get_by_label("아이디").fill("mapo")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, "mapo", PASSWORD)
             expect = playwright_sync.expect
 
             # Any page: the menu's inbox link carries the unread count, and so does the tab's title.

@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.models import ChannelBinding, MonitoringItem, Operator
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, serving
+from tests.e2e.support import ARGS, CHROMIUM, serving, sign_in
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -61,11 +61,7 @@ def test_an_adhoc_monitoring_visit_in_the_browser(server: tuple[str, int]) -> No
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="ko-KR")
-            page.goto(f"{base}/login")
-            page.get_by_label("아이디").fill("mapo")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, "mapo", PASSWORD)
 
             page.get_by_role("link", name="모니터링").first.click()
             plan = page.locator("#plan-form")

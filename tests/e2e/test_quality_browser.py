@@ -16,7 +16,7 @@ from storage.db import Database
 from storage.models import DeskThread, Operator, Survey
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, serving
+from tests.e2e.support import ARGS, CHROMIUM, serving, sign_in
 from tests.factories import DESK
 
 pytestmark = pytest.mark.e2e
@@ -68,11 +68,7 @@ def test_a_complaint_from_a_conversation_is_followed_and_closed_and_a_phone_surv
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="ko-KR")
-            page.goto(f"{base}/login")
-            page.get_by_label("아이디").fill("mapo")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, "mapo", PASSWORD)
             page.click('nav a[href="/inbox"]')
             page.locator("#inbox a[href^='/inbox/']").first.click()
             page.click("#thread-complaint")

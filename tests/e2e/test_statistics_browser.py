@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.models import Operator
 from tests.care.test_statistics import november
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, serving
+from tests.e2e.support import ARGS, CHROMIUM, serving, sign_in
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -80,14 +80,6 @@ def server(db_url: str) -> Iterator[str]:
         clock.set_now(None)
 
 
-def _sign_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("아이디").fill("mapo")
-    page.get_by_label("비밀번호").fill(PASSWORD)
-    page.get_by_role("button", name="로그인").click()
-    page.wait_for_url(f"{base}/")
-
-
 def _charts_are_paths(page: Any, what: str) -> list[dict[str, Any]]:
     """Every table has its chart; every chart's letters are Noto Sans CJK paths, none an empty box."""
     # Charts the server was still drawing come a moment after the page (console/static/charts.js).
@@ -126,7 +118,7 @@ def test_statistics_and_the_monthly_report_show_their_charts(server: str) -> Non
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
-            _sign_in(page, base)
+            sign_in(page, base, "mapo", PASSWORD)
 
             # The statistics page of November: tables with their charts.
             page.goto(f"{base}/statistics?period=month&month=2026-11")

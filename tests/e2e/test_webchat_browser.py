@@ -15,7 +15,7 @@ from storage.db import Database
 from storage.models import Operator, Order, Outbox
 from tests import factories
 from tests.conftest import prepare
-from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving
+from tests.e2e.support import ARGS, CHROMIUM, in_thread, serving, sign_in
 
 pytestmark = pytest.mark.e2e
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -79,11 +79,7 @@ def test_the_web_chat_completes_a_meal_request_in_chromium(server: str, db_url: 
                 "response",
                 lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and "favicon" not in r.url else None,
             )
-            page.goto(f"{base}/login")
-            page.get_by_label("아이디").fill("desk")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.wait_for_url(f"{base}/")
+            sign_in(page, base, "desk", PASSWORD)
             page.goto(f"{base}/chat")
             log = page.locator("#log")
 
