@@ -611,9 +611,10 @@ async def estimate(
     limit = await prices.get_annual_limit(session, district_id=district_id, year=year)
     held_units, held_public = planned_units, planned_public
     if resident_id is not None:
-        held = await _holding(session, resident_id=resident_id, year=year, exclude_order_id=None)
-        held_units += sum(e.units for e in held if e.service_code == service_code)
-        held_public += sum(e.public_amount for e in held)
+        held_units += await reserved_units(
+            session, resident_id=resident_id, service_code=service_code, year=year, exclude_order_id=None
+        )
+        held_public += await public_used(session, resident_id=resident_id, year=year, exclude_order_id=None)
     limit = max(0, limit - held_public)
     cap_left = None if price.cap_units is None else max(0, price.cap_units - held_units)
     covered = units if cap_left is None else min(units, cap_left)
