@@ -7,8 +7,9 @@ BEGIN. Without it the sqlite3 module begins transactions lazily and commits on i
 some statements, so a SAVEPOINT could commit by itself and a rolled-back savepoint lose work of
 the outer transaction: a person's message could be marked handled with no reply (issue 10).
 `Database.transaction()` begins with `BEGIN IMMEDIATE`: it takes SQLite's one write lock at once
-(waiting up to busy_timeout), so a transaction that reads and then writes never fails half-way
-with "database is locked" because another writer committed after its read.
+(awaiting it for up to 10 s: storage.sqlite_inline, the driver every SQLite URL runs on), so a
+transaction that reads and then writes never fails half-way with "database is locked" because
+another writer committed after its read.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, select, update
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.dialects import registry
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from dolbom.errors import AppError
 from dolbom.settings import get_settings
+from storage import sqlite_inline
+
+registry.register("sqlite.inline", "storage.sqlite_inline", "InlineSQLiteDialect")
 
 
 def is_sqlite(url: str) -> bool:
@@ -52,7 +57,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off by default in SQLite; WAL lets the console read while jobs write.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Deleted and overwritten content is zeroed in the file, not left in free pages
     # (a purged name or a refused value must not be readable from the file afterwards).
@@ -105,10 +109,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", settings.database_max_overflow)
         kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     if is_sqlite(url):
-        kwargs.setdefault("connect_args", {"timeout": 15})
+        # Every SQLite URL runs on the inline driver (storage.sqlite_inline, decision 0019).
+        target: str | URL = make_url(url).set(drivername=f"sqlite+{sqlite_inline.InlineSQLiteDialect.driver}")
     else:
+        target = url
         kwargs.setdefault("pool_pre_ping", True)
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(target, **kwargs)
     event.listen(engine.sync_engine, "handle_error", _unwrap_app_errors)
     if engine.dialect.driver == "asyncpg":
         engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
