@@ -74,6 +74,7 @@ _SET_ASIDE: Final = re.compile(
 )
 
 _FAST_DIGITS = re.compile(r"\d")
+_SMALLEST_13_DIGITS = 10 ** (RRN_DIGITS - 1)
 
 
 def _fold_char(ch: str) -> str:
@@ -163,6 +164,11 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
 
 def _might_hold(text: str) -> bool:
     # Fast path: fewer than 13 digits after NFKC cannot hold one (other scripts' digits are \d too).
+    # ASCII is its own NFKC form, one character one digit at most: most stored values (statuses,
+    # keys, Telegram's JSON) are short ASCII and skip the normalising. Other text can grow under
+    # NFKC (⒛ is "20."), so it is normalised first whatever its length.
+    if text.isascii():
+        return len(text) >= RRN_DIGITS and len(_FAST_DIGITS.findall(text)) >= RRN_DIGITS
     return len(_FAST_DIGITS.findall(unicodedata.normalize("NFKC", text))) >= RRN_DIGITS
 
 
@@ -178,8 +184,8 @@ def contains_in(value: Any) -> bool:
     if isinstance(value, str):
         return contains(value)
     if isinstance(value, int) and not isinstance(value, bool):
-        # A parser may have turned typed digits into a number: 8001011234567.
-        return contains(str(value))
+        # A parser may have turned typed digits into a number: 8001011234567 (13 digits at least).
+        return abs(value) >= _SMALLEST_13_DIGITS and contains(str(value))
     if isinstance(value, dict):
         return any(contains_in(k) or contains_in(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set)):
