@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -20,17 +20,26 @@ from dolbom.errors import ConflictError
 from storage import inbound
 from storage.models import Conversation, Outbox
 
+# populate_existing: another instance may have changed it since this session last looked, so the
+# row is read afresh in the same statement (no refresh after it). Built once: every update loads
+# and saves its conversation, and building the statements cost more than running them.
+_LOAD = (
+    select(Conversation)
+    .where(col(Conversation.channel) == bindparam("channel"), col(Conversation.user_key) == bindparam("user_key"))
+    .execution_options(populate_existing=True)
+)
+_TABLE = Conversation.__table__  # type: ignore[attr-defined]
+_SAVE_WHERE = (_TABLE.c.id == bindparam("row_id")) & (_TABLE.c.version == bindparam("seen"))
+_SAVE = update(_TABLE).where(_SAVE_WHERE).values(
+    state=bindparam("state"), version=bindparam("version"), updated_at=bindparam("updated_at")
+)
+_SAVE_WITH_LANGUAGE = _SAVE.values(language=bindparam("language"))
+
 
 async def load(session: AsyncSession, *, channel: str, user_key: str) -> Conversation:
     """Return the person's conversation, creating an empty one the first time."""
-    # populate_existing: another instance may have changed it since this session last looked,
-    # so the row is read afresh in the same statement (no refresh after it).
-    stmt = (
-        select(Conversation)
-        .where(col(Conversation.channel) == channel, col(Conversation.user_key) == user_key)
-        .execution_options(populate_existing=True)
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    params = {"channel": channel, "user_key": user_key}
+    row = (await session.execute(_LOAD, params)).scalar_one_or_none()
     if row is not None:
         return row
     row = Conversation(channel=channel, user_key=user_key, state={}, version=1)
@@ -39,7 +48,7 @@ async def load(session: AsyncSession, *, channel: str, user_key: str) -> Convers
             session.add(row)
     except IntegrityError:
         # Created at the same moment by a second instance: use theirs.
-        return (await session.execute(stmt)).scalar_one()
+        return (await session.execute(_LOAD, params)).scalar_one()
     return row
 
 
@@ -52,10 +61,7 @@ async def save(
     if language:
         values["language"] = language
     result = await session.execute(
-        update(Conversation)
-        .where(col(Conversation.id) == conversation.id, col(Conversation.version) == seen)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        _SAVE_WITH_LANGUAGE if language else _SAVE, {**values, "row_id": conversation.id, "seen": seen}
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError()

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -76,8 +76,7 @@ async def receive(session: AsyncSession, *, bot_id: int, updates: list[dict[str,
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | None = None) -> Inbound | None:
-    """Return the next row to handle, locked for this transaction on PostgreSQL; None when nothing is due."""
+def _claim_next_query(*, postgresql: bool, excluding: bool) -> Any:
     earlier = aliased(Inbound)
     blocked = exists().where(
         col(earlier.bot_id) == col(Inbound.bot_id),
@@ -88,20 +87,34 @@ async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | 
     query = (
         select(Inbound)
         .where(
-            col(Inbound.bot_id) == bot_id,
+            col(Inbound.bot_id) == bindparam("bot_id"),
             col(Inbound.status) == PENDING,
-            col(Inbound.not_before) <= clock.now(),
+            col(Inbound.not_before) <= bindparam("now"),
             ~blocked,
         )
         .order_by(col(Inbound.update_id))
         .limit(1)
         .execution_options(populate_existing=True)
     )
-    if exclude:
-        query = query.where(col(Inbound.id).not_in(exclude))
-    if _dialect(session) == "postgresql":
+    if excluding:
+        query = query.where(col(Inbound.id).not_in(bindparam("exclude", expanding=True)))
+    if postgresql:
         query = query.with_for_update(skip_locked=True, of=Inbound)  # type: ignore[arg-type]
-    return (await session.execute(query)).scalars().first()
+    return query
+
+
+# The statements of every update's path are built once: building a statement and its cache key
+# cost more CPU than SQLite took to run it (issue 15's intake profile).
+_CLAIM_NEXT = {(pg, ex): _claim_next_query(postgresql=pg, excluding=ex) for pg in (False, True) for ex in (False, True)}
+
+
+async def claim_next(session: AsyncSession, *, bot_id: int, exclude: set[int] | None = None) -> Inbound | None:
+    """Return the next row to handle, locked for this transaction on PostgreSQL; None when nothing is due."""
+    query = _CLAIM_NEXT[(_dialect(session) == "postgresql", bool(exclude))]
+    params: dict[str, Any] = {"bot_id": bot_id, "now": clock.now()}
+    if exclude:
+        params["exclude"] = list(exclude)
+    return (await session.execute(query, params)).scalars().first()
 
 
 async def claim_row(session: AsyncSession, *, row_id: int) -> Inbound | None:
@@ -116,28 +129,37 @@ async def claim_row(session: AsyncSession, *, row_id: int) -> Inbound | None:
     return (await session.execute(query)).scalars().first()
 
 
+_TABLE = Inbound.__table__  # type: ignore[attr-defined]
+_MARK_HANDLED = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == PENDING)
+    .values(status=HANDLED, handled_at=bindparam("now"), not_before=bindparam("lease_ends"))
+)
+_SET_ANSWER = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == HANDLED)
+    .values(answer=bindparam("answer"), sent=0)
+)
+_SET_NO_ANSWER = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == HANDLED)
+    .values(answer=None, sent=0, status=ANSWERED, answered_at=bindparam("now"), payload=None)
+)
+
+
 async def mark_handled(session: AsyncSession, *, row_id: int) -> bool:
     """Mark a pending row handled in the current transaction; False when it was handled already."""
-    result = await session.execute(
-        update(Inbound)
-        .where(col(Inbound.id) == row_id, col(Inbound.status) == PENDING)
-        .values(status=HANDLED, handled_at=clock.now(), not_before=clock.now() + ANSWER_LEASE)
-        .execution_options(synchronize_session=False)
-    )
+    now = clock.now()
+    result = await session.execute(_MARK_HANDLED, {"row_id": row_id, "now": now, "lease_ends": now + ANSWER_LEASE})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def set_answer(session: AsyncSession, *, row_id: int, answer: list[dict[str, Any]]) -> None:
     """Store what must be sent for a handled row (in its handling transaction); no answer means answered."""
-    values: dict[str, Any] = {"answer": answer or None, "sent": 0}
-    if not answer:
-        values.update(status=ANSWERED, answered_at=clock.now(), payload=None)
-    await session.execute(
-        update(Inbound)
-        .where(col(Inbound.id) == row_id, col(Inbound.status) == HANDLED)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    if answer:
+        await session.execute(_SET_ANSWER, {"row_id": row_id, "answer": answer})
+    else:
+        await session.execute(_SET_NO_ANSWER, {"row_id": row_id, "now": clock.now()})
 
 
 async def ignore(session: AsyncSession, *, row_id: int) -> None:
@@ -151,16 +173,22 @@ async def ignore(session: AsyncSession, *, row_id: int) -> None:
     )
 
 
-async def take_for_answer(session: AsyncSession, *, row_id: int) -> Inbound | None:
-    """Return a handled row to answer now, locked against other workers on PostgreSQL (None: not ours)."""
+def _take_query(*, postgresql: bool) -> Any:
     query = (
         select(Inbound)
-        .where(col(Inbound.id) == row_id, col(Inbound.status) == HANDLED)
+        .where(col(Inbound.id) == bindparam("row_id"), col(Inbound.status) == HANDLED)
         .execution_options(populate_existing=True)
     )
-    if _dialect(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return (await session.execute(query)).scalars().first()
+    return query.with_for_update(skip_locked=True) if postgresql else query
+
+
+_TAKE = {pg: _take_query(postgresql=pg) for pg in (False, True)}
+
+
+async def take_for_answer(session: AsyncSession, *, row_id: int) -> Inbound | None:
+    """Return a handled row to answer now, locked against other workers on PostgreSQL (None: not ours)."""
+    query = _TAKE[_dialect(session) == "postgresql"]
+    return (await session.execute(query, {"row_id": row_id})).scalars().first()
 
 
 async def take_many_for_answer(session: AsyncSession, *, row_ids: list[int]) -> list[Inbound]:
@@ -197,16 +225,18 @@ async def mark_answered(session: AsyncSession, *, row_id: int, error: str | None
     )
 
 
+_MARK_ANSWERED_MANY = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("row_ids", expanding=True)), _TABLE.c.status == HANDLED)
+    .values(status=ANSWERED, answered_at=bindparam("now"), payload=None, answer=None, last_error=None)
+)
+
+
 async def mark_answered_many(session: AsyncSession, *, row_ids: list[int]) -> None:
     """Record that the answers of these rows went out, in one statement (see mark_answered)."""
     if not row_ids:
         return
-    await session.execute(
-        update(Inbound)
-        .where(col(Inbound.id).in_(row_ids), col(Inbound.status) == HANDLED)
-        .values(status=ANSWERED, answered_at=clock.now(), payload=None, answer=None, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_MARK_ANSWERED_MANY, {"row_ids": list(row_ids), "now": clock.now()})
 
 
 async def answer_later(session: AsyncSession, *, row_id: int, sent: int, not_before: datetime, error: str) -> None:
