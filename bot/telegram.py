@@ -500,6 +500,7 @@ class Inbox:
         """
         row_id: int | None = None
         claim: core.Claim | None = None
+        ready: inbound.Inbound | None = None
         conflicts = 0
         accepted = False
         while True:
@@ -522,6 +523,17 @@ class Inbox:
                         raise _Refused(claim.error_text)
                     if claim.handled:
                         await inbound.set_answer(session, row_id=row_id, answer=claim.actions)
+                        if claim.actions and self.database.is_sqlite:
+                            # What was just stored, as the answering step would read it back.
+                            ready = inbound.Inbound(
+                                id=row_id,
+                                bot_id=row.bot_id,
+                                update_id=row.update_id,
+                                chat_id=row.chat_id,
+                                answer=claim.actions,
+                                sent=0,
+                                attempts=row.attempts,
+                            )
                     else:
                         await inbound.ignore(session, row_id=row_id)
                 break
@@ -541,7 +553,7 @@ class Inbox:
                 await self._failed(row_id, err)
                 return row_id
         if row_id is not None and claim is not None and (claim.handled or claim.error_text is not None):
-            self._spawn(self.answer(row_id))
+            self._spawn(self.answer(row_id, ready=ready))
         return row_id
 
     async def _answer_refusal(self, row_id: int | None, text: str) -> None:
@@ -584,8 +596,12 @@ class Inbox:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def answer(self, row_id: int) -> bool:
-        """Send a handled row's answer and mark it answered; return False when it was not this worker's to send."""
+    async def answer(self, row_id: int, *, ready: inbound.Inbound | None = None) -> bool:
+        """Send a handled row's answer and mark it answered; return False when it was not this worker's to send.
+
+        ready: the row as its handling transaction just stored it (SQLite: this process is the only
+        one answering, so it need not be read back).
+        """
         if row_id in self._answering:
             return False
         self._answering.add(row_id)
@@ -593,7 +609,7 @@ class Inbox:
             if not self.database.is_sqlite:
                 return await self._answer_together(row_id)
             async with self._answer_slots, self._db_slots:
-                return await self._answer(row_id)
+                return await self._answer(row_id, ready=ready)
         except PoolTimeout:
             # No connection free now: the row stays handled and the sweep answers it shortly.
             log.warning("inbox row %s: no database connection free; answering it shortly", row_id)
@@ -605,12 +621,14 @@ class Inbox:
             self._answering.discard(row_id)
             self.wake.set()
 
-    async def _answer(self, row_id: int) -> bool:
+    async def _answer(self, row_id: int, *, ready: inbound.Inbound | None = None) -> bool:
         if self.database.is_sqlite:
             # One process: nobody else answers; read without holding SQLite's write lock.
-            async with self.database.sessions() as session:
-                row = await inbound.take_for_answer(session, row_id=row_id)
-                session.expunge_all()
+            row = ready
+            if row is None:
+                async with self.database.sessions() as session:
+                    row = await inbound.take_for_answer(session, row_id=row_id)
+                    session.expunge_all()
             if row is None:
                 return False
             outcome = await self._perform(row)
