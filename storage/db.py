@@ -109,7 +109,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", settings.database_max_overflow)
         kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     if is_sqlite(url):
-        # Every SQLite URL runs on the inline driver (storage.sqlite_inline, decision 0019).
+        # Every SQLite URL runs on the inline driver (storage.sqlite_inline, decision 0020).
         target: str | URL = make_url(url).set(drivername=f"sqlite+{sqlite_inline.InlineSQLiteDialect.driver}")
     else:
         target = url

@@ -5,7 +5,7 @@ closing are four hand-overs per statement, each a wake-up of that thread and of 
 and a contest for the GIL. Measured on this project's 2-core machine (load ~6): a two-statement
 transaction took 3.7 ms through SQLAlchemy + aiosqlite against 0.06 ms for the same statements on
 a plain sqlite3 connection, and an update of the bot (about ten statements) spent most of its
-time in those hand-overs (docs/decisions/0019-sqlite-inline.md).
+time in those hand-overs (docs/decisions/0020-sqlite-inline.md).
 
 Here the sqlite3 module is called directly from SQLAlchemy's greenlet, in the loop's thread: a
 statement on a local file costs what SQLite costs. The one wait that is not short is another
