@@ -463,6 +463,7 @@ class Inbox:
         self.handlers = handlers or (1 if database.is_sqlite else max(1, min(HANDLERS_AT_MOST, connections // 3)))
         self.wake = _Wake()
         self._looked = 0  # the wake-up call the last look for due rows began after
+        self._handling = 0  # loops inside handle_next now (a row they claimed is invisible to the others)
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_slots = asyncio.Semaphore(max(1, min(ANSWERS_AT_ONCE, connections - self.handlers - 1)))
@@ -757,7 +758,8 @@ class Inbox:
 
     async def _handle_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._looked = self.wake.generation
+            self._looked = looked = self.wake.generation
+            self._handling += 1
             try:
                 handled = await self.handle_next()
             except asyncio.CancelledError:
@@ -771,8 +773,16 @@ class Inbox:
                 log.error("inbox worker: %s", type(err).__name__)
                 handled = None
                 await _sleep_unless(stop, 1.0)
+            finally:
+                self._handling -= 1
             if handled is None:
-                if self.polled.is_set() and not self._tasks:
+                # Caught up only when nothing is in flight anywhere: with several loops
+                # (PostgreSQL) another one may be handling the row this one could not see (locked),
+                # and a row stored or claimed while this one looked was not seen either. `serve`
+                # loads the web and jobs roles once this is set; before the last answer they would
+                # take the interpreter from it.
+                quiet = self.wake.generation == looked and not self._handling
+                if quiet and self.polled.is_set() and not self._tasks:
                     self.caught_up.set()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._news(), self._idle)
