@@ -121,8 +121,6 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
     database = Database(settings.database_url)
     if await migrate.upgrade_if_behind(database):
         log.info("database migrated to the newest schema")
-    if "web" in roles:
-        await _announce_first_run(database, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +146,9 @@ async def serve(*, settings: Settings, roles: tuple[str, ...] = ROLES) -> None:
         await asyncio.wait({*waiters, tasks["bot"]}, timeout=BOT_FIRST_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
+    if "web" in roles:
+        # The web role's business, so after the bot's first answers like the rest of it (decision 0019).
+        await _announce_first_run(database, settings)
     others = tuple(r for r in roles if r != "bot")
     if others:
         await asyncio.to_thread(_import_roles, others)

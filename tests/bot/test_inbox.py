@@ -216,6 +216,40 @@ async def test_updates_stored_but_not_handled_before_a_crash_are_handled_on_star
         assert (await s.execute(select(Conversation))).scalar_one().state["seq"] == [0, 1, 2, 3]
 
 
+async def test_the_inbox_says_it_caught_up_only_once_everyone_who_wrote_while_it_was_down_is_answered(
+    db: Database, place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `dolbom serve` loads its web and jobs roles when the inbox says it caught up: before the
+    # backlog's last answer they would hold it back (decision 0019). On PostgreSQL several loops
+    # work the inbox; one that finds nothing must not speak for the others still handling a row.
+    people = [Person(db, user_id=5570000 + i, name=f"사람{i}") for i in range(2)]
+    await people[0].inbox.receive([Person.raw(p.update(message=p.message(text="/start"))) for p in people])
+    worker = Person(db, user_id=1)  # its Bot, fake Bot API session and Dispatcher answer everyone
+    feed = worker.dp.feed_update
+
+    async def slow_feed(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.2)  # a slow handler: the other loops look meanwhile and find nothing free
+        return await feed(*args, **kwargs)
+
+    monkeypatch.setattr(worker.dp, "feed_update", slow_feed)
+    inbox = telegram.Inbox(database=db, bot=worker.bot, dp=worker.dp, handlers=None if db.is_sqlite else 4)
+    inbox.polled.set()  # the receiver's first poll is over (this test stored the backlog itself)
+    answered_when_caught_up: list[int] = []
+
+    async def note() -> None:
+        await inbox.caught_up.wait()
+        answered_when_caught_up.append(len([m for m in worker.sent() if MENU in m.text]))
+
+    noting = asyncio.create_task(note())
+
+    async def caught_up() -> bool:
+        return inbox.caught_up.is_set()
+
+    await _run_until(inbox, caught_up)
+    await noting
+    assert answered_when_caught_up == [len(people)]
+
+
 # ---------------------------------------------------------------- order, failures, what is stored
 
 

@@ -111,3 +111,54 @@ def test_deferring_after_aiogram_was_imported_changes_nothing() -> None:
     program = "import aiogram\nfrom dolbom import startup\nprint(startup.defer_aiogram_validators())"
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+SEND_PROGRAM = """
+import json
+from dolbom import startup
+startup.defer_aiogram_validators()
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.types import Message
+from bot import telegram
+from bot.messages import Button, Reply
+session = AiohttpSession()
+bot = Bot(token="123:x", session=session)
+reply = Reply(text="안녕하세요", buttons=[[Button(text="네", data="n1:yes")]])
+method = telegram._Send.model_validate({"chat_id": 5, "text": reply.text, "reply_markup": telegram.markup(reply)})
+sent = {"message_id": 7, "date": 1, "chat": {"id": 5, "type": "private"}, "text": "안녕하세요"}
+out = {
+    "api": method.__api_method__,
+    "request": method.model_dump(exclude_none=True, warnings=False),
+    "result": session.check_response(bot, method, 200, json.dumps({"ok": True, "result": sent})).result,
+    "message_built": Message.__pydantic_complete__,
+    "refused": [],
+}
+for status, body in [
+    (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    (429, {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 3}}),
+    (400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}),
+    (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+]:
+    try:
+        session.check_response(bot, method, status, json.dumps(body))
+    except Exception as err:
+        out["refused"].append([type(err).__name__, getattr(err, "retry_after", None)])
+print(json.dumps(out, default=repr))
+"""
+
+
+def test_the_answers_go_out_as_before_without_parsing_the_message_telegram_sends_back() -> None:
+    out = _run(SEND_PROGRAM)
+    assert out["api"] == "sendMessage"
+    assert out["request"]["text"] == "안녕하세요"
+    assert out["request"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "n1:yes"
+    assert out["result"]["message_id"] == 7
+    # Telegram's copy of the message is kept as JSON: Message's validator is not built for it.
+    assert out["message_built"] is False
+    assert out["refused"] == [
+        ["TelegramForbiddenError", None],
+        ["TelegramRetryAfter", 3],
+        ["TelegramBadRequest", None],
+        ["TelegramServerError", None],
+    ]
