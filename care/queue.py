@@ -817,8 +817,17 @@ async def list_saved_filters(session: AsyncSession, *, access: Access) -> list[S
     """Return the operator's saved queue views, by name."""
     if access.operator_id is None:
         return []
-    q = select(SavedFilter).where(col(SavedFilter.operator_id) == access.operator_id).order_by(col(SavedFilter.name))
-    return list((await session.execute(q)).scalars())
+    return list((await session.execute(_saved_statement(), {"operator_id": access.operator_id})).scalars())
+
+
+@functools.cache
+def _saved_statement() -> Any:
+    # Built once (the operator is a parameter): every queue page reads the saved views.
+    return (
+        select(SavedFilter)
+        .where(col(SavedFilter.operator_id) == bindparam("operator_id"))
+        .order_by(col(SavedFilter.name))
+    )
 
 
 async def save_filter(session: AsyncSession, *, access: Access, name: str, query: str) -> SavedFilter:
