@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -223,6 +223,16 @@ async def sign_in(
     )
 
 
+@functools.cache
+def _session_statement() -> Any:
+    # Built once: constructing the statement costs about as much Python as running it.
+    return (
+        select(OperatorSession, Operator)
+        .outerjoin(Operator, col(Operator.id) == col(OperatorSession.operator_id))
+        .where(col(OperatorSession.id) == bindparam("session_id"))
+    )
+
+
 async def get_session(
     session: AsyncSession, *, token: str, idle_minutes: int, touch: bool = True
 ) -> tuple[OperatorSession, Operator] | None:
@@ -230,13 +240,7 @@ async def get_session(
     if not token:
         return None
     # The session and its operator in one statement: this runs before every console request.
-    found = (
-        await session.execute(
-            select(OperatorSession, Operator)
-            .outerjoin(Operator, col(Operator.id) == col(OperatorSession.operator_id))
-            .where(col(OperatorSession.id) == token_id(token))
-        )
-    ).first()
+    found = (await session.execute(_session_statement(), {"session_id": token_id(token)})).first()
     if found is None:
         return None
     row, operator = found

@@ -306,15 +306,11 @@ async def preview(session: AsyncSession, *, order: Order, units: int | None = No
     units = order.units if units is None else units
     price = await prices.get(session, district_id=order.district_id, year=day.year, service_code=order.service_code)
     limit = await prices.get_annual_limit(session, district_id=order.district_id, year=day.year)
-    cap_used = await reserved_units(
-        session,
-        resident_id=order.resident_id,
-        service_code=order.service_code,
-        year=day.year,
-        exclude_order_id=order.id,
-    )
+    # The resident's other entries of the year, read once: the cap counts their units, the limit their support.
+    holding = await _holding(session, resident_id=order.resident_id, year=day.year, exclude_order_id=order.id)
+    cap_used = sum(e.units for e in holding if e.service_code == order.service_code)
     cap_left = fees.remaining_cap(cap_units=price.cap_units, used_units=cap_used)
-    limit_used = await public_used(session, resident_id=order.resident_id, year=day.year, exclude_order_id=order.id)
+    limit_used = sum(e.public_amount for e in holding)
     limit_left = max(limit - limit_used, 0)
     support = support_of(await get_decision(session, resident_id=order.resident_id, day=day))
     entry = await get_entry(session, order_id=order.id)

@@ -264,14 +264,19 @@ def week_start(moment: datetime) -> datetime:
     return monday.astimezone(clock.now().tzinfo)
 
 
-async def list_candidates(session: AsyncSession, *, order_id: int) -> list[proposal.Candidate]:
-    """Return every provider of the order's district as a candidate, with load and fit."""
-    order = await get(session, order_id=order_id)
-    resident = await session.get(Resident, order.resident_id)
-    region_id: int | None = None
-    if resident is not None and resident.dong_id is not None:
-        dong = await session.get(Dong, resident.dong_id)
-        region_id = dong.region_id if dong else None
+async def list_candidates(
+    session: AsyncSession, *, order_id: int, order: Order | None = None, region_id: int | None = None
+) -> list[proposal.Candidate]:
+    """Return every provider of the order's district as a candidate, with load and fit.
+
+    A caller that has just read the order (and its resident's 권역) passes them: not read again.
+    """
+    if order is None or order.id != order_id:
+        order = await get(session, order_id=order_id)
+        resident = await session.get(Resident, order.resident_id)
+        if resident is not None and resident.dong_id is not None:
+            dong = await session.get(Dong, resident.dong_id)
+            region_id = dong.region_id if dong else None
     providers = list(
         (
             await session.execute(
@@ -512,9 +517,10 @@ async def complete(
     return done
 
 
-async def cap_status(session: AsyncSession, *, order_id: int) -> dict[str, int | None]:
+async def cap_status(session: AsyncSession, *, order_id: int, order: Order | None = None) -> dict[str, int | None]:
     """Return the resident's cap, units used (other orders) and units left for this order's service."""
-    order = await get(session, order_id=order_id)
+    if order is None or order.id != order_id:
+        order = await get(session, order_id=order_id)
     year = entitlements.service_day(order).year
     price = await prices.get(session, district_id=order.district_id, year=year, service_code=order.service_code)
     used_by_others = await entitlements.used_units(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_
+from sqlalchemy import bindparam, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -71,9 +72,30 @@ class Filters:
     sort: str | None = None  # a key of SORTS, "-" in front for descending; None = the tab's own order
 
 
+# What a queue row shows of its order (and the API lists): read as plain columns, not ORM objects.
+ROW_COLUMNS = (
+    "id",
+    "receipt_no",
+    "district_id",
+    "resident_id",
+    "service_code",
+    "units",
+    "delivered_units",
+    "requested_date",
+    "urgency",
+    "source",
+    "status",
+    "notes",
+    "created_at",
+    "updated_at",
+    "version",
+    "completion_disputed_at",
+)
+
+
 @dataclass
 class Row:
-    order: Order
+    order: Any  # the order's ROW_COLUMNS as attributes (a result row)
     resident_name: str
     dong_name: str | None
     region_name: str | None
@@ -233,7 +255,7 @@ def _conditions(*, district_id: int | None, operator_id: int | None, f: Filters,
     return conds
 
 
-def _awaiting_approval(district_id: int | None) -> Any:
+def _awaiting_approval(district_id: Any) -> Any:
     """Return a query of the ids of orders in progress whose provider asked the desk to approve more units."""
     q = (
         select(col(DeskNotice.order_id))
@@ -264,13 +286,26 @@ async def _segment(
 ) -> list[Row]:
     """Return up to n orders matching conds in key order, strictly after the key `after`, with their people."""
     cols = _order_cols(names)
-    q = _with_people(select(Order, col(Resident.name), col(Dong.name), col(Region.name))).where(*conds)
+    q = _with_people(_row_select()).where(*conds)
     if after is not None:
         key, seen = tuple_(*cols), tuple_(*[literal(v, type_=c.type) for v, c in zip(after, cols, strict=True)])
         q = q.where(key < seen if desc else key > seen)
     q = q.order_by(*[c.desc() if desc else c.asc() for c in cols]).limit(n)
+    return _rows((await session.execute(q)).all())
+
+
+def _row_select() -> Any:
+    people: tuple[Any, ...] = (
+        col(Resident.name).label("resident_name"),
+        col(Dong.name).label("dong_name"),
+        col(Region.name).label("region_name"),
+    )
+    return select(*[col(getattr(Order, n)) for n in ROW_COLUMNS], *people)
+
+
+def _rows(found: Any) -> list[Row]:
     return [
-        Row(order=o, resident_name=r, dong_name=d, region_name=g) for o, r, d, g in (await session.execute(q)).all()
+        Row(order=r, resident_name=r.resident_name, dong_name=r.dong_name, region_name=r.region_name) for r in found
     ]
 
 
@@ -346,9 +381,8 @@ async def _query(
     if offset:
         # The API's old offset paging: kept for callers that page by number (slower far down).
         cols = _order_cols(SORTS["created"])
-        q = _with_people(select(Order, col(Resident.name), col(Dong.name), col(Region.name))).where(*conds)
-        found = (await session.execute(q.order_by(*cols).limit(limit).offset(offset))).all()
-        rows = [Row(order=o, resident_name=r, dong_name=d, region_name=g) for o, r, d, g in found]
+        q = _with_people(_row_select()).where(*conds)
+        rows = _rows((await session.execute(q.order_by(*cols).limit(limit).offset(offset))).all())
         next_cursor = None
     else:
         rows, next_cursor = await _keyset(session, conds, f, cursor, limit)
@@ -389,23 +423,32 @@ async def overview(
     The approvals are `count_awaiting_approval` as a subquery of the same statement (0 when not asked for):
     an order awaiting approval is in progress, so a scope without open orders has none.
     """
-    waiting: Any = literal(0)
-    if approvals:
-        ids = _awaiting_approval(district_id).distinct().subquery()
-        waiting = select(func.count()).select_from(ids).scalar_subquery()
-    q = select(
-        col(Order.status), func.count(), func.max(col(Order.id)), func.max(col(Order.updated_at)), waiting
-    ).where(col(Order.status).in_(OPEN_STATUSES))
-    if district_id is not None:
-        q = q.where(col(Order.district_id) == district_id)
+    q = _overview_statement(scoped=district_id is not None, approvals=approvals)
     counts = dict.fromkeys(OPEN_STATUSES, 0)
     top, changed, awaiting = 0, None, 0
-    for status, n, high, latest, waiting_n in (await session.execute(q.group_by(col(Order.status)))).all():
+    for status, n, high, latest, waiting_n in (await session.execute(q, {"district_id": district_id})).all():
         counts[status] = n
         top = max(top, high or 0)
         changed = latest if changed is None or (latest is not None and latest > changed) else changed
         awaiting = int(waiting_n or 0)
     return counts, _marker(top, sum(counts.values()), changed), awaiting
+
+
+@functools.cache
+def _overview_statement(*, scoped: bool, approvals: bool) -> Any:
+    # Built once per shape (the district is a parameter): every queue page and poll runs it, and
+    # constructing it cost about as much Python as running it.
+    district: Any = bindparam("district_id") if scoped else None
+    waiting: Any = literal(0)
+    if approvals:
+        ids = _awaiting_approval(district).distinct().subquery()
+        waiting = select(func.count()).select_from(ids).scalar_subquery()
+    q = select(
+        col(Order.status), func.count(), func.max(col(Order.id)), func.max(col(Order.updated_at)), waiting
+    ).where(col(Order.status).in_(OPEN_STATUSES))
+    if district is not None:
+        q = q.where(col(Order.district_id) == district)
+    return q.group_by(col(Order.status))
 
 
 def _marker(top: int | None, n: int, changed: Any) -> str:
@@ -505,10 +548,15 @@ async def get_visible(session: AsyncSession, *, order_id: int, access: Access) -
 async def order_page(session: AsyncSession, *, order_id: int, access: Access) -> OrderPage:
     """Return the order with its resident, checks, history, assignments and choices (the view is logged)."""
     order = await get_visible(session, order_id=order_id, access=access)
-    resident = await session.get(Resident, order.resident_id)
-    assert resident is not None
-    dong = await session.get(Dong, resident.dong_id) if resident.dong_id else None
-    region = await session.get(Region, dong.region_id) if dong else None
+    # The resident with their 동 and 권역: one statement, not three.
+    resident, dong, region = (
+        await session.execute(
+            select(Resident, Dong, Region)
+            .outerjoin(Dong, col(Dong.id) == col(Resident.dong_id))
+            .outerjoin(Region, col(Region.id) == col(Dong.region_id))
+            .where(col(Resident.id) == order.resident_id)
+        )
+    ).one()
     actions = [a.value for a in lifecycle.allowed_actions(order.status)]
     if order.service_code not in orders.DESK_SERVICES:
         actions = [a for a in actions if a not in DESK_ONLY]
@@ -518,7 +566,9 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
     current = await store.current_assignment(session, order_id)
     current_id = current.provider_id if current else None
     if {"assign", "reassign"} & set(actions):
-        candidates = await orders.list_candidates(session, order_id=order_id)
+        candidates = await orders.list_candidates(
+            session, order_id=order_id, order=order, region_id=dong.region_id if dong else None
+        )
         try:
             # On reassignment the proposal is among the others: the current provider is the problem.
             chosen = proposal.propose([c for c in candidates if c.provider_id != current_id])
@@ -549,7 +599,7 @@ async def order_page(session: AsyncSession, *, order_id: int, access: Access) ->
             no_family_care=resident.no_family_care,
             this_year=clock.today().year,
         ),
-        cap=await orders.cap_status(session, order_id=order_id),
+        cap=await orders.cap_status(session, order_id=order_id, order=order),
         history=await store.list_history(session, order_id),
         assignments=assignments,
         current_provider_id=current_id,
@@ -767,8 +817,17 @@ async def list_saved_filters(session: AsyncSession, *, access: Access) -> list[S
     """Return the operator's saved queue views, by name."""
     if access.operator_id is None:
         return []
-    q = select(SavedFilter).where(col(SavedFilter.operator_id) == access.operator_id).order_by(col(SavedFilter.name))
-    return list((await session.execute(q)).scalars())
+    return list((await session.execute(_saved_statement(), {"operator_id": access.operator_id})).scalars())
+
+
+@functools.cache
+def _saved_statement() -> Any:
+    # Built once (the operator is a parameter): every queue page reads the saved views.
+    return (
+        select(SavedFilter)
+        .where(col(SavedFilter.operator_id) == bindparam("operator_id"))
+        .order_by(col(SavedFilter.name))
+    )
 
 
 async def save_filter(session: AsyncSession, *, access: Access, name: str, query: str) -> SavedFilter:

@@ -123,7 +123,9 @@ def _local_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=clock.zone())
 
 
-@dataclass(frozen=True)
+# A year's walk makes one of these per visit (tens of thousands): slotted, and not frozen, whose
+# __init__ would set each field through object.__setattr__.
+@dataclass(slots=True)
 class _OrderRef:
     """What the settlement walk reads of an order (columns, not an ORM object: a year holds tens of thousands)."""
 
@@ -133,7 +135,7 @@ class _OrderRef:
     service_code: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Event:
     """Units billable on one day: a recorded visit, or a whole completion for an order without visits."""
 
@@ -182,8 +184,9 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
         .where(col(Order.status).not_in((Status.CANCELLED.value, Status.REJECTED.value)))
         .order_by(col(Visit.order_id), col(Visit.id))
     )
+    zone = clock.zone()
     for visit_id, day, units, kind, provider_id, *ref in (await session.execute(visits)).all():
-        moment = datetime(day.year, day.month, day.day, tzinfo=clock.zone())
+        moment = datetime(day.year, day.month, day.day, tzinfo=zone)
         no_show = kind == "no_show"
         events.append(_Event(_OrderRef(*ref), day, 0 if no_show else units, provider_id, moment, visit_id, no_show))
     # Orders completed without any recorded visit: the completion is the one billable event, paid to
@@ -200,7 +203,7 @@ async def _events(session: AsyncSession, *, district_id: int, year_start: dateti
     )
     for delivered, planned, changed, provider_id, *ref in (await session.execute(done)).all():
         units = delivered if delivered is not None else planned
-        day = changed.astimezone(clock.zone()).date()
+        day = changed.astimezone(zone).date()
         events.append(_Event(_OrderRef(*ref), day, units, provider_id, changed))
     events.sort(key=lambda e: (e.at, e.order.id))
     return events

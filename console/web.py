@@ -89,6 +89,18 @@ def _label(table: str, code: str | None) -> str:
     return labels.label(getattr(labels, table.upper()), code)
 
 
+class Words(dict[str | None, str]):
+    """A labels table translated once for a page: `words[code]` is `label(table, code)`."""
+
+    def __missing__(self, code: str | None) -> str:
+        return "" if code is None else code
+
+
+def _words(table: str) -> Words:
+    # A list page shows a label per row: one dict read each, not a call through the template's context.
+    return Words({code: gettext(msgid) for code, msgid in getattr(labels, table.upper()).items()})
+
+
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -107,7 +119,11 @@ env.globals.update(
     fmt_date=fmt_date,
     fmt_phone=fmt_phone,
     age_text=_age_text,
+    words=_words,
 )
+# The same helpers as filters, for the rows of list pages: a filter is called directly, a global
+# through the template context's call (per row and cell, that is a page's largest cost).
+env.filters.update(fmt_dt=fmt_dt, fmt_date=fmt_date, age_text=_age_text)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from care import lifecycle, orders, queue, registration
@@ -32,30 +33,40 @@ class Choice:
     name: str
 
 
-async def _places(session, access: Access) -> tuple[list[Choice], list[Choice]]:  # type: ignore[no-untyped-def]
-    """Return the filter's 권역 and 동 in one query (a 권역 without any 동 has nothing to filter)."""
+# The page's choices are read with statements built once per shape (the district is a parameter):
+# constructing a statement costs about as much Python as running it.
+@functools.cache
+def _places_statement(*, scoped: bool) -> Any:
     q = (
         select(col(Dong.id), col(Dong.name), col(Region.id), col(Region.name))
         .join(Region, col(Region.id) == col(Dong.region_id))
         .order_by(col(Dong.name))
     )
-    if access.district_id is not None:
-        q = q.where(col(Dong.district_id) == access.district_id)
-    pairs = (await session.execute(q)).all()
-    regions = {rid: Choice(rid, rname) for _, _, rid, rname in pairs}
-    return sorted(regions.values(), key=lambda r: r.name), [Choice(did, dname) for did, dname, _, _ in pairs]
+    return q.where(col(Dong.district_id) == bindparam("district_id")) if scoped else q
 
 
-async def _providers(session, access: Access) -> list[Choice]:  # type: ignore[no-untyped-def]
+@functools.cache
+def _providers_statement(*, scoped: bool) -> Any:
     # Paused providers and those waiting for registration (등록 대기) take no orders: not offered.
     q = (
         select(col(Provider.id), col(Provider.name))
         .where(col(Provider.active), col(Provider.registration) == registration.REGISTERED)
         .order_by(col(Provider.name))
     )
-    if access.district_id is not None:
-        q = q.where(col(Provider.district_id) == access.district_id)
-    return [Choice(pid, name) for pid, name in (await session.execute(q)).all()]
+    return q.where(col(Provider.district_id) == bindparam("district_id")) if scoped else q
+
+
+async def _places(session, access: Access) -> tuple[list[Choice], list[Choice]]:  # type: ignore[no-untyped-def]
+    """Return the filter's 권역 and 동 in one query (a 권역 without any 동 has nothing to filter)."""
+    q = _places_statement(scoped=access.district_id is not None)
+    pairs = (await session.execute(q, {"district_id": access.district_id})).all()
+    regions = {rid: Choice(rid, rname) for _, _, rid, rname in pairs}
+    return sorted(regions.values(), key=lambda r: r.name), [Choice(did, dname) for did, dname, _, _ in pairs]
+
+
+async def _providers(session, access: Access) -> list[Choice]:  # type: ignore[no-untyped-def]
+    q = _providers_statement(scoped=access.district_id is not None)
+    return [Choice(pid, name) for pid, name in (await session.execute(q, {"district_id": access.district_id})).all()]
 
 
 def _link(f: queue.Filters, **changes: Any) -> str:
