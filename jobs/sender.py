@@ -38,6 +38,7 @@ from storage.models import Outbox
 log = logging.getLogger("dolbom.jobs.sender")
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second per chat
 JSON = {"Content-Type": "application/json"}
+REFILL_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 600.0
 
 
@@ -176,11 +177,12 @@ class Sender:
             try:
                 while not stop.is_set():
                     got = await self.fill()
-                    if got == 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), self.poll_seconds)
-                    else:
-                        await asyncio.sleep(0)
+                    # Claimed some: the next claim waits a moment, so it takes a batch rather than
+                    # the one or two rows that came free since (a claim costs its transaction
+                    # whatever it takes); the claimed rows keep the sending busy meanwhile.
+                    wait = self.poll_seconds if got == 0 else min(self.poll_seconds, REFILL_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), wait)
             finally:
                 self._stopping = True
                 workers = list(self._workers.values())
@@ -196,7 +198,6 @@ class Sender:
         """Claim rows up to capacity and hand them to per-chat workers; return how many were claimed."""
         room = self.capacity - self._in_flight
         if room <= 0:
-            await asyncio.sleep(0.05)
             return -1
         async with self.database.transaction() as session:
             rows = await outbox.claim(session, sender_id=self.sender_id, limit=room)
