@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import random
 import time
 import uuid
@@ -42,30 +41,31 @@ REFILL_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 600.0
 
 
-# Our own cap sits this much below the configured rate. We count a message when we start its
-# request; Telegram counts it when it arrives, and a busy machine (our loop, the network, their
-# side) delays some requests more than others, so sends spaced evenly here can arrive bunched:
-# at exactly the rate, a 30/s bot's 31st, 32nd ... message could land within Telegram's second.
-# 3% below leaves room for about 30 ms of such bunching at 1,000/s and 100 ms at 30/s (29/s).
-HEADROOM = 0.97
 TICK = 0.005  # the pacer lets sends go in small bursts per tick rather than one timer per message
 
 
 class RateLimiter:
-    """An even-paced overall limit a little below `rate`: never more than `per_second` in any second.
+    """Telegram's overall limit: never more than `per_second` messages arrive there in any one second.
 
-    `acquire` paces: sends are spaced evenly, released a tick's worth at a time (a sleep per
-    message at 1,000/s costs more than the sending). `admit` is the hard cap, on the moments the
-    requests actually start: at most `per_second` in any sliding second, so neither a paced batch
-    that waited for its "sending" commit nor a loop that stalled and caught up can burst.
+    `acquire` paces: sends are spaced evenly, released a tick's worth at a time (a timer per
+    message at 1,000/s costs more than the sending). Pacing alone is not enough: Telegram counts
+    a message when it arrives, and a busy machine (our loop, the network, their side stalling and
+    then reading a backlog at once) bunches evenly spaced sends, so a window of sends counted when
+    they start let a 30/s bot land its 34th message within one of Telegram's seconds. `admit` is
+    the hard cap, counted so that no bunching can break it: a request counts from its start until
+    one second after its reply came (a message has arrived by the time its reply comes, and after
+    its start), so any second in which Telegram sees messages arrive sees at most `per_second`.
+    The price is the reply time: a second holds `per_second` messages less what replies take,
+    about 99% of the rate at a few milliseconds per reply.
     """
 
     def __init__(self, rate: float) -> None:
         rate = max(0.1, min(rate, 1000.0))
-        self.per_second = max(1, math.floor(rate * HEADROOM))
-        self.interval = 1.0 / min(rate, self.per_second)
+        self.interval = 1.0 / rate
+        self.per_second = max(1, int(rate))
         self._next = 0.0
-        self._recent: deque[float] = deque()
+        self._open = 0  # requests started and not answered yet
+        self._answered: deque[float] = deque()  # when the requests answered in the last second were
 
     async def acquire(self) -> None:
         """Wait for this send's place in the even pace."""
@@ -76,16 +76,22 @@ class RateLimiter:
             await asyncio.sleep(slot - now)
 
     async def admit(self) -> None:
-        """Wait until one more send keeps every sliding second within the cap, and count it."""
-        recent = self._recent
+        """Wait until one more request keeps every second within the cap, and count it (then call done)."""
+        answered = self._answered
         while True:
             now = time.monotonic()
-            while recent and recent[0] <= now - 1.0:
-                recent.popleft()
-            if len(recent) < self.per_second:
-                recent.append(now)
+            while answered and answered[0] <= now - 1.0:
+                answered.popleft()
+            if self._open + len(answered) < self.per_second:
+                self._open += 1
                 return
-            await asyncio.sleep(recent[0] + 1.0 - now)
+            # Only a reply leaving the window makes room; with none answered yet, look again shortly.
+            await asyncio.sleep(answered[0] + 1.0 - now if answered else TICK)
+
+    def done(self) -> None:
+        """The admitted request was answered (or failed): it counts for one second more."""
+        self._open -= 1
+        self._answered.append(time.monotonic())
 
 
 def render_markup(buttons: list[Any] | None) -> dict[str, Any] | None:
@@ -177,9 +183,8 @@ class Sender:
             try:
                 while not stop.is_set():
                     got = await self.fill()
-                    # Claimed some: the next claim waits a moment, so it takes a batch rather than
-                    # the one or two rows that came free since (a claim costs its transaction
-                    # whatever it takes); the claimed rows keep the sending busy meanwhile.
+                    # Claimed some (or had no room): look again in a moment, not at once; the
+                    # claimed rows keep the sending busy meanwhile.
                     wait = self.poll_seconds if got == 0 else min(self.poll_seconds, REFILL_SECONDS)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), wait)
@@ -197,7 +202,9 @@ class Sender:
     async def fill(self) -> int:
         """Claim rows up to capacity and hand them to per-chat workers; return how many were claimed."""
         room = self.capacity - self._in_flight
-        if room <= 0:
+        # A claim costs its transaction (four statements) however few rows it takes: while rows are
+        # still in hand, claim again only when a quarter of the capacity has come free.
+        if room <= 0 or (self._in_flight > 0 and room < self.capacity // 4):
             return -1
         async with self.database.transaction() as session:
             rows = await outbox.claim(session, sender_id=self.sender_id, limit=room)
@@ -267,8 +274,11 @@ class Sender:
             await self.rate.admit()
             self._chat_next[row.chat_id] = time.monotonic() + PER_CHAT_INTERVAL
             try:
-                async with self._client.post(self.url, data=body, headers=JSON) as response:
-                    code, raw = response.status, await response.read()
+                try:
+                    async with self._client.post(self.url, data=body, headers=JSON) as response:
+                        code, raw = response.status, await response.read()
+                finally:
+                    self.rate.done()
                 # The next message to this chat goes a second after this one was answered, so it
                 # cannot arrive within a second of this one however late this one arrived.
                 self._chat_next[row.chat_id] = time.monotonic() + PER_CHAT_INTERVAL
