@@ -142,9 +142,11 @@ class Sender:
         # "sending" is committed before the HTTP call and "sent" after it, as before, but for
         # many rows in one transaction each (the claim batch and concurrency reach 1,000/s).
         self._begin = GroupCommit(
-            database, lambda s, ids: outbox.begin_send_many(s, row_ids=ids, sender_id=self.sender_id)
+            database,
+            lambda s, ids: outbox.begin_send_many(s, row_ids=ids, sender_id=self.sender_id),
+            one_statement=True,
         )
-        self._sent = GroupCommit(database, _mark_sent_many)
+        self._sent = GroupCommit(database, _mark_sent_many, one_statement=True)
 
     async def recover(self) -> deliveries.Recovered:
         """Release what a dead predecessor claimed; settle what it was sending. Only as the one sender."""
