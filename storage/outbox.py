@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, exists, literal, not_, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, exists, literal, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -78,7 +79,7 @@ def _id_among(session: AsyncSession, row_ids: list[int]) -> Any:
     return col(Outbox.id).in_(row_ids)
 
 
-def _due(row: Any, now: datetime) -> Any:
+def _due(row: Any, now: Any) -> Any:
     return or_(
         and_(row.status == "pending", row.not_before <= now),
         and_(row.status == "claimed", row.claimed_until < now),
@@ -100,27 +101,9 @@ async def claim(
     """
     now = clock.now()
     due = and_(col(Outbox.channel) == channel, _due(Outbox, now))
-    # A row behind an earlier row of its chat that is on its way and not due itself (being sent,
-    # claimed, waiting for its retry) cannot be taken: leave it out here, so a chat's later rows
-    # are not read (and dropped) again by every claim while its earlier one is out. Which of the
-    # rest head their chat's line is _in_chat_order's decision (rows skipped as locked, the limit).
-    earlier = aliased(Outbox)
-    blocked = exists().where(
-        col(earlier.channel) == col(Outbox.channel),
-        col(earlier.chat_id) == col(Outbox.chat_id),
-        col(earlier.id) < col(Outbox.id),
-        _holds_back(now, earlier),
-        not_(_due(earlier, now)),
-    )
-    query = (
-        select(col(Outbox.id), col(Outbox.chat_id))
-        .where(due, not_(blocked))
-        .order_by(col(Outbox.id))
-        .limit(limit)
-    )
-    if _dialect(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    candidates = [(row_id, chat) for row_id, chat in (await session.execute(query)).all() if row_id is not None]
+    query = _candidates(_dialect(session) == "postgresql")
+    params = {"channel": channel, "now": now, "limit": limit}
+    candidates = [(row_id, chat) for row_id, chat in (await session.execute(query, params)).all() if row_id is not None]
     ids = await _in_chat_order(session, channel=channel, candidates=candidates, now=now)
     if not ids:
         return []
@@ -139,11 +122,36 @@ async def claim(
     return list(result.scalars())
 
 
+@functools.cache
+def _candidates(postgresql: bool) -> Any:
+    """The claim's first look (channel, now, limit as parameters), built once: the sender runs it often."""
+    now: Any = bindparam("now")
+    # A row behind an earlier row of its chat that is on its way and not due itself (being sent,
+    # claimed, waiting for its retry) cannot be taken: leave it out here, so a chat's later rows
+    # are not read (and dropped) again by every claim while its earlier one is out. Which of the
+    # rest head their chat's line is _in_chat_order's decision (rows skipped as locked, the limit).
+    earlier = aliased(Outbox)
+    blocked = exists().where(
+        col(earlier.channel) == col(Outbox.channel),
+        col(earlier.chat_id) == col(Outbox.chat_id),
+        col(earlier.id) < col(Outbox.id),
+        _holds_back(now, earlier),
+        not_(_due(earlier, now)),
+    )
+    query = (
+        select(col(Outbox.id), col(Outbox.chat_id))
+        .where(col(Outbox.channel) == bindparam("channel"), _due(Outbox, now), not_(blocked))
+        .order_by(col(Outbox.id))
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return query.with_for_update(skip_locked=True) if postgresql else query
+
+
 # An earlier row of the same chat that is still on its way holds the later ones back, so a chat's
 # messages arrive in the order they were written: one being sent or claimed, or one waiting for its
 # retry (429's retry_after, a 5xx backoff). A row written for later (not_before ahead, never tried)
 # does not hold back what is due now.
-def _holds_back(now: datetime, row: Any = Outbox) -> Any:
+def _holds_back(now: Any, row: Any = Outbox) -> Any:
     return or_(
         row.status.in_(["claimed", "sending"]),
         and_(
