@@ -37,10 +37,8 @@ from storage.models import Outbox
 log = logging.getLogger("dolbom.jobs.sender")
 PER_CHAT_INTERVAL = 1.0  # Telegram: about one message a second per chat
 JSON = {"Content-Type": "application/json"}
-REFILL_SECONDS = 0.05
+REFILL_SECONDS = 0.05  # between claims while rows are in hand: a claim takes a batch, not a row or two
 MAX_BACKOFF_SECONDS = 600.0
-
-
 TICK = 0.005  # the pacer lets sends go in small bursts per tick rather than one timer per message
 
 
@@ -140,7 +138,7 @@ class Sender:
         self._stopping = False
         self._client: aiohttp.ClientSession | None = None
         # "sending" is committed before the HTTP call and "sent" after it, as before, but for
-        # many rows in one transaction each (the claim batch and concurrency reach 1,000/s).
+        # many rows in one statement each (the claim batch and concurrency reach 1,000/s).
         self._begin = GroupCommit(
             database,
             lambda s, ids: outbox.begin_send_many(s, row_ids=ids, sender_id=self.sender_id),
@@ -169,7 +167,7 @@ class Sender:
         # "connect" covers waiting for a pooled connection and connecting: a request that timed
         # out there never left; "sock_read" is the reply that did not come (in doubt).
         timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_read=self.timeout)
-        connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=None)
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
         ) as client:
