@@ -267,7 +267,8 @@ class Sender:
         if markup:
             payload["reply_markup"] = markup
         body = json.dumps(payload).encode()
-        # The slot bounds the requests under way, and so the rows "sending" at any moment.
+        # The slot bounds the rows "sending" at any moment (those a crash leaves in doubt): it is
+        # held from the "sending" mark until the outcome is recorded, "sent" included.
         async with self._slots:
             if not await self._begin(row.id):
                 return "lost"
@@ -284,16 +285,12 @@ class Sender:
                 self._chat_next[row.chat_id] = time.monotonic() + PER_CHAT_INTERVAL
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # Refused, unreachable, or no connection within the timeout: the request never left.
-                failed: Exception | None = exc
+                return await self._retry(row, f"network: {exc!r}")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 async with self.database.transaction() as session:
                     await deliveries.settle_in_doubt(session, row=row, error=f"no reply: {exc!r}")
                 return "in_doubt"
-            else:
-                failed = None
-        if failed is not None:
-            return await self._retry(row, f"network: {failed!r}")
-        return await self._outcome(row, code, raw)
+            return await self._outcome(row, code, raw)
 
     async def _outcome(self, row: Outbox, code: int, raw: bytes) -> str:
         assert row.id is not None
