@@ -177,16 +177,23 @@ async def send_all(url: str, *, messages: int, rate: float) -> dict[str, Any]:
     }
 
 
+def _fresh_sqlite_url() -> str:
+    return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='dolbom-bench-sender-')) / 'bench.db'}"
+
+
 async def run(ctx: Any) -> list[Any]:
     """The sender figures for ctx.size on SQLite and PostgreSQL."""
     from bench.bench_intake import own_pg_database
     from bench.common import Result
 
     pg_url = await own_pg_database(ctx.db_url, "sender")
-    sqlite_url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='dolbom-bench-sender-')) / 'bench.db'}"
     results = []
-    for engine, url in (("sqlite", sqlite_url), ("postgresql", pg_url)):
+    for engine in ("sqlite", "postgresql"):
         for messages, rate in RUNS[ctx.size]:
+            # Every run starts from an empty outbox: a new SQLite file (prepare only creates the
+            # tables, so a reused file would count the previous run's sent rows as this run's),
+            # PostgreSQL's schema dropped and made again (send_all: forget_pg_schema, prepare).
+            url = pg_url if engine == "postgresql" else _fresh_sqlite_url()
             got = await send_all(url, messages=messages, rate=rate)
             ratio = got["rate"] / rate
             results.append(

@@ -191,12 +191,21 @@ class GroupCommit:
     """
 
     def __init__(
-        self, database: Database, apply: Any, *, slots: asyncio.Semaphore | None = None, batch: int = 500
+        self,
+        database: Database,
+        apply: Any,
+        *,
+        slots: asyncio.Semaphore | None = None,
+        batch: int = 500,
+        one_statement: bool = False,
     ) -> None:
         self.database = database
         self.batch = batch  # rows per transaction at most
         self.apply = apply  # async (session, ids) -> set of ids done (None: all of them)
         self.slots = slots  # held around each transaction (the caller's connection budget), if given
+        # apply is one statement, atomic by itself: run it in autocommit (on PostgreSQL no BEGIN
+        # and COMMIT round trips, which under load were most of the time a caller waited).
+        self.one_statement = one_statement
         self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -214,7 +223,8 @@ class GroupCommit:
                 async with contextlib.AsyncExitStack() as stack:
                     if self.slots is not None:
                         await stack.enter_async_context(self.slots)
-                    session = await stack.enter_async_context(self.database.transaction())
+                    begun = self.database.autocommit() if self.one_statement else self.database.transaction()
+                    session = await stack.enter_async_context(begun)
                     done = await self.apply(session, [row_id for row_id, _ in batch])
             except Exception as err:
                 for _, future in batch:
