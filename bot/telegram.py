@@ -836,6 +836,8 @@ class Inbox:
             await _sleep_unless(stop, 1.0)
             try:
                 await self.recover(everything=False)
+            except PoolTimeout:  # every connection is in use (back-pressure): the next round looks again
+                log.warning("inbox sweep: no database connection free; it looks again in a second")
             except Exception as err:
                 log.error("inbox sweep: %s", type(err).__name__)
 
