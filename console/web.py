@@ -90,15 +90,19 @@ def _label(table: str, code: str | None) -> str:
 
 
 class Words(dict[str | None, str]):
-    """A labels table translated once for a page: `words[code]` is `label(table, code)`."""
+    """A labels table translated once for a page: `words[code]` is `labels.label(table, code)`."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        super().__init__({code: labels.label(table, code) for code in table})
+        self.table = table
 
     def __missing__(self, code: str | None) -> str:
-        return "" if code is None else code
+        return labels.label(self.table, code)
 
 
 def _words(table: str) -> Words:
     # A list page shows a label per row: one dict read each, not a call through the template's context.
-    return Words({code: gettext(msgid) for code, msgid in getattr(labels, table.upper()).items()})
+    return Words(getattr(labels, table.upper()))
 
 
 env = Environment(
